@@ -1,0 +1,187 @@
+#pragma once
+
+// Plain configuration structs and the functions that produce them. YAML is
+// parsed here and nowhere else: everything downstream receives these structs.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace orch {
+
+// -- agents -------------------------------------------------------------------
+
+/// Selects how a step is turned into a subprocess and how its output is read.
+enum class adapter_kind : uint8_t { codex, claude, gemini, copilot, command };
+
+/// Returns the config spelling of `x` ("codex", ...).
+std::string to_string(adapter_kind x);
+
+/// Parses the config spelling of an adapter kind.
+std::optional<adapter_kind> parse_adapter_kind(std::string_view str);
+
+/// The three deadlines of one agent invocation. Zero disables a deadline.
+/// Invariant checked at load: first_output <= total and idle <= total.
+struct deadlines {
+  /// No byte on stdout/stderr within this time after start.
+  std::chrono::milliseconds first_output{std::chrono::seconds{180}};
+  /// No byte for this long once output started.
+  std::chrono::milliseconds idle{std::chrono::seconds{300}};
+  /// The whole invocation.
+  std::chrono::milliseconds total{std::chrono::seconds{1800}};
+};
+
+/// How the `command` adapter hands the prompt to the program.
+enum class prompt_mode : uint8_t {
+  /// The prompt is written to stdin, which is then closed.
+  stdin_text,
+  /// The prompt replaces the `{prompt}` placeholder in `args`.
+  argument,
+};
+
+struct agent_config {
+  std::string name;
+  adapter_kind kind = adapter_kind::command;
+  /// Executable: a bare name looked up on PATH, or a path. A relative path
+  /// with a slash is resolved against the directory of the config file.
+  std::string command;
+  /// Extra arguments appended to the adapter's own argv.
+  std::vector<std::string> args;
+  /// Model name passed with the CLI's model flag; empty = the CLI's default.
+  std::string model;
+  bool enabled = true;
+  /// Free text shown by `agents` (implementation, review, ...).
+  std::string role;
+  std::string description;
+  /// Names of environment variables passed through to the process, on top
+  /// of the base set (PATH, HOME, LANG, TERM, ...) and the adapter's own
+  /// credential variables.
+  std::vector<std::string> env_allow;
+  /// Fixed environment entries NAME -> value set for the process.
+  std::map<std::string, std::string> env_set;
+  deadlines limits;
+  /// Steps run at once on this agent; more wait in its queue.
+  int32_t max_concurrency = 1;
+  /// Only for the `command` adapter.
+  prompt_mode prompt = prompt_mode::stdin_text;
+};
+
+// -- workflows ----------------------------------------------------------------
+
+/// One agent doing one kind of task.
+struct step_item {
+  std::string agent;
+  /// implement, review, refine, test, document, security_review, or a
+  /// custom task kind declared under `tasks:`.
+  std::string task;
+  std::string description;
+};
+
+/// A workflow step: one item, or several run at once (a parallel group).
+struct step_config {
+  std::vector<step_item> items;
+  bool parallel() const noexcept {
+    return items.size() > 1;
+  }
+};
+
+struct workflow_config {
+  std::string name;
+  std::string description;
+  int32_t max_iterations = 3;
+  /// The run has converged when open findings <= this number.
+  int32_t min_suggestions_threshold = 0;
+  std::vector<step_config> steps;
+};
+
+/// A custom task kind with its prompt template. Placeholders: {task},
+/// {findings}, {files}, {previous_output}, {workspace}.
+struct task_template {
+  std::string name;
+  std::string prompt;
+  /// True when the step produces review findings.
+  bool review = false;
+};
+
+struct settings {
+  int32_t max_iterations = 3;
+  int32_t min_suggestions_threshold = 0;
+  std::string workspace_dir = "./workspace";
+  /// Longest accepted task text, in bytes.
+  std::size_t max_task_chars = 100000;
+  /// Bytes kept per stream of one agent invocation; the rest is dropped.
+  std::size_t output_cap_bytes = 16 * 1024 * 1024;
+  /// SIGTERM -> SIGKILL grace period.
+  std::chrono::milliseconds kill_grace{std::chrono::seconds{3}};
+  std::string log_level = "info";
+};
+
+/// The whole configuration, validated.
+struct config {
+  /// Agents in file order.
+  std::vector<agent_config> agents;
+  /// Workflows in file order.
+  std::vector<workflow_config> workflows;
+  std::vector<task_template> tasks;
+  orch::settings settings;
+  /// The file it came from, or "built-in".
+  std::string source = "built-in";
+
+  const agent_config* find_agent(std::string_view name) const;
+  const workflow_config* find_workflow(std::string_view name) const;
+  const task_template* find_task(std::string_view name) const;
+};
+
+// -- loading ------------------------------------------------------------------
+
+/// One problem found in a config file. `line` and `column` are 1-based; 0
+/// when unknown.
+struct config_error {
+  std::string file;
+  int32_t line = 0;
+  int32_t column = 0;
+  /// Dotted path of the offending key, e.g. `agents.codex.timeout`.
+  std::string key;
+  std::string message;
+
+  /// Returns `file:line:column: key: message`.
+  std::string to_string() const;
+};
+
+/// The outcome of loading: a config, or every error found (not just the
+/// first). Warnings never prevent a config.
+struct load_result {
+  std::optional<orch::config> value;
+  std::vector<config_error> errors;
+  std::vector<config_error> warnings;
+};
+
+/// The task kinds known without a `tasks:` section.
+const std::vector<std::string>& builtin_task_kinds();
+
+/// Returns the built-in default: the seed's four agents (codex, gemini,
+/// claude enabled; copilot disabled) and five workflows (default, quick,
+/// thorough, review-only, document).
+orch::config builtin_config();
+
+/// Parses and validates YAML text. `file` names the source in errors and is
+/// the base for relative agent commands.
+load_result parse_config(std::string_view yaml_text, const std::string& file);
+
+/// Reads and parses a file; a missing or unreadable file is an error.
+load_result load_config_file(const std::string& path);
+
+/// Where a config comes from, in lookup order: the explicit path, then
+/// `./ai-orchestrator.yaml`, then `$XDG_CONFIG_HOME/ai-orchestrator/config.yaml`
+/// (`~/.config/...` when unset), else the built-in default (empty string).
+std::string find_config_path(const std::string& explicit_path);
+
+/// Looks the config up (see find_config_path) and loads it.
+load_result load_config(const std::string& explicit_path);
+
+} // namespace orch
