@@ -1,1 +1,35 @@
-// placeholder
+#include "actors/system_config.hpp"
+
+#include <caf/io/middleman.hpp>
+
+#include "actors/vocabulary.hpp"
+
+namespace orch {
+
+std::string to_string(errc x) {
+  switch (x) {
+    case errc::unknown_name:
+      return "unknown_name";
+    case errc::invalid_request:
+      return "invalid_request";
+  }
+  return "errc(" + std::to_string(static_cast<int>(x)) + ")";
+}
+
+system_config::system_config(bool deterministic, bool network) {
+  add_message_types<caf::id_block::orch>();
+  add_error_category(caf::atom("orch"), [](uint8_t code, caf::atom_value,
+                                           const caf::message& ctx) {
+    auto text = to_string(static_cast<errc>(code));
+    if (!ctx.empty())
+      text += ": " + caf::deep_to_string(ctx);
+    return text;
+  });
+  if (network)
+    load<caf::io::middleman>();
+  set("scheduler.max-threads", 2);
+  if (deterministic)
+    set("scheduler.policy", caf::atom("testing"));
+}
+
+} // namespace orch

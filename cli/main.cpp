@@ -1,1 +1,86 @@
-int main() { return 0; }
+// ai-orchestrator: the command line. Parses arguments with CLI11 and hands
+// each command to cli/commands.cpp; exit codes are in cli/terminal.hpp.
+
+#include <cstdio>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/terminal.hpp"
+
+int main(int argc, char** argv) {
+  using namespace orch::cli;
+  CLI::App app{"ai-orchestrator: makes AI coding CLIs (codex, claude, gemini, "
+               "copilot, any command) work together in workflows that iterate "
+               "until the review is clean.",
+               "ai-orchestrator"};
+  app.set_version_flag("--version", "ai-orchestrator " ORCH_VERSION
+                                    " (C++ Actor Framework 0.17)");
+  app.require_subcommand(1);
+  app.fallthrough();
+  std::string config_path;
+  app.add_option("-c,--config", config_path,
+                 "Config file (default: ./ai-orchestrator.yaml, then "
+                 "$XDG_CONFIG_HOME/ai-orchestrator/config.yaml, then built-in)");
+  app.footer("Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 no agent "
+             "available, 130 interrupted.");
+
+  bool agents_json = false;
+  auto agents = app.add_subcommand(
+    "agents", "List the configured agents: installed, version, status");
+  agents->add_flag("--json", agents_json, "Print JSON instead of a table");
+
+  auto validate = app.add_subcommand(
+    "validate", "Check a config; every error names file, line, column and key");
+
+  bool workflows_json = false;
+  auto workflows = app.add_subcommand("workflows", "List the workflows");
+  workflows->add_flag("--json", workflows_json, "Print JSON instead of a table");
+
+  run_options run_opts;
+  auto run = app.add_subcommand(
+    "run", "Run a task through a workflow until the review is clean");
+  run->add_option("task", run_opts.task, "What to build or change")
+    ->required();
+  run->add_option("-w,--workflow", run_opts.workflow, "Workflow name")
+    ->capture_default_str();
+  run->add_option("-m,--max-iterations", run_opts.max_iterations,
+                  "Override the workflow's max_iterations")
+    ->check(CLI::Range(1, 1000));
+  run->add_option("-o,--output", run_opts.output,
+                  "Workspace folder (default: <settings.workspace_dir>/<run-id>)");
+  run->add_option("--agents", run_opts.agents,
+                  "Agents for the steps: one name for all steps, or a comma "
+                  "list with one per step");
+  run->add_flag("-v,--verbose", run_opts.verbose,
+                "Show the agents' tool calls and file changes live");
+  run->add_flag("--dry-run", run_opts.dry_run,
+                "Print each step with the exact argv it would run; run nothing");
+  run->add_flag("--json", run_opts.json,
+                "Print the result as one JSON document on stdout");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return exit_usage;
+  }
+  if (agents->parsed())
+    return cmd_agents(config_path, agents_json);
+  if (validate->parsed())
+    return cmd_validate(config_path);
+  if (workflows->parsed())
+    return cmd_workflows(config_path, workflows_json);
+  if (run->parsed()) {
+    run_opts.config_path = config_path;
+    return cmd_run(run_opts);
+  }
+  return exit_usage;
+}

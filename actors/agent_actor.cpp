@@ -1,0 +1,209 @@
+#include "actors/agent_actor.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "runtime/workspace.hpp"
+
+namespace orch {
+
+namespace {
+
+using worker_actor = caf::typed_actor<
+  caf::replies_to<atom::run_step, step_request>::with<step_result>>;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Progress worth showing live: not every streamed token.
+bool worth_reporting(const agent_event& ev) {
+  switch (ev.kind) {
+    case event_kind::tool_call:
+    case event_kind::file_change:
+    case event_kind::rate_limit:
+    case event_kind::error:
+    case event_kind::session_started:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string first_line(const std::string& text, size_t max = 160) {
+  auto line = text.substr(0, text.find('\n'));
+  if (line.size() > max)
+    line = line.substr(0, max) + "…";
+  return line;
+}
+
+/// A worker runs exactly one invocation, then quits.
+worker_actor::behavior_type
+worker_impl(worker_actor::pointer self, agent_config agent,
+            std::shared_ptr<const adapter> adapt, agent_deps deps,
+            std::shared_ptr<cancel_token> cancel) {
+  return {
+    [=](atom::run_step, const step_request& req) {
+      auto res = execute_step(agent, *adapt, deps, req, cancel.get());
+      self->quit();
+      return res;
+    },
+  };
+}
+
+void start_next(agent_actor::stateful_pointer<agent_state> self);
+
+void start(agent_actor::stateful_pointer<agent_state> self,
+           agent_state::pending job) {
+  auto& st = self->state;
+  auto id = st.next_id++;
+  auto token = std::make_shared<cancel_token>();
+  st.running.emplace(id, token);
+  worker_actor worker;
+  if (st.deps.detached_workers)
+    worker = self->spawn<caf::detached>(worker_impl, st.agent, st.adapt,
+                                        st.deps, token);
+  else
+    worker = self->spawn(worker_impl, st.agent, st.adapt, st.deps, token);
+  auto rp = job.promise;
+  auto req = job.request;
+  self->request(worker, caf::infinite, atom::run_step_v, job.request)
+    .then(
+      [=](step_result& res) mutable {
+        self->state.running.erase(id);
+        rp.deliver(std::move(res));
+        start_next(self);
+      },
+      [=](caf::error& err) mutable {
+        // The worker died without an answer: report it as a crash.
+        self->state.running.erase(id);
+        step_result res;
+        res.agent = req.agent;
+        res.task_kind = req.task_kind;
+        res.iteration = req.iteration;
+        res.step_index = req.step_index;
+        res.outcome.failure = failure_kind::crashed;
+        res.outcome.message = req.agent + ": worker failed: "
+                              + self->system().render(err);
+        rp.deliver(std::move(res));
+        start_next(self);
+      });
+}
+
+void start_next(agent_actor::stateful_pointer<agent_state> self) {
+  auto& st = self->state;
+  auto limit = static_cast<size_t>(std::max(1, st.agent.max_concurrency));
+  while (!st.queue.empty() && st.running.size() < limit) {
+    auto job = std::move(st.queue.front());
+    st.queue.pop_front();
+    start(self, std::move(job));
+  }
+}
+
+} // namespace
+
+step_result execute_step(const agent_config& agent, const adapter& adapt,
+                         const agent_deps& deps, const step_request& req,
+                         const cancel_token* cancel) {
+  step_result res;
+  res.agent = req.agent;
+  res.task_kind = req.task_kind;
+  res.iteration = req.iteration;
+  res.step_index = req.step_index;
+  res.started_ms = now_ms();
+  auto t0 = std::chrono::steady_clock::now();
+  workspace ws{req.workspace, req.run_id};
+  auto before = snapshot_files(ws.root());
+  step_input in{req.task_kind, req.prompt, req.workspace};
+  auto spec = adapt.build(agent, in, current_environment());
+  spec.output_cap = deps.settings.output_cap_bytes;
+  spec.kill_grace = deps.settings.kill_grace;
+  auto parser = adapt.make_parser();
+  std::vector<agent_event> events;
+  auto on_line = [&](output_stream stream, std::string_view line) {
+    if (stream != output_stream::out)
+      return;
+    events.clear();
+    parser->feed(line, events);
+    if (!req.progress)
+      return;
+    for (auto& ev : events) {
+      if (!worth_reporting(ev))
+        continue;
+      progress_event pe;
+      pe.kind = progress_event::kind_t::agent_event;
+      pe.run_id = req.run_id;
+      pe.iteration = req.iteration;
+      pe.step_index = req.step_index;
+      pe.agent = req.agent;
+      pe.task_kind = req.task_kind;
+      pe.text = to_string(ev.kind) + ": "
+                + first_line(ev.detail.empty() ? ev.text : ev.detail);
+      caf::anon_send(req.progress, atom::progress_v, std::move(pe));
+    }
+  };
+  auto proc = deps.runner->run(spec, on_line, cancel);
+  res.outcome = parser->finish(proc);
+  // Files the agent wrote itself, success or not: nothing it made is lost.
+  auto after = snapshot_files(ws.root());
+  auto files = changed_files(before, after);
+  std::set<std::string> all{files.begin(), files.end()};
+  if (res.outcome.ok && !req.review) {
+    for (auto& block : extract_code_blocks(res.outcome.final_text)) {
+      auto out = ws.write(block.path, block.content);
+      if (out.written)
+        all.insert(out.path);
+      else if (out.reason != "unchanged")
+        res.refused.push_back(refused_path{block.path, out.reason});
+    }
+  }
+  if (res.outcome.ok && req.review)
+    res.findings = parse_findings(res.outcome.final_text);
+  res.files.assign(all.begin(), all.end());
+  res.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - t0)
+                      .count();
+  return res;
+}
+
+agent_actor::behavior_type
+agent_impl(agent_actor::stateful_pointer<agent_state> self, agent_config agent,
+           agent_deps deps) {
+  auto& st = self->state;
+  st.adapt = make_adapter(agent.kind);
+  st.agent = std::move(agent);
+  st.deps = std::move(deps);
+  return {
+    [=](atom::run_step, step_request& req) -> caf::result<step_result> {
+      auto rp = self->make_response_promise<step_result>();
+      self->state.queue.push_back({std::move(req), rp});
+      start_next(self);
+      return rp;
+    },
+    [=](atom::cancel) {
+      auto& st = self->state;
+      for (auto& job : st.queue) {
+        step_result res;
+        res.agent = job.request.agent;
+        res.task_kind = job.request.task_kind;
+        res.iteration = job.request.iteration;
+        res.step_index = job.request.step_index;
+        res.outcome.failure = failure_kind::cancelled;
+        res.outcome.message = job.request.agent + ": cancelled before start";
+        job.promise.deliver(std::move(res));
+      }
+      st.queue.clear();
+      for (auto& kvp : st.running)
+        kvp.second->cancel();
+    },
+  };
+}
+
+} // namespace orch

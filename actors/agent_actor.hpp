@@ -1,0 +1,60 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/vocabulary.hpp"
+#include "adapters/adapter.hpp"
+#include "config/config.hpp"
+#include "runtime/process.hpp"
+
+namespace orch {
+
+/// What an agent actor needs besides its configuration.
+struct agent_deps {
+  std::shared_ptr<process_runner> runner;
+  /// Output cap and kill grace come from here.
+  orch::settings settings;
+  /// Run each invocation in a detached actor (its own thread, since it
+  /// blocks). Tests on CAF's test coordinator turn it off, with a fake runner
+  /// that never blocks.
+  bool detached_workers = true;
+};
+
+/// Runs one step to completion, blocking: snapshot the workspace, run the
+/// agent's process, judge its output, detect the files it wrote, write the
+/// files its answer names in code blocks, read review findings.
+step_result execute_step(const agent_config& agent, const adapter& adapt,
+                         const agent_deps& deps, const step_request& req,
+                         const cancel_token* cancel);
+
+struct agent_state {
+  static inline const char* name = "orch.agent";
+
+  struct pending {
+    step_request request;
+    caf::typed_response_promise<step_result> promise;
+  };
+
+  agent_config agent;
+  agent_deps deps;
+  std::shared_ptr<const adapter> adapt;
+  /// Steps waiting for a free slot, in arrival order.
+  std::deque<pending> queue;
+  /// Cancel tokens of running invocations, by invocation id.
+  std::map<uint64_t, std::shared_ptr<cancel_token>> running;
+  uint64_t next_id = 0;
+};
+
+/// Returns the behaviour of the actor for one configured agent: it accepts
+/// steps, runs at most `agent.max_concurrency` at once and queues the rest.
+agent_actor::behavior_type agent_impl(
+  agent_actor::stateful_pointer<agent_state> self, agent_config agent,
+  agent_deps deps);
+
+} // namespace orch

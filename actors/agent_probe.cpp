@@ -1,0 +1,150 @@
+#include "actors/agent_probe.hpp"
+
+#include <chrono>
+#include <cstdlib>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/vocabulary.hpp"
+
+namespace orch {
+
+namespace {
+
+using probe_actor = caf::typed_actor<
+  caf::replies_to<atom::run_step, int32_t>::with<int32_t, std::string>>;
+
+std::string trim(std::string s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos)
+    return {};
+  auto e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+/// Returns the first non-empty line of `--version` output, or "".
+std::string probe_version(const agent_config& agent, const std::string& path,
+                          process_runner& runner) {
+  auto adapt = make_adapter(agent.kind);
+  process_spec spec;
+  spec.argv = {path, "--version"};
+  spec.env = build_environment(agent, adapt->credential_vars(),
+                               current_environment());
+  spec.first_output_deadline = std::chrono::seconds{5};
+  spec.total_deadline = std::chrono::seconds{5};
+  spec.kill_grace = std::chrono::milliseconds{200};
+  spec.output_cap = 64 * 1024;
+  auto res = runner.run(spec, {}, nullptr);
+  if (!res.clean_exit())
+    return {};
+  auto text = res.out.empty() ? res.err : res.out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    auto line = trim(text.substr(pos, nl == std::string::npos ? nl : nl - pos));
+    if (!line.empty())
+      return line.size() > 80 ? line.substr(0, 80) : line;
+    if (nl == std::string::npos)
+      break;
+    pos = nl + 1;
+  }
+  return {};
+}
+
+} // namespace
+
+std::string install_hint(adapter_kind kind) {
+  switch (kind) {
+    case adapter_kind::codex:
+      return "npm install -g @openai/codex";
+    case adapter_kind::claude:
+      return "npm install -g @anthropic-ai/claude-code";
+    case adapter_kind::gemini:
+      return "npm install -g @google/gemini-cli";
+    case adapter_kind::copilot:
+      return "npm install -g @github/copilot";
+    case adapter_kind::command:
+      break;
+  }
+  return "check `command:` of the agent in the config";
+}
+
+agent_status check_agent(const agent_config& agent,
+                         const std::vector<std::string>& env,
+                         const std::string& home) {
+  agent_status st;
+  st.name = agent.name;
+  st.kind = agent.kind;
+  st.command = agent.command;
+  st.enabled = agent.enabled;
+  st.role = agent.role;
+  st.path = find_executable(agent.command, env);
+  st.installed = !st.path.empty();
+  auto adapt = make_adapter(agent.kind);
+  st.auth = adapt->probe_auth(env, home);
+  if (!agent.enabled) {
+    st.status = "disabled";
+    st.detail = "enabled: false in the config";
+  } else if (!st.installed) {
+    st.status = "not installed";
+    st.detail = "`" + agent.command + "` not found on PATH; "
+                + install_hint(agent.kind);
+  } else if (st.auth == auth_state::missing) {
+    st.status = "auth required";
+    st.detail = "no credentials found; log in with `" + agent.command
+                + "` once or set one of its API key variables";
+  } else {
+    st.status = "available";
+  }
+  return st;
+}
+
+std::vector<agent_status> probe_agents(caf::actor_system& sys,
+                                       const config& cfg,
+                                       std::shared_ptr<process_runner> runner) {
+  auto env = current_environment();
+  const char* home_env = std::getenv("HOME");
+  std::string home = home_env != nullptr ? home_env : "";
+  std::vector<agent_status> out;
+  for (auto& agent : cfg.agents)
+    out.push_back(check_agent(agent, env, home));
+  // One detached probe per installed agent: `--version` may block for its
+  // whole deadline, and the probes should not wait for each other.
+  caf::scoped_actor self{sys};
+  std::vector<std::pair<size_t, probe_actor>> probes;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!out[i].installed || !out[i].enabled)
+      continue;
+    auto agent = cfg.agents[i];
+    auto path = out[i].path;
+    auto probe = sys.spawn<caf::detached>(
+      [agent, path, runner](probe_actor::pointer p) -> probe_actor::behavior_type {
+        return {
+          [=](atom::run_step, int32_t idx) {
+            auto version = probe_version(agent, path, *runner);
+            p->quit();
+            return std::make_tuple(idx, version);
+          },
+        };
+      });
+    probes.emplace_back(i, probe);
+  }
+  for (auto& [idx, probe] : probes)
+    self->send(probe, atom::run_step_v, static_cast<int32_t>(idx));
+  for (size_t n = 0; n < probes.size(); ++n) {
+    self->receive([&](int32_t idx, std::string& version) {
+      auto& st = out[static_cast<size_t>(idx)];
+      st.version = std::move(version);
+      if (st.version.empty() && st.status == "available") {
+        st.status = "error";
+        st.detail = "`" + st.command + " --version` failed or timed out";
+      }
+    });
+  }
+  return out;
+}
+
+} // namespace orch

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "adapters/adapter.hpp"
+#include "config/config.hpp"
+#include "runtime/process.hpp"
+
+namespace orch {
+
+/// What `agents` reports for one configured agent.
+struct agent_status {
+  std::string name;
+  adapter_kind kind = adapter_kind::command;
+  std::string command;
+  /// Absolute path of the executable when found.
+  std::string path;
+  bool enabled = true;
+  bool installed = false;
+  /// First line of `<command> --version`, when it answered.
+  std::string version;
+  auth_state auth = auth_state::unknown;
+  /// available, not installed, disabled, auth required, or error.
+  std::string status;
+  /// Why, and what to do, when not available.
+  std::string detail;
+  std::string role;
+};
+
+/// Returns how to install the CLI behind `kind` (an npm command), or a hint
+/// for the `command` adapter.
+std::string install_hint(adapter_kind kind);
+
+/// Tells, without spending tokens, whether an agent can run: enabled, found
+/// on PATH, credentials present (where that can be told from env and files).
+/// Does not run the agent.
+agent_status check_agent(const agent_config& agent,
+                         const std::vector<std::string>& env,
+                         const std::string& home);
+
+/// Checks every agent and probes the versions of those installed with
+/// `--version` (a short deadline), all at once in detached actors.
+std::vector<agent_status> probe_agents(caf::actor_system& sys,
+                                       const config& cfg,
+                                       std::shared_ptr<process_runner> runner);
+
+} // namespace orch

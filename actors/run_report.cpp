@@ -1,0 +1,144 @@
+#include "actors/run_report.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include "runtime/workspace.hpp"
+
+namespace orch {
+
+namespace {
+
+nlohmann::ordered_json to_json(const usage& u) {
+  nlohmann::ordered_json j;
+  j["input_tokens"] = u.input_tokens;
+  j["output_tokens"] = u.output_tokens;
+  j["cached_tokens"] = u.cached_tokens;
+  if (u.has_cost)
+    j["cost_usd"] = u.cost_usd;
+  else
+    j["cost_usd"] = nullptr;
+  return j;
+}
+
+nlohmann::ordered_json to_json(const step_result& r) {
+  nlohmann::ordered_json j;
+  j["step"] = r.step_index + 1;
+  j["agent"] = r.agent;
+  j["task"] = r.task_kind;
+  j["status"] = r.outcome.ok ? "ok" : "failed";
+  j["failure"] = to_string(r.outcome.failure);
+  j["message"] = r.outcome.message;
+  j["exit_code"] = r.outcome.exit_code;
+  j["session_id"] = r.outcome.session_id;
+  j["duration_ms"] = r.duration_ms;
+  j["usage"] = to_json(r.outcome.tokens);
+  auto findings = nlohmann::ordered_json::array();
+  for (auto& f : r.findings)
+    findings.push_back(to_json(f));
+  j["findings"] = std::move(findings);
+  j["files"] = r.files;
+  auto refused = nlohmann::ordered_json::array();
+  for (auto& x : r.refused)
+    refused.push_back({{"path", x.path}, {"reason", x.reason}});
+  j["refused"] = std::move(refused);
+  j["output_truncated"] = r.outcome.truncated;
+  j["output"] = r.outcome.final_text;
+  return j;
+}
+
+} // namespace
+
+std::string to_string(run_status x) {
+  switch (x) {
+    case run_status::converged:
+      return "converged";
+    case run_status::completed:
+      return "completed";
+    case run_status::max_iterations:
+      return "max_iterations";
+    case run_status::no_progress:
+      return "no_progress";
+    case run_status::failed:
+      return "failed";
+    case run_status::cancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+nlohmann::ordered_json to_json(const finding& f) {
+  nlohmann::ordered_json j;
+  j["severity"] = f.severity;
+  j["file"] = f.file;
+  j["line"] = f.line;
+  j["text"] = f.text;
+  return j;
+}
+
+nlohmann::ordered_json to_json(const run_result& res) {
+  nlohmann::ordered_json j;
+  j["run_id"] = res.run_id;
+  j["workflow"] = res.workflow;
+  j["task"] = res.task;
+  j["status"] = to_string(res.status);
+  j["message"] = res.message;
+  j["workspace"] = res.workspace;
+  j["duration_ms"] = res.duration_ms;
+  j["usage"] = to_json(res.tokens);
+  auto iterations = nlohmann::ordered_json::array();
+  for (auto& it : res.iterations) {
+    nlohmann::ordered_json ji;
+    ji["iteration"] = it.number;
+    if (it.open_findings >= 0)
+      ji["open_findings"] = it.open_findings;
+    else
+      ji["open_findings"] = nullptr;
+    auto steps = nlohmann::ordered_json::array();
+    for (auto& s : it.steps)
+      steps.push_back(to_json(s));
+    ji["steps"] = std::move(steps);
+    iterations.push_back(std::move(ji));
+  }
+  j["iterations"] = std::move(iterations);
+  auto findings = nlohmann::ordered_json::array();
+  for (auto& f : res.findings)
+    findings.push_back(to_json(f));
+  j["findings"] = std::move(findings);
+  j["files"] = res.files;
+  return j;
+}
+
+bool write_manifest(const run_result& res, std::string& error) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto dir = fs::path{res.workspace} / workspace_meta_dir;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    error = "cannot create " + dir.string() + ": " + ec.message();
+    return false;
+  }
+  auto path = dir / "manifest.json";
+  auto tmp = dir / "manifest.json.tmp";
+  {
+    std::ofstream out{tmp, std::ios::trunc};
+    out << to_json(res).dump(2) << '\n';
+    if (!out) {
+      error = "cannot write " + tmp.string();
+      return false;
+    }
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    error = "cannot write " + path.string() + ": " + ec.message();
+    return false;
+  }
+  return true;
+}
+
+void write_manifest_quietly(const run_result& res) {
+  std::string ignored;
+  write_manifest(res, ignored);
+}
+
+} // namespace orch

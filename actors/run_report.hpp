@@ -1,0 +1,28 @@
+#pragma once
+
+// The run result as a JSON document: the manifest written into the
+// workspace and the `run --json` output share this one shape.
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/vocabulary.hpp"
+
+namespace orch {
+
+/// Returns the documented JSON shape of a run result (see README, "run
+/// --json"). Keys keep a stable order.
+nlohmann::ordered_json to_json(const run_result& res);
+
+/// Returns the JSON shape of one finding.
+nlohmann::ordered_json to_json(const finding& f);
+
+/// Writes `<workspace>/.orchestrator/manifest.json` atomically (temp file
+/// and rename). Returns false and sets `error` on failure.
+bool write_manifest(const run_result& res, std::string& error);
+
+/// Like write_manifest, ignoring failures (progress snapshots mid-run).
+void write_manifest_quietly(const run_result& res);
+
+} // namespace orch

@@ -1,0 +1,280 @@
+#pragma once
+
+// The message vocabulary of the runtime: payload structs, their `inspect`
+// overloads (so every message can cross to another node), the atoms, the
+// single type-ID block and the typed actor interfaces.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/type_id.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "runtime/events.hpp"
+#include "runtime/review.hpp"
+
+// -- atoms ----------------------------------------------------------------------
+
+// Declared by hand (the same expansion as CAF_ADD_ATOM) because the typed
+// interfaces below, and payloads holding them, need the atoms first.
+#define ORCH_ATOM(name, text)                                                  \
+  using name = caf::atom_constant<caf::atom(text)>;                            \
+  constexpr name name##_v = name{};
+
+namespace orch::atom {
+
+ORCH_ATOM(run_step, "runStep")
+ORCH_ATOM(run_task, "runTask")
+ORCH_ATOM(cancel, "cancel")
+ORCH_ATOM(progress, "progress")
+ORCH_ATOM(tick, "orchTick")
+ORCH_ATOM(flush, "orchFlush")
+
+} // namespace orch::atom
+
+#undef ORCH_ATOM
+
+namespace orch {
+
+struct progress_event;
+
+/// Receives live progress notices (the CLI display, later the web UI).
+using progress_sink
+  = caf::typed_actor<caf::reacts_to<atom::progress, progress_event>>;
+
+// -- payloads -----------------------------------------------------------------
+
+/// A path an agent named that was not written, and why.
+struct refused_path {
+  std::string path;
+  std::string reason;
+};
+
+/// One step of one iteration, addressed to one agent actor.
+struct step_request {
+  std::string run_id;
+  int32_t iteration = 1;
+  int32_t step_index = 0;
+  std::string agent;
+  std::string task_kind;
+  std::string prompt;
+  /// Absolute workspace path; the agent's working directory.
+  std::string workspace;
+  /// True when the step's answer is read as review findings.
+  bool review = false;
+  /// Receives progress_event messages while the step runs (may be null).
+  progress_sink progress;
+};
+
+/// What one step produced, judged.
+struct step_result {
+  std::string agent;
+  std::string task_kind;
+  int32_t iteration = 1;
+  int32_t step_index = 0;
+  step_outcome outcome;
+  /// Findings parsed from a review step's answer.
+  std::vector<finding> findings;
+  /// Workspace-relative files written or changed by this step.
+  std::vector<std::string> files;
+  std::vector<refused_path> refused;
+  int64_t started_ms = 0;
+  int64_t duration_ms = 0;
+};
+
+/// A whole task for a workflow-run actor.
+struct run_request {
+  std::string run_id;
+  std::string task;
+  std::string workflow;
+  std::string workspace;
+  /// Overrides the workflow's max_iterations when > 0.
+  int32_t max_iterations = 0;
+  progress_sink progress;
+};
+
+/// How a run ended.
+enum class run_status : uint8_t {
+  /// A review reported open findings <= the threshold.
+  converged,
+  /// Every step of a workflow without review steps succeeded.
+  completed,
+  /// max_iterations rounds ran and findings were still open.
+  max_iterations,
+  /// A review repeated the previous review's findings.
+  no_progress,
+  /// A step failed; see the message and the step's failure kind.
+  failed,
+  /// Interrupted (Ctrl-C) or cancelled.
+  cancelled,
+};
+
+std::string to_string(run_status x);
+
+struct iteration_record {
+  int32_t number = 1;
+  std::vector<step_result> steps;
+  /// Open findings after this iteration's last review (-1: no review ran).
+  int32_t open_findings = -1;
+};
+
+struct run_result {
+  std::string run_id;
+  std::string task;
+  std::string workflow;
+  std::string workspace;
+  run_status status = run_status::failed;
+  std::string message;
+  std::vector<iteration_record> iterations;
+  /// Findings still open at the end.
+  std::vector<finding> findings;
+  /// Every file written in the run, sorted, unique.
+  std::vector<std::string> files;
+  orch::usage tokens;
+  int64_t duration_ms = 0;
+};
+
+/// A live progress notice for displays (CLI, later the web UI).
+struct progress_event {
+  enum class kind_t : uint8_t {
+    run_started,
+    iteration_started,
+    step_started,
+    agent_event,
+    step_finished,
+    run_finished,
+  };
+  kind_t kind = kind_t::step_started;
+  std::string run_id;
+  int32_t iteration = 0;
+  int32_t step_index = 0;
+  int32_t step_count = 0;
+  std::string agent;
+  std::string task_kind;
+  std::string text;
+  bool ok = true;
+  int64_t elapsed_ms = 0;
+};
+
+// -- inspect (CAF 0.17 form) --------------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, usage& x) {
+  return f(caf::meta::type_name("orch::usage"), x.input_tokens,
+           x.output_tokens, x.cached_tokens, x.cost_usd, x.has_cost);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, finding& x) {
+  return f(caf::meta::type_name("orch::finding"), x.severity, x.file, x.line,
+           x.text);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_outcome& x) {
+  return f(caf::meta::type_name("orch::step_outcome"), x.ok, x.failure,
+           x.message, x.final_text, x.session_id, x.tokens, x.reported_files,
+           x.exit_code, x.truncated);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, refused_path& x) {
+  return f(caf::meta::type_name("orch::refused_path"), x.path, x.reason);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_request& x) {
+  return f(caf::meta::type_name("orch::step_request"), x.run_id, x.iteration,
+           x.step_index, x.agent, x.task_kind, x.prompt, x.workspace, x.review,
+           x.progress);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_result& x) {
+  return f(caf::meta::type_name("orch::step_result"), x.agent, x.task_kind,
+           x.iteration, x.step_index, x.outcome, x.findings, x.files,
+           x.refused, x.started_ms, x.duration_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_request& x) {
+  return f(caf::meta::type_name("orch::run_request"), x.run_id, x.task,
+           x.workflow, x.workspace, x.max_iterations, x.progress);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, iteration_record& x) {
+  return f(caf::meta::type_name("orch::iteration_record"), x.number, x.steps,
+           x.open_findings);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_result& x) {
+  return f(caf::meta::type_name("orch::run_result"), x.run_id, x.task,
+           x.workflow, x.workspace, x.status, x.message, x.iterations,
+           x.findings, x.files, x.tokens, x.duration_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, progress_event& x) {
+  return f(caf::meta::type_name("orch::progress_event"), x.kind, x.run_id,
+           x.iteration, x.step_index, x.step_count, x.agent, x.task_kind,
+           x.text, x.ok, x.elapsed_ms);
+}
+
+/// Error codes of the runtime, sent as caf::error.
+enum class errc : uint8_t {
+  /// A request named an agent or workflow that does not exist.
+  unknown_name = 1,
+  /// The request itself is malformed.
+  invalid_request,
+};
+
+std::string to_string(errc x);
+
+} // namespace orch
+
+// -- type IDs and atoms ---------------------------------------------------------
+
+CAF_BEGIN_TYPE_ID_BLOCK(orch, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(orch, (orch::usage))
+  CAF_ADD_TYPE_ID(orch, (orch::finding))
+  CAF_ADD_TYPE_ID(orch, (std::vector<orch::finding>))
+  CAF_ADD_TYPE_ID(orch, (orch::step_outcome))
+  CAF_ADD_TYPE_ID(orch, (orch::refused_path))
+  CAF_ADD_TYPE_ID(orch, (orch::step_request))
+  CAF_ADD_TYPE_ID(orch, (orch::step_result))
+  CAF_ADD_TYPE_ID(orch, (std::vector<orch::step_result>))
+  CAF_ADD_TYPE_ID(orch, (orch::run_request))
+  CAF_ADD_TYPE_ID(orch, (orch::iteration_record))
+  CAF_ADD_TYPE_ID(orch, (orch::run_result))
+  CAF_ADD_TYPE_ID(orch, (orch::progress_event))
+  CAF_ADD_TYPE_ID(orch, (orch::progress_sink))
+
+CAF_END_TYPE_ID_BLOCK(orch)
+
+CAF_ERROR_CODE_ENUM(orch::errc, "orch")
+
+namespace orch {
+
+// -- actor interfaces ---------------------------------------------------------
+
+/// One configured agent: owns its concurrency limit and queue; a step is a
+/// request to it.
+using agent_actor = caf::typed_actor<
+  caf::replies_to<atom::run_step, step_request>::with<step_result>,
+  caf::reacts_to<atom::cancel>>;
+
+/// One task run through a workflow to convergence.
+using workflow_actor = caf::typed_actor<
+  caf::replies_to<atom::run_task, run_request>::with<run_result>,
+  caf::reacts_to<atom::cancel>>;
+
+} // namespace orch

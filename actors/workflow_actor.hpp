@@ -1,0 +1,60 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/vocabulary.hpp"
+#include "config/config.hpp"
+
+namespace orch {
+
+struct workflow_state {
+  static inline const char* name = "orch.workflow";
+
+  std::shared_ptr<const config> cfg;
+  std::map<std::string, agent_actor> agents;
+
+  // -- the run in progress ----------------------------------------------------
+  run_request request;
+  workflow_config workflow;
+  run_result result;
+  caf::typed_response_promise<run_result> promise;
+  bool running = false;
+  bool has_review = false;
+  int32_t max_iterations = 1;
+  int32_t iteration = 0;
+  size_t step = 0;
+  /// Results of the current step's items, by item index.
+  std::vector<step_result> group;
+  size_t outstanding = 0;
+  /// Findings of the latest review, open until a later review says otherwise.
+  std::vector<finding> open_findings;
+  /// The review before the latest, for the no-progress rule.
+  std::vector<finding> last_review;
+  bool reviewed = false;
+  /// Final texts of the previous step, handed to the next prompt.
+  std::string previous_output;
+  std::chrono::steady_clock::time_point started;
+};
+
+/// Returns the behaviour of a workflow-run actor: it drives one task through
+/// a workflow's steps and iterations, fanning parallel groups out to several
+/// agent actors, until the review converges, max_iterations is reached, a
+/// round makes no progress, or a step fails. Writes the run manifest
+/// (`<workspace>/.orchestrator/manifest.json`) after every step.
+workflow_actor::behavior_type
+workflow_impl(workflow_actor::stateful_pointer<workflow_state> self,
+              std::shared_ptr<const config> cfg,
+              std::map<std::string, agent_actor> agents);
+
+/// Returns true when the two finding lists hold the same findings, in any
+/// order.
+bool same_findings(std::vector<finding> a, std::vector<finding> b);
+
+} // namespace orch

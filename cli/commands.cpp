@@ -1,0 +1,548 @@
+#include "cli/commands.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/agent_actor.hpp"
+#include "actors/agent_probe.hpp"
+#include "actors/run_report.hpp"
+#include "actors/system_config.hpp"
+#include "actors/workflow_actor.hpp"
+#include "adapters/adapter.hpp"
+#include "cli/progress_display.hpp"
+#include "cli/terminal.hpp"
+#include "config/config.hpp"
+#include "runtime/review.hpp"
+#include "runtime/workspace.hpp"
+
+namespace orch::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// Loads the config, printing errors (and warnings) to stderr.
+std::optional<config> load_or_report(const std::string& path) {
+  auto res = load_config(path);
+  for (auto& w : res.warnings)
+    std::fprintf(stderr, "warning: %s\n", w.to_string().c_str());
+  if (!res.errors.empty() || !res.value) {
+    for (auto& e : res.errors)
+      std::fprintf(stderr, "error: %s\n", e.to_string().c_str());
+    return std::nullopt;
+  }
+  return std::move(res.value);
+}
+
+std::string pad(std::string s, size_t width) {
+  // Width in code points, so the arrows and dots in cells line up.
+  size_t cps = 0;
+  for (unsigned char c : s)
+    cps += (c & 0xC0) != 0x80;
+  if (cps < width)
+    s.append(width - cps, ' ');
+  return s;
+}
+
+/// Prints rows as an aligned table; the last column is not padded.
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (auto& row : rows)
+    for (size_t i = 0; i < row.size(); ++i) {
+      size_t cps = 0;
+      for (unsigned char c : row[i])
+        cps += (c & 0xC0) != 0x80;
+      if (widths.size() <= i)
+        widths.push_back(0);
+      widths[i] = std::max(widths[i], cps);
+    }
+  for (auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i)
+      line += i + 1 < row.size() ? pad(row[i], widths[i] + 2) : row[i];
+    while (!line.empty() && line.back() == ' ')
+      line.pop_back();
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+std::string describe_step(const step_config& step) {
+  std::string out;
+  if (step.parallel())
+    out += "[";
+  for (size_t i = 0; i < step.items.size(); ++i) {
+    if (i > 0)
+      out += " | ";
+    out += step.items[i].agent + ":" + step.items[i].task;
+  }
+  if (step.parallel())
+    out += "]";
+  return out;
+}
+
+std::string describe_steps(const workflow_config& wf) {
+  std::string out;
+  for (size_t i = 0; i < wf.steps.size(); ++i) {
+    if (i > 0)
+      out += " → ";
+    out += describe_step(wf.steps[i]);
+  }
+  return out;
+}
+
+std::string make_run_id() {
+  auto now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", &tm);
+  std::random_device rd;
+  char suffix[8];
+  std::snprintf(suffix, sizeof(suffix), "%04x", rd() & 0xffffu);
+  return std::string{buf} + "-" + suffix;
+}
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty()
+      && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+                             "VWXYZ0123456789-_./=:,@+%")
+           == std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
+  }
+  return out + "'";
+}
+
+std::string seconds(std::chrono::milliseconds ms) {
+  if (ms.count() == 0)
+    return "off";
+  return format_duration(ms.count());
+}
+
+/// Splits "a,b , c" into names.
+std::vector<std::string> split_names(const std::string& csv) {
+  std::vector<std::string> out;
+  std::stringstream in{csv};
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    auto b = item.find_first_not_of(" \t");
+    auto e = item.find_last_not_of(" \t");
+    if (b != std::string::npos)
+      out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+/// Applies `--agents`: one name replaces every step's agent; N names, one per
+/// step item in order. Returns an error message or "".
+std::string override_agents(const config& cfg, workflow_config& wf,
+                            const std::string& csv) {
+  auto names = split_names(csv);
+  size_t items = 0;
+  for (auto& step : wf.steps)
+    items += step.items.size();
+  if (names.empty())
+    return "--agents: no agent names given";
+  if (names.size() != 1 && names.size() != items)
+    return "--agents: give one agent for every step, or " + std::to_string(items)
+           + " (one per step of workflow '" + wf.name + "': "
+           + describe_steps(wf) + "), not " + std::to_string(names.size());
+  for (auto& n : names) {
+    auto agent = cfg.find_agent(n);
+    if (agent == nullptr) {
+      std::string known;
+      for (auto& a : cfg.agents)
+        known += (known.empty() ? "" : ", ") + a.name;
+      return "--agents: unknown agent '" + n + "' (known: " + known + ")";
+    }
+    if (!agent->enabled)
+      return "--agents: agent '" + n + "' is disabled in the config";
+  }
+  size_t k = 0;
+  for (auto& step : wf.steps)
+    for (auto& item : step.items)
+      item.agent = names.size() == 1 ? names[0] : names[k++];
+  return {};
+}
+
+std::set<std::string> agents_of(const workflow_config& wf) {
+  std::set<std::string> out;
+  for (auto& step : wf.steps)
+    for (auto& item : step.items)
+      out.insert(item.agent);
+  return out;
+}
+
+void print_dry_run(const config& cfg, const workflow_config& wf,
+                   const run_options& opts, const std::string& workspace,
+                   int max_iterations) {
+  std::printf("Dry run: nothing is executed and nothing is written.\n");
+  std::printf("Workflow: %s (%s)\n", wf.name.c_str(), describe_steps(wf).c_str());
+  std::printf("Iterations: at most %d; converged when open findings <= %d\n",
+              max_iterations, wf.min_suggestions_threshold);
+  std::printf("Workspace: %s\n", workspace.c_str());
+  auto base_env = current_environment();
+  int n = 0;
+  for (auto& step : wf.steps) {
+    ++n;
+    std::printf("\nStep %d/%zu%s\n", n, wf.steps.size(),
+                step.parallel() ? " (parallel group)" : "");
+    for (auto& item : step.items) {
+      auto agent = cfg.find_agent(item.agent);
+      auto adapt = make_adapter(agent->kind);
+      prompt_context ctx;
+      ctx.task = opts.task;
+      ctx.task_kind = item.task;
+      ctx.workspace = workspace;
+      auto prompt = render_prompt(cfg, ctx);
+      auto spec = adapt->build(*agent, {item.task, prompt, workspace}, base_env);
+      std::string argv;
+      for (auto& a : spec.argv) {
+        auto shown = a == prompt ? std::string{"<prompt>"} : a;
+        argv += (argv.empty() ? "" : " ") + shell_quote(shown);
+      }
+      std::printf("  %s · %s  [%s adapter]\n", item.agent.c_str(),
+                  item.task.c_str(), to_string(agent->kind).c_str());
+      std::printf("    argv:      %s\n", argv.c_str());
+      std::printf("    stdin:     %s\n",
+                  spec.stdin_data
+                    ? ("<prompt> (" + std::to_string(spec.stdin_data->size())
+                       + " bytes)")
+                        .c_str()
+                    : "/dev/null");
+      std::printf("    cwd:       %s\n", spec.cwd.c_str());
+      std::string names;
+      for (auto& e : spec.env)
+        names += (names.empty() ? "" : " ") + e.substr(0, e.find('='));
+      std::printf("    env:       %s\n", names.c_str());
+      std::printf("    deadlines: first output %s, idle %s, total %s\n",
+                  seconds(spec.first_output_deadline).c_str(),
+                  seconds(spec.idle_deadline).c_str(),
+                  seconds(spec.total_deadline).c_str());
+      if (opts.verbose)
+        std::printf("    prompt:\n%s\n", prompt.c_str());
+    }
+  }
+}
+
+void print_summary(const run_result& res, const terminal& term) {
+  std::printf("\n%s\n", term.bold("Summary").c_str());
+  for (auto& it : res.iterations) {
+    std::string line = "  iteration " + std::to_string(it.number) + ":";
+    for (auto& s : it.steps) {
+      line += "  " + (s.outcome.ok ? term.green("✓") : term.red("✗")) + " "
+              + s.agent + " " + s.task_kind;
+    }
+    if (it.open_findings >= 0)
+      line += "  → " + std::to_string(it.open_findings) + " finding(s)";
+    std::printf("%s\n", line.c_str());
+  }
+  auto status = to_string(res.status);
+  bool good = res.status == run_status::converged
+              || res.status == run_status::completed;
+  bool bad = res.status == run_status::failed
+             || res.status == run_status::cancelled;
+  auto shown = good ? term.green(status)
+                    : bad ? term.red(status) : term.yellow(status);
+  std::printf("Result: %s%s\n", shown.c_str(),
+              res.message.empty() ? "" : (" — " + res.message).c_str());
+  std::printf("Open findings: %zu\n", res.findings.size());
+  for (auto& f : res.findings) {
+    std::string where = f.file.empty() ? "" : f.file;
+    if (f.line > 0)
+      where += ":" + std::to_string(f.line);
+    std::printf("  [%s] %s%s\n", f.severity.c_str(),
+                where.empty() ? "" : (where + " ").c_str(), f.text.c_str());
+  }
+  std::printf("Generated files (%zu):\n", res.files.size());
+  for (auto& f : res.files)
+    std::printf("  %s\n", f.c_str());
+  std::printf("Workspace: %s\n", res.workspace.c_str());
+  std::printf("Manifest: %s/%s/manifest.json\n", res.workspace.c_str(),
+              workspace_meta_dir);
+  std::string cost = res.tokens.has_cost
+                       ? ", $" + std::to_string(res.tokens.cost_usd)
+                       : std::string{};
+  std::printf("Usage: %lld input, %lld output, %lld cached tokens%s\n",
+              static_cast<long long>(res.tokens.input_tokens),
+              static_cast<long long>(res.tokens.output_tokens),
+              static_cast<long long>(res.tokens.cached_tokens), cost.c_str());
+}
+
+} // namespace
+
+int cmd_agents(const std::string& config_path, bool json) {
+  auto cfg = load_or_report(config_path);
+  if (!cfg)
+    return exit_usage;
+  system_config sys_cfg;
+  caf::actor_system sys{sys_cfg};
+  auto statuses = probe_agents(sys, *cfg, make_posix_process_runner());
+  if (json) {
+    auto arr = nlohmann::ordered_json::array();
+    for (auto& s : statuses) {
+      nlohmann::ordered_json j;
+      j["name"] = s.name;
+      j["adapter"] = to_string(s.kind);
+      j["command"] = s.command;
+      j["path"] = s.path;
+      j["enabled"] = s.enabled;
+      j["installed"] = s.installed;
+      j["version"] = s.version;
+      j["auth"] = s.auth == auth_state::present   ? "present"
+                  : s.auth == auth_state::missing ? "missing"
+                                                  : "unknown";
+      j["status"] = s.status;
+      j["detail"] = s.detail;
+      j["role"] = s.role;
+      arr.push_back(std::move(j));
+    }
+    std::printf("%s\n", arr.dump(2).c_str());
+    return exit_ok;
+  }
+  std::printf("Config: %s\n\n", cfg->source.c_str());
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"AGENT", "ADAPTER", "STATUS", "VERSION", "COMMAND", "ROLE"});
+  for (auto& s : statuses)
+    rows.push_back({s.name, to_string(s.kind), s.status,
+                    s.version.empty() ? "-" : s.version,
+                    s.path.empty() ? s.command : s.path,
+                    s.role.empty() ? "-" : s.role});
+  print_table(rows);
+  bool any_detail = false;
+  for (auto& s : statuses) {
+    if (s.detail.empty() || s.status == "disabled")
+      continue;
+    if (!any_detail)
+      std::printf("\n");
+    any_detail = true;
+    std::printf("%s: %s\n", s.name.c_str(), s.detail.c_str());
+  }
+  return exit_ok;
+}
+
+int cmd_validate(const std::string& config_path) {
+  auto path = find_config_path(config_path);
+  auto res = load_config(config_path);
+  auto source = path.empty() ? std::string{"built-in default"} : path;
+  for (auto& w : res.warnings)
+    std::printf("warning: %s\n", w.to_string().c_str());
+  if (!res.errors.empty() || !res.value) {
+    for (auto& e : res.errors)
+      std::printf("error: %s\n", e.to_string().c_str());
+    std::printf("%s: %zu error(s), %zu warning(s)\n", source.c_str(),
+                res.errors.size(), res.warnings.size());
+    return exit_usage;
+  }
+  auto& cfg = *res.value;
+  size_t enabled = 0;
+  for (auto& a : cfg.agents)
+    enabled += a.enabled ? 1 : 0;
+  std::printf("%s: valid — %zu agent(s) (%zu enabled), %zu workflow(s), "
+              "%zu warning(s)\n",
+              source.c_str(), cfg.agents.size(), enabled,
+              cfg.workflows.size(), res.warnings.size());
+  return exit_ok;
+}
+
+int cmd_workflows(const std::string& config_path, bool json) {
+  auto cfg = load_or_report(config_path);
+  if (!cfg)
+    return exit_usage;
+  if (json) {
+    auto arr = nlohmann::ordered_json::array();
+    for (auto& wf : cfg->workflows) {
+      nlohmann::ordered_json j;
+      j["name"] = wf.name;
+      j["description"] = wf.description;
+      j["max_iterations"] = wf.max_iterations;
+      j["min_suggestions_threshold"] = wf.min_suggestions_threshold;
+      auto steps = nlohmann::ordered_json::array();
+      for (auto& step : wf.steps) {
+        auto items = nlohmann::ordered_json::array();
+        for (auto& item : step.items)
+          items.push_back({{"agent", item.agent}, {"task", item.task}});
+        steps.push_back(std::move(items));
+      }
+      j["steps"] = std::move(steps);
+      arr.push_back(std::move(j));
+    }
+    std::printf("%s\n", arr.dump(2).c_str());
+    return exit_ok;
+  }
+  std::printf("Config: %s\n\n", cfg->source.c_str());
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"WORKFLOW", "ITER", "THRESHOLD", "STEPS", "DESCRIPTION"});
+  for (auto& wf : cfg->workflows)
+    rows.push_back({wf.name, std::to_string(wf.max_iterations),
+                    std::to_string(wf.min_suggestions_threshold),
+                    describe_steps(wf),
+                    wf.description.empty() ? "-" : wf.description});
+  print_table(rows);
+  return exit_ok;
+}
+
+int cmd_run(const run_options& opts) {
+  auto loaded = load_or_report(opts.config_path);
+  if (!loaded)
+    return exit_usage;
+  auto cfg = std::make_shared<config>(std::move(*loaded));
+  // -- the task text --------------------------------------------------------
+  auto first = opts.task.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    std::fprintf(stderr, "error: the task text is empty\n");
+    return exit_usage;
+  }
+  if (opts.task.size() > cfg->settings.max_task_chars) {
+    std::fprintf(stderr,
+                 "error: the task text has %zu bytes; the limit is %zu "
+                 "(settings.max_task_chars)\n",
+                 opts.task.size(), cfg->settings.max_task_chars);
+    return exit_usage;
+  }
+  if (opts.task.find('\0') != std::string::npos) {
+    std::fprintf(stderr, "error: the task text contains a NUL byte\n");
+    return exit_usage;
+  }
+  // -- the workflow ---------------------------------------------------------
+  auto wf_ptr = cfg->find_workflow(opts.workflow);
+  if (wf_ptr == nullptr) {
+    std::string known;
+    for (auto& wf : cfg->workflows)
+      known += (known.empty() ? "" : ", ") + wf.name;
+    std::fprintf(stderr, "error: unknown workflow '%s' (known: %s)\n",
+                 opts.workflow.c_str(), known.c_str());
+    return exit_usage;
+  }
+  auto wf = *wf_ptr;
+  if (!opts.agents.empty()) {
+    auto err = override_agents(*cfg, wf, opts.agents);
+    if (!err.empty()) {
+      std::fprintf(stderr, "error: %s\n", err.c_str());
+      return exit_usage;
+    }
+    for (auto& w : cfg->workflows)
+      if (w.name == wf.name)
+        w = wf;
+  }
+  int max_iterations = opts.max_iterations > 0 ? opts.max_iterations
+                                               : wf.max_iterations;
+  // -- the workspace --------------------------------------------------------
+  auto run_id = make_run_id();
+  std::error_code ec;
+  fs::path ws_path = opts.output.empty()
+                       ? fs::path{cfg->settings.workspace_dir} / run_id
+                       : fs::path{opts.output};
+  ws_path = fs::absolute(ws_path, ec).lexically_normal();
+  auto ws_str = ws_path.string();
+  while (ws_str.size() > 1 && ws_str.back() == '/')
+    ws_str.pop_back();
+  // -- availability ---------------------------------------------------------
+  auto env = current_environment();
+  const char* home = std::getenv("HOME");
+  std::vector<std::string> missing;
+  for (auto& name : agents_of(wf)) {
+    auto st = check_agent(*cfg->find_agent(name), env, home ? home : "");
+    if (st.status == "not installed" || st.status == "disabled")
+      missing.push_back(name + " (" + st.status + ": " + st.detail + ")");
+  }
+  if (opts.dry_run) {
+    print_dry_run(*cfg, wf, opts, ws_str, max_iterations);
+    for (auto& m : missing)
+      std::printf("warning: agent %s\n", m.c_str());
+    return exit_ok;
+  }
+  if (!missing.empty()) {
+    std::fprintf(stderr, "error: workflow '%s' needs agents that are not "
+                         "available:\n",
+                 wf.name.c_str());
+    for (auto& m : missing)
+      std::fprintf(stderr, "  %s\n", m.c_str());
+    std::fprintf(stderr, "Run `ai-orchestrator agents` for the status of "
+                         "every agent.\n");
+    return exit_no_agent;
+  }
+  workspace ws{ws_path, run_id};
+  std::string err;
+  if (!ws.ensure(err)) {
+    std::fprintf(stderr, "error: cannot create the workspace %s: %s\n",
+                 ws_str.c_str(), err.c_str());
+    return exit_failure;
+  }
+  // -- the run --------------------------------------------------------------
+  install_interrupt_handlers();
+  run_result result;
+  bool got_result = false;
+  std::string failure;
+  {
+    system_config sys_cfg;
+    caf::actor_system sys{sys_cfg};
+    auto progress_out = opts.json ? stderr : stdout;
+    auto display = sys.spawn(display_impl, progress_out, opts.verbose);
+    agent_deps deps;
+    deps.runner = make_posix_process_runner();
+    deps.settings = cfg->settings;
+    std::map<std::string, agent_actor> agents;
+    for (auto& name : agents_of(wf))
+      agents.emplace(name, sys.spawn(agent_impl, *cfg->find_agent(name), deps));
+    auto run = sys.spawn(workflow_impl, cfg, agents);
+    run_request req;
+    req.run_id = run_id;
+    req.task = opts.task;
+    req.workflow = wf.name;
+    req.workspace = ws_str;
+    req.max_iterations = max_iterations;
+    req.progress = display;
+    std::fprintf(progress_out, "Run %s: workflow %s (%s), at most %d "
+                               "iteration(s)\n",
+                 run_id.c_str(), wf.name.c_str(), describe_steps(wf).c_str(),
+                 max_iterations);
+    caf::scoped_actor self{sys};
+    self->request(run, caf::infinite, atom::run_task_v, std::move(req))
+      .receive(
+        [&](run_result& res) {
+          result = std::move(res);
+          got_result = true;
+        },
+        [&](caf::error& e) { failure = sys.render(e); });
+    self->request(display, caf::infinite, atom::flush_v)
+      .receive([](bool) {}, [](caf::error&) {});
+    for (auto& kvp : agents)
+      self->send_exit(kvp.second, caf::exit_reason::user_shutdown);
+    self->send_exit(display, caf::exit_reason::user_shutdown);
+  }
+  if (!got_result) {
+    std::fprintf(stderr, "error: %s\n", failure.c_str());
+    return interrupted() ? exit_interrupted : exit_failure;
+  }
+  if (opts.json)
+    std::printf("%s\n", to_json(result).dump(2).c_str());
+  else
+    print_summary(result, terminal::for_stream(stdout));
+  if (result.status == run_status::cancelled || interrupted())
+    return exit_interrupted;
+  if (result.status == run_status::failed)
+    return exit_failure;
+  return exit_ok;
+}
+
+} // namespace orch::cli
