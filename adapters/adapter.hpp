@@ -43,6 +43,9 @@ public:
 /// Whether the agent has credentials, told without spending tokens.
 enum class auth_state : uint8_t { unknown, present, missing };
 
+/// Returns "unknown", "present" or "missing".
+std::string to_string(auth_state x);
+
 class adapter {
 public:
   virtual ~adapter();
@@ -69,12 +72,18 @@ public:
 /// Returns the adapter for `kind`.
 std::unique_ptr<adapter> make_adapter(adapter_kind kind);
 
+/// Returns the executable an adapter runs when `agent.command` is empty:
+/// "codex", "claude", "gemini", "copilot"; "" for `command`.
+std::string default_command(adapter_kind kind);
+
 /// Returns this process's environment as `NAME=value` entries.
 std::vector<std::string> current_environment();
 
 /// Returns the entries of `base_env` whose names are in the base set (PATH,
-/// HOME, USER, LANG, LC_*, TERM, TMPDIR, XDG_*), in `credential_vars`, or in
-/// `agent.env_allow`, followed by `agent.env_set`.
+/// HOME, USER, LOGNAME, LANG, LC_*, TERM, TMPDIR, XDG_*), in
+/// `credential_vars`, or in `agent.env_allow` (a trailing `*` matches a
+/// prefix), followed by `agent.env_set` (which replaces same-named entries).
+/// The first entry of a repeated name wins; malformed entries are dropped.
 std::vector<std::string> build_environment(
   const agent_config& agent, const std::vector<std::string>& credential_vars,
   const std::vector<std::string>& base_env);

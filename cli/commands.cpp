@@ -401,7 +401,14 @@ int cmd_workflows(const std::string& config_path, bool json) {
   return exit_ok;
 }
 
-int cmd_run(const run_options& opts) {
+int cmd_run(const run_options& given) {
+  auto opts = given;
+  if (opts.task == "-") {
+    // Long tasks come through stdin: one argv element is capped at 128 KiB.
+    std::ostringstream text;
+    text << std::cin.rdbuf();
+    opts.task = text.str();
+  }
   auto loaded = load_or_report(opts.config_path);
   if (!loaded)
     return exit_usage;

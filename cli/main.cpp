@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
   run_options run_opts;
   auto run = app.add_subcommand(
     "run", "Run a task through a workflow until the review is clean");
-  run->add_option("task", run_opts.task, "What to build or change")
+  run->add_option("task", run_opts.task,
+                  "What to build or change; `-` reads it from stdin")
     ->required();
   run->add_option("-w,--workflow", run_opts.workflow, "Workflow name")
     ->capture_default_str();

@@ -44,6 +44,9 @@ enum class prompt_mode : uint8_t {
   argument,
 };
 
+/// Returns the config spelling of `x` ("stdin" or "argument").
+std::string to_string(prompt_mode x);
+
 struct agent_config {
   std::string name;
   adapter_kind kind = adapter_kind::command;
@@ -149,7 +152,8 @@ struct config_error {
   std::string key;
   std::string message;
 
-  /// Returns `file:line:column: key: message`.
+  /// Returns `file:line:column: key: message`; the position is left out
+  /// when unknown (line 0) and the key when empty.
   std::string to_string() const;
 };
 
@@ -165,9 +169,15 @@ struct load_result {
 const std::vector<std::string>& builtin_task_kinds();
 
 /// Returns the built-in default: the seed's four agents (codex, gemini,
-/// claude enabled; copilot disabled) and five workflows (default, quick,
-/// thorough, review-only, document).
+/// claude and copilot, all enabled because `thorough` uses copilot) and five
+/// workflows (default, quick, thorough, review-only, document).
 orch::config builtin_config();
+
+/// Checks a config built in code (such as the built-in one) with the same
+/// rules that parse_config applies after reading a file: references between
+/// steps, agents and tasks, deadline invariants and value ranges. Positions
+/// are 0 because there is no file.
+std::vector<config_error> validate_config(const orch::config& cfg);
 
 /// Parses and validates YAML text. `file` names the source in errors and is
 /// the base for relative agent commands.

@@ -12,8 +12,11 @@ namespace orch {
 
 /// Token counts and cost of one invocation (or a sum of them).
 struct usage {
+  /// Every prompt token, cached ones included (claude: input + cache
+  /// creation + cache read; codex and gemini report it that way).
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
+  /// The part of `input_tokens` served from the prompt cache.
   int64_t cached_tokens = 0;
   /// USD as reported by the CLI (claude); 0 when `has_cost` is false.
   double cost_usd = 0;

@@ -1,1 +1,716 @@
-// placeholder
+// The posix_spawn process runner.
+//
+// One run() is one poll() loop over: the child's stdout and stderr, its stdin
+// (while there is input left to write), a pidfd of the child (readable once
+// it exits), the cancel token and the interrupt pipe. Every wait is a poll()
+// with a timeout computed from the next deadline; nothing sleeps.
+//
+// Process-group discipline: the child leads its own group (pgid == pid). The
+// leader is reaped only after kill(-pgid, SIGKILL) went to the rest of the
+// group; until then its zombie pins the group id, so the group signal can
+// never hit an unrelated group that reused the number.
+
+#include "runtime/process.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <system_error>
+#include <utility>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace orch {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr std::size_t k_read_chunk = 64 * 1024;
+constexpr std::size_t k_write_chunk = 64 * 1024;
+// Without a pidfd (kernel < 5.3 or a seccomp filter) the leader's exit is
+// checked with waitid(WNOHANG) at this interval.
+constexpr milliseconds k_no_pidfd_tick{10};
+// After the leader exited and its group got SIGKILL, the pipes normally hit
+// EOF at once. Someone outside the group (setsid) may still hold them; we
+// then give up reading after max(kill_grace, this).
+constexpr milliseconds k_min_drain{100};
+
+/// Owns a file descriptor.
+class unique_fd {
+public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) noexcept : fd_(fd) {}
+  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  unique_fd& operator=(unique_fd&& other) noexcept {
+    if (this != &other)
+      reset(std::exchange(other.fd_, -1));
+    return *this;
+  }
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() { reset(); }
+
+  int get() const noexcept { return fd_; }
+  bool valid() const noexcept { return fd_ >= 0; }
+  void reset(int fd = -1) noexcept {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = fd;
+  }
+
+private:
+  int fd_ = -1;
+};
+
+/// Creates a close-on-exec pipe whose ends are both above 2, so the dup2
+/// file actions that set up the child's stdio cannot clobber one another
+/// even when this process runs with a closed stdin/stdout/stderr.
+int make_pipe(unique_fd& read_end, unique_fd& write_end) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    return errno;
+  read_end.reset(fds[0]);
+  write_end.reset(fds[1]);
+  for (unique_fd* end : {&read_end, &write_end}) {
+    if (end->get() > 2)
+      continue;
+    int moved = fcntl(end->get(), F_DUPFD_CLOEXEC, 3);
+    if (moved < 0)
+      return errno;
+    end->reset(moved);
+  }
+  return 0;
+}
+
+void set_nonblocking(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0)
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+// The raw syscall: glibc 2.36's <sys/pidfd.h> lacks extern "C" (fixed in
+// 2.37), so its pidfd_open cannot be linked from C++.
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void) pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+/// Returns 0 when `path` is an executable regular file, else the errno
+/// execve would report for it.
+int executable_status(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0)
+    return errno;
+  if (!S_ISREG(st.st_mode))
+    return EACCES;
+  if (faccessat(AT_FDCWD, path.c_str(), X_OK, AT_EACCESS) != 0)
+    return errno;
+  return 0;
+}
+
+/// The PATH to search: the entry of `env`, else this process's PATH, else
+/// the same default as execvp.
+std::string search_path(const std::vector<std::string>& env) {
+  for (const auto& entry : env)
+    if (entry.compare(0, 5, "PATH=") == 0)
+      return entry.substr(5);
+  if (const char* path = std::getenv("PATH"))
+    return path;
+  return "/bin:/usr/bin";
+}
+
+/// find_executable with the reason of a failure. Relative candidates are
+/// checked below `base_dir` (the child's future working directory, where
+/// posix_spawn will resolve them) but returned relative.
+std::string resolve_executable(const std::string& name,
+                               const std::vector<std::string>& env,
+                               const std::string& base_dir, int& error) {
+  auto probe_path = [&](const std::string& candidate) {
+    if (candidate.front() == '/' || base_dir.empty())
+      return candidate;
+    return base_dir + "/" + candidate;
+  };
+  error = 0;
+  if (name.empty()) {
+    error = ENOENT;
+    return {};
+  }
+  if (name.find('/') != std::string::npos) {
+    error = executable_status(probe_path(name));
+    return error == 0 ? name : std::string{};
+  }
+  // As execvp: a match that is not executable is reported as EACCES, but
+  // only when no later directory has an executable one.
+  bool saw_eacces = false;
+  const std::string path = search_path(env);
+  std::size_t begin = 0;
+  for (;;) {
+    std::size_t end = path.find(':', begin);
+    std::string dir = path.substr(begin, end == std::string::npos
+                                           ? std::string::npos
+                                           : end - begin);
+    if (dir.empty())
+      dir = "."; // POSIX: an empty PATH element is the current directory
+    std::string candidate = dir + "/" + name;
+    int status = executable_status(probe_path(candidate));
+    if (status == 0)
+      return candidate;
+    if (status == EACCES)
+      saw_eacces = true;
+    if (end == std::string::npos)
+      break;
+    begin = end + 1;
+  }
+  error = saw_eacces ? EACCES : ENOENT;
+  return {};
+}
+
+/// Blocks SIGPIPE in the calling thread for its lifetime, so a write to the
+/// stdin of a child that is gone fails with EPIPE instead of killing us, and
+/// without touching the process-wide disposition.
+class sigpipe_block {
+public:
+  sigpipe_block() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, &saved_);
+  }
+  ~sigpipe_block() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  sigpipe_block(const sigpipe_block&) = delete;
+  sigpipe_block& operator=(const sigpipe_block&) = delete;
+
+  /// write() that never raises SIGPIPE: the signal a failed write leaves
+  /// pending is consumed, unless one was pending already.
+  static ssize_t write(int fd, const char* data, std::size_t size) {
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+    ssize_t rc = ::write(fd, data, size);
+    if (rc < 0 && errno == EPIPE && !was_pending) {
+      int saved = errno;
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGPIPE);
+      const timespec zero{0, 0};
+      while (sigtimedwait(&set, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+      errno = saved;
+    }
+    return rc;
+  }
+
+private:
+  sigset_t saved_;
+};
+
+milliseconds elapsed_since(clock_type::time_point start) {
+  return std::chrono::duration_cast<milliseconds>(clock_type::now() - start);
+}
+
+/// Milliseconds for poll() until `when`, rounded up so that the loop never
+/// wakes just before a deadline and spins.
+int poll_timeout(clock_type::time_point now, clock_type::time_point when) {
+  if (when <= now)
+    return 0;
+  auto ms = std::chrono::ceil<milliseconds>(when - now).count();
+  return static_cast<int>(std::min<decltype(ms)>(ms, INT_MAX));
+}
+
+/// One output stream of the child: captures up to the cap and cuts lines.
+struct stream_state {
+  output_stream kind;
+  unique_fd fd;
+  std::string* sink = nullptr;
+  std::size_t line_start = 0; // first byte not delivered as part of a line
+  std::size_t scanned = 0;    // [line_start, scanned) holds no newline
+  std::size_t dropped = 0;
+};
+
+/// The state of one run(). The destructor makes sure that no process is
+/// left behind even when a callback throws.
+class session {
+public:
+  session(const process_spec& spec, const line_callback& on_line,
+          const cancel_token* cancel)
+    : spec_(spec), on_line_(on_line), cancel_(cancel) {
+    out_.kind = output_stream::out;
+    out_.sink = &result_.out;
+    err_.kind = output_stream::err;
+    err_.sink = &result_.err;
+  }
+
+  ~session() {
+    if (pid_ > 0 && !reaped_) {
+      if (!leader_exited_)
+        kill(-pid_, SIGKILL);
+      reap();
+    }
+  }
+
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  process_result run() {
+    start_ = clock_type::now();
+    if (spec_.argv.empty()) {
+      result_.spawn_errno = EINVAL;
+    } else if (stop_requested()) {
+      // Nothing is started once a stop was asked for.
+      result_.cancelled = true;
+      result_.spawn_errno = ECANCELED;
+    } else if (spawn()) {
+      loop();
+    }
+    result_.truncated = out_.dropped > 0 || err_.dropped > 0;
+    result_.dropped_bytes = out_.dropped + err_.dropped;
+    result_.elapsed = elapsed_since(start_);
+    return std::move(result_);
+  }
+
+private:
+  enum class phase {
+    running,     // deadlines and stop requests are watched
+    terminating, // SIGTERM sent, SIGKILL at kill_at_
+    killing,     // SIGKILL sent, waiting for the leader to exit
+    draining,    // leader reaped, reading what is left in the pipes
+  };
+
+  bool spawn() {
+    std::string path = spec_.argv[0];
+    if (path.find('/') == std::string::npos) {
+      int error = 0;
+      path = resolve_executable(path, spec_.env, spec_.cwd, error);
+      if (path.empty()) {
+        result_.spawn_errno = error;
+        return false;
+      }
+    }
+    // A path with a slash goes to posix_spawn as is: glibc reports the
+    // errno of the failed execve (ENOENT, EACCES, ENOEXEC, ...).
+
+    unique_fd in_read;
+    unique_fd out_write;
+    unique_fd err_write;
+    int error = 0;
+    if (spec_.stdin_data)
+      error = make_pipe(in_read, stdin_);
+    if (error == 0)
+      error = make_pipe(out_.fd, out_write);
+    if (error == 0)
+      error = make_pipe(err_.fd, err_write);
+    if (error != 0) {
+      result_.spawn_errno = error;
+      return false;
+    }
+
+    std::vector<char*> argv;
+    argv.reserve(spec_.argv.size() + 1);
+    for (const auto& arg : spec_.argv)
+      argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    envp.reserve(spec_.env.size() + 1);
+    for (const auto& entry : spec_.env)
+      envp.push_back(const_cast<char*>(entry.c_str()));
+    envp.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    if ((error = posix_spawn_file_actions_init(&actions)) != 0) {
+      result_.spawn_errno = error;
+      return false;
+    }
+    posix_spawnattr_t attr;
+    if ((error = posix_spawnattr_init(&attr)) != 0) {
+      posix_spawn_file_actions_destroy(&actions);
+      result_.spawn_errno = error;
+      return false;
+    }
+    // The first failing call decides; the rest are skipped.
+    auto step = [&error](int rc) {
+      if (error == 0)
+        error = rc;
+    };
+    if (spec_.stdin_data)
+      step(posix_spawn_file_actions_adddup2(&actions, in_read.get(), 0));
+    else
+      step(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null",
+                                            O_RDONLY, 0));
+    step(posix_spawn_file_actions_adddup2(&actions, out_write.get(), 1));
+    step(posix_spawn_file_actions_adddup2(&actions, err_write.get(), 2));
+    if (!spec_.cwd.empty())
+      step(posix_spawn_file_actions_addchdir_np(&actions, spec_.cwd.c_str()));
+#ifdef __GLIBC__
+#if __GLIBC_PREREQ(2, 34)
+    // Descriptors of this process that lack O_CLOEXEC (from libraries or
+    // other threads) must not leak into the agent and keep pipes open.
+    step(posix_spawn_file_actions_addclosefrom_np(&actions, 3));
+#endif
+#endif
+    step(posix_spawnattr_setpgroup(&attr, 0));
+    // Every signal back to its default action (SIGPIPE, and SIGINT/SIGQUIT
+    // that may be ignored here) and nothing blocked, whatever this thread's
+    // mask is (SIGPIPE is blocked right now, see sigpipe_block).
+    sigset_t all;
+    sigfillset(&all);
+    step(posix_spawnattr_setsigdefault(&attr, &all));
+    sigset_t none;
+    sigemptyset(&none);
+    step(posix_spawnattr_setsigmask(&attr, &none));
+    step(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP
+                                           | POSIX_SPAWN_SETSIGDEF
+                                           | POSIX_SPAWN_SETSIGMASK));
+    pid_t pid = -1;
+    if (error == 0)
+      error = posix_spawn(&pid, path.c_str(), &actions, &attr, argv.data(),
+                          envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (error != 0) {
+      result_.spawn_errno = error;
+      out_.fd.reset();
+      err_.fd.reset();
+      stdin_.reset();
+      return false;
+    }
+    pid_ = pid;
+    result_.started = true;
+
+    // posix_spawn returns after the exec, so the child already leads its
+    // own group: kill(-pid_) reaches it from here on.
+    set_nonblocking(out_.fd.get());
+    set_nonblocking(err_.fd.get());
+    if (stdin_.valid()) {
+      set_nonblocking(stdin_.get());
+      if (spec_.stdin_data->empty())
+        stdin_.reset();
+    }
+    pidfd_.reset(open_pidfd(pid_));
+    return true;
+  }
+
+  bool stop_requested() const noexcept {
+    return (cancel_ != nullptr && cancel_->cancelled()) || interrupted();
+  }
+
+  /// The deadline that expires first, if any is active.
+  std::pair<deadline_kind, clock_type::time_point> next_deadline() const {
+    auto best = std::make_pair(deadline_kind::none, clock_type::time_point{});
+    auto consider = [&](deadline_kind kind, clock_type::time_point when) {
+      if (best.first == deadline_kind::none || when < best.second)
+        best = {kind, when};
+    };
+    if (spec_.total_deadline.count() > 0)
+      consider(deadline_kind::total, start_ + spec_.total_deadline);
+    if (!any_output_) {
+      // Before the first byte the idle deadline counts from the start, but
+      // only when there is no first_output deadline for that silence.
+      if (spec_.first_output_deadline.count() > 0)
+        consider(deadline_kind::first_output,
+                 start_ + spec_.first_output_deadline);
+      else if (spec_.idle_deadline.count() > 0)
+        consider(deadline_kind::idle, start_ + spec_.idle_deadline);
+    } else if (spec_.idle_deadline.count() > 0) {
+      consider(deadline_kind::idle, last_output_ + spec_.idle_deadline);
+    }
+    return best;
+  }
+
+  void begin_termination(clock_type::time_point now) {
+    stdin_.reset();
+    kill(-pid_, SIGTERM);
+    // A stopped process would keep SIGTERM pending until continued.
+    kill(-pid_, SIGCONT);
+    if (spec_.kill_grace.count() > 0) {
+      kill_at_ = now + spec_.kill_grace;
+      phase_ = phase::terminating;
+    } else {
+      kill(-pid_, SIGKILL);
+      phase_ = phase::killing;
+    }
+  }
+
+  /// Handles the leader's exit once waitid says it is a zombie: SIGKILL to
+  /// the rest of the group first, then reap.
+  void check_leader(clock_type::time_point now) {
+    siginfo_t info;
+    std::memset(&info, 0, sizeof info);
+    int rc;
+    do {
+      rc = waitid(P_PID, static_cast<id_t>(pid_), &info,
+                  WEXITED | WNOHANG | WNOWAIT);
+    } while (rc < 0 && errno == EINTR);
+    if (rc == 0 && info.si_pid == 0)
+      return; // still running
+    leader_exited_ = true;
+    if (rc == 0) {
+      kill(-pid_, SIGKILL);
+      reap();
+    } else {
+      // ECHILD: someone else reaped our child (SIGCHLD ignored, or a
+      // waitpid(-1) elsewhere). The group id is no longer pinned, so it is
+      // not signalled: it might belong to someone else by now.
+      reaped_ = true;
+    }
+    stdin_.reset();
+    pidfd_.reset();
+    phase_ = phase::draining;
+    drain_until_ = now + std::max(milliseconds{spec_.kill_grace}, k_min_drain);
+  }
+
+  void reap() {
+    int status = 0;
+    pid_t rc;
+    do {
+      rc = waitpid(pid_, &status, 0);
+    } while (rc < 0 && errno == EINTR);
+    reaped_ = true;
+    if (rc != pid_)
+      return;
+    if (WIFEXITED(status)) {
+      result_.exit_code = WEXITSTATUS(status);
+      result_.term_signal = 0;
+    } else if (WIFSIGNALED(status)) {
+      result_.exit_code = -1;
+      result_.term_signal = WTERMSIG(status);
+    }
+  }
+
+  void write_stdin() {
+    const std::string& data = *spec_.stdin_data;
+    std::size_t size = std::min(k_write_chunk, data.size() - written_);
+    ssize_t rc = sigpipe_block::write(stdin_.get(), data.data() + written_,
+                                      size);
+    if (rc > 0) {
+      written_ += static_cast<std::size_t>(rc);
+      if (written_ == data.size())
+        stdin_.reset(); // EOF for the child
+    } else if (rc < 0 && errno != EAGAIN && errno != EINTR) {
+      stdin_.reset(); // EPIPE: the child closed its stdin, fine
+    }
+  }
+
+  /// Reads once from `s`; returns false at EOF or on an error.
+  bool read_stream(stream_state& s, char* buf) {
+    ssize_t rc = read(s.fd.get(), buf, k_read_chunk);
+    if (rc > 0) {
+      any_output_ = true;
+      last_output_ = clock_type::now();
+      append(s, buf, static_cast<std::size_t>(rc));
+      return true;
+    }
+    if (rc < 0 && (errno == EAGAIN || errno == EINTR))
+      return true;
+    finish_stream(s);
+    return false;
+  }
+
+  void append(stream_state& s, const char* data, std::size_t size) {
+    std::size_t room = spec_.output_cap - std::min(spec_.output_cap,
+                                                   s.sink->size());
+    std::size_t keep = std::min(size, room);
+    s.dropped += size - keep;
+    if (keep == 0)
+      return;
+    s.sink->append(data, keep);
+    for (;;) {
+      std::size_t newline = s.sink->find('\n', s.scanned);
+      if (newline == std::string::npos)
+        break;
+      std::size_t begin = s.line_start;
+      s.line_start = s.scanned = newline + 1;
+      if (on_line_)
+        on_line_(s.kind,
+                 std::string_view{*s.sink}.substr(begin, newline - begin));
+    }
+    s.scanned = s.sink->size();
+  }
+
+  /// Closes `s` and delivers its last unterminated line, unless the cap cut
+  /// it (a partial line would only confuse a JSONL parser).
+  void finish_stream(stream_state& s) {
+    s.fd.reset();
+    if (s.dropped == 0 && s.line_start < s.sink->size()) {
+      std::size_t begin = s.line_start;
+      s.line_start = s.scanned = s.sink->size();
+      if (on_line_)
+        on_line_(s.kind, std::string_view{*s.sink}.substr(begin));
+    }
+  }
+
+  /// Reads what is buffered without waiting, then closes the stream. Bounded
+  /// because a writer outside the group could keep it full forever.
+  void sweep_stream(stream_state& s, char* buf) {
+    for (int i = 0; i < 32 && s.fd.valid(); ++i) {
+      ssize_t rc = read(s.fd.get(), buf, k_read_chunk);
+      if (rc > 0)
+        append(s, buf, static_cast<std::size_t>(rc));
+      else if (!(rc < 0 && errno == EINTR))
+        break;
+    }
+    if (s.fd.valid())
+      finish_stream(s);
+  }
+
+  void loop() {
+    auto buf = std::make_unique<char[]>(k_read_chunk);
+    bool stop_seen = false; // a stop descriptor was readable
+    const int cancel_fd = cancel_ != nullptr ? cancel_->fd() : -1;
+    const int intr_fd = interrupt_fd();
+    for (;;) {
+      auto now = clock_type::now();
+      if (leader_exited_ && !out_.fd.valid() && !err_.fd.valid())
+        return;
+
+      // -- state transitions
+      if (phase_ == phase::running) {
+        if (stop_seen || stop_requested()) {
+          result_.cancelled = true;
+          begin_termination(now);
+        } else {
+          auto [kind, when] = next_deadline();
+          if (kind != deadline_kind::none && when <= now) {
+            result_.expired = kind;
+            begin_termination(now);
+          }
+        }
+      }
+      if (phase_ == phase::terminating && now >= kill_at_) {
+        kill(-pid_, SIGKILL);
+        phase_ = phase::killing;
+      }
+      if (phase_ == phase::draining && now >= drain_until_) {
+        sweep_stream(out_, buf.get());
+        sweep_stream(err_, buf.get());
+        return;
+      }
+
+      // -- what to wait for, and until when
+      pollfd fds[6];
+      nfds_t count = 0;
+      auto add = [&](int fd, short events) {
+        fds[count] = pollfd{fd, events, 0};
+        return static_cast<int>(count++);
+      };
+      int out_i = out_.fd.valid() ? add(out_.fd.get(), POLLIN) : -1;
+      int err_i = err_.fd.valid() ? add(err_.fd.get(), POLLIN) : -1;
+      int in_i = stdin_.valid() ? add(stdin_.get(), POLLOUT) : -1;
+      int pid_i = pidfd_.valid() ? add(pidfd_.get(), POLLIN) : -1;
+      int cancel_i = -1;
+      int intr_i = -1;
+      if (phase_ == phase::running) {
+        if (cancel_fd >= 0)
+          cancel_i = add(cancel_fd, POLLIN);
+        if (intr_fd >= 0)
+          intr_i = add(intr_fd, POLLIN);
+      }
+      int timeout = -1;
+      switch (phase_) {
+        case phase::running: {
+          auto [kind, when] = next_deadline();
+          if (kind != deadline_kind::none)
+            timeout = poll_timeout(now, when);
+          break;
+        }
+        case phase::terminating:
+          timeout = poll_timeout(now, kill_at_);
+          break;
+        case phase::killing:
+          break;
+        case phase::draining:
+          timeout = poll_timeout(now, drain_until_);
+          break;
+      }
+      bool leader_unwatched = !leader_exited_ && !pidfd_.valid();
+      if (leader_unwatched) {
+        int tick = static_cast<int>(k_no_pidfd_tick.count());
+        timeout = timeout < 0 ? tick : std::min(timeout, tick);
+      }
+
+      if (poll(fds, count, timeout) < 0) {
+        if (errno == EINTR)
+          continue;
+        throw std::system_error(errno, std::generic_category(),
+                                "process_runner: poll");
+      }
+
+      // -- events
+      constexpr short readable = POLLIN | POLLHUP | POLLERR;
+      if (out_i >= 0 && (fds[out_i].revents & readable))
+        read_stream(out_, buf.get());
+      if (err_i >= 0 && (fds[err_i].revents & readable))
+        read_stream(err_, buf.get());
+      if (in_i >= 0 && stdin_.valid()
+          && (fds[in_i].revents & (POLLOUT | POLLERR | POLLHUP | POLLNVAL)))
+        write_stdin();
+      if (cancel_i >= 0 && (fds[cancel_i].revents & readable))
+        stop_seen = true;
+      if (intr_i >= 0 && (fds[intr_i].revents & readable))
+        stop_seen = true;
+      if (!leader_exited_
+          && (leader_unwatched || (pid_i >= 0 && fds[pid_i].revents != 0)))
+        check_leader(clock_type::now());
+    }
+  }
+
+  const process_spec& spec_;
+  const line_callback& on_line_;
+  const cancel_token* cancel_;
+  process_result result_;
+  stream_state out_;
+  stream_state err_;
+  unique_fd stdin_;
+  unique_fd pidfd_;
+  std::size_t written_ = 0;
+  pid_t pid_ = -1;
+  bool leader_exited_ = false;
+  bool reaped_ = false;
+  bool any_output_ = false;
+  phase phase_ = phase::running;
+  clock_type::time_point start_;
+  clock_type::time_point last_output_;
+  clock_type::time_point kill_at_;
+  clock_type::time_point drain_until_;
+};
+
+class posix_process_runner final : public process_runner {
+public:
+  process_result run(const process_spec& spec, const line_callback& on_line,
+                     const cancel_token* cancel) override {
+    sigpipe_block no_sigpipe;
+    session s{spec, on_line, cancel};
+    return s.run();
+  }
+};
+
+} // namespace
+
+std::shared_ptr<process_runner> make_posix_process_runner() {
+  return std::make_shared<posix_process_runner>();
+}
+
+std::string find_executable(const std::string& name,
+                            const std::vector<std::string>& env) {
+  int error = 0;
+  return resolve_executable(name, env, {}, error);
+}
+
+} // namespace orch

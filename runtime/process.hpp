@@ -29,6 +29,8 @@ struct process_spec {
   std::string cwd;
   /// Zero disables a deadline.
   std::chrono::milliseconds first_output_deadline{0};
+  /// Counts from the last byte on either stream; before the first byte it
+  /// counts from the start, but only when first_output_deadline is zero.
   std::chrono::milliseconds idle_deadline{0};
   std::chrono::milliseconds total_deadline{0};
   /// Bytes kept per stream (stdout, stderr); the excess is read and dropped.
@@ -49,6 +51,7 @@ struct process_result {
   /// False when the program could not be started at all.
   bool started = false;
   /// errno of a failed start (ENOENT: not found, EACCES: not executable).
+  /// ECANCELED (with `cancelled`): stopped before start, nothing was run.
   int spawn_errno = 0;
   /// Exit status when the process exited normally, else -1.
   int exit_code = -1;

@@ -29,8 +29,13 @@ namespace fs = std::filesystem;
 
 /// One scripted answer of an agent program.
 struct answer {
+  answer(std::string out = {}, int exit_code = 0,
+         std::map<std::string, std::string> writes = {})
+    : out(std::move(out)), exit_code(exit_code), writes(std::move(writes)) {
+    // nop
+  }
   std::string out;
-  int exit_code = 0;
+  int exit_code;
   /// Files to create in the working directory before answering.
   std::map<std::string, std::string> writes;
 };
