@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <string>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -83,8 +84,11 @@ agent_status check_agent(const agent_config& agent,
   st.role = agent.role;
   st.path = find_executable(agent.command, env);
   st.installed = !st.path.empty();
-  auto adapt = make_adapter(agent.kind);
-  st.auth = adapt->probe_auth(env, home);
+  // Credential files and variables belong to the real CLI; a wrapper or a
+  // stand-in under another name (the demo agents) has its own means.
+  auto base = agent.command.substr(agent.command.find_last_of('/') + 1);
+  if (base == default_command(agent.kind))
+    st.auth = make_adapter(agent.kind)->probe_auth(env, home);
   if (!agent.enabled) {
     st.status = "disabled";
     st.detail = "enabled: false in the config";

@@ -65,6 +65,21 @@ std::vector<std::string> list_files(const std::string& root) {
   return out;
 }
 
+/// Returns the one-line outcome of a step for progress displays.
+std::string step_summary(const config& cfg, const step_result& res) {
+  if (!res.outcome.ok)
+    return to_string(res.outcome.failure) + ": " + res.outcome.message;
+  std::string out;
+  if (is_review_task(cfg, res.task_kind))
+    out = std::to_string(res.findings.size()) + " finding(s)";
+  if (!res.files.empty() || out.empty())
+    out += (out.empty() ? "" : ", ") + std::to_string(res.files.size())
+           + " file(s)";
+  if (!res.refused.empty())
+    out += ", " + std::to_string(res.refused.size()) + " path(s) refused";
+  return out;
+}
+
 void finish(self_ptr self, run_status status, std::string message) {
   auto& st = self->state;
   if (!st.running)
@@ -124,15 +139,7 @@ void step_done(self_ptr self) {
   for (size_t i = 0; i < st.group.size(); ++i) {
     auto& res = st.group[i];
     notify(self, progress_event::kind_t::step_finished, res.agent,
-           res.task_kind,
-           res.outcome.ok ? std::to_string(res.files.size()) + " file(s)"
-                              + (is_review_task(*st.cfg, res.task_kind)
-                                   ? ", "
-                                       + std::to_string(res.findings.size())
-                                       + " finding(s)"
-                                   : std::string{})
-                          : res.outcome.message,
-           res.outcome.ok);
+           res.task_kind, step_summary(*st.cfg, res), res.outcome.ok);
   }
   if (failed != SIZE_MAX) {
     const auto& bad = record.steps[failed];

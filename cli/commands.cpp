@@ -273,15 +273,28 @@ void print_summary(const run_result& res, const terminal& term) {
     std::printf("  [%s] %s%s\n", f.severity.c_str(),
                 where.empty() ? "" : (where + " ").c_str(), f.text.c_str());
   }
+  std::vector<std::string> refused;
+  for (auto& it : res.iterations)
+    for (auto& s : it.steps)
+      for (auto& r : s.refused)
+        refused.push_back(s.agent + ": " + r.path + " (" + r.reason + ")");
+  if (!refused.empty()) {
+    std::printf("Refused paths (%zu), nothing written:\n", refused.size());
+    for (auto& r : refused)
+      std::printf("  %s\n", r.c_str());
+  }
   std::printf("Generated files (%zu):\n", res.files.size());
   for (auto& f : res.files)
     std::printf("  %s\n", f.c_str());
   std::printf("Workspace: %s\n", res.workspace.c_str());
   std::printf("Manifest: %s/%s/manifest.json\n", res.workspace.c_str(),
               workspace_meta_dir);
-  std::string cost = res.tokens.has_cost
-                       ? ", $" + std::to_string(res.tokens.cost_usd)
-                       : std::string{};
+  std::string cost;
+  if (res.tokens.has_cost) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), ", $%.4f", res.tokens.cost_usd);
+    cost = buf;
+  }
   std::printf("Usage: %lld input, %lld output, %lld cached tokens%s\n",
               static_cast<long long>(res.tokens.input_tokens),
               static_cast<long long>(res.tokens.output_tokens),
