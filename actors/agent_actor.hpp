@@ -53,8 +53,8 @@ struct agent_state {
 
 /// Returns the behaviour of the actor for one configured agent: it accepts
 /// steps, runs at most `agent.max_concurrency` at once and queues the rest.
-agent_actor::behavior_type agent_impl(
-  agent_actor::stateful_pointer<agent_state> self, agent_config agent,
-  agent_deps deps);
+agent_actor::behavior_type
+agent_impl(agent_actor::stateful_pointer<agent_state> self, agent_config agent,
+           agent_deps deps);
 
 } // namespace orch

@@ -125,7 +125,8 @@ std::vector<agent_status> probe_agents(caf::actor_system& sys,
     auto agent = cfg.agents[i];
     auto path = out[i].path;
     auto probe = sys.spawn<caf::detached>(
-      [agent, path, runner](probe_actor::pointer p) -> probe_actor::behavior_type {
+      [agent, path,
+       runner](probe_actor::pointer p) -> probe_actor::behavior_type {
         return {
           [=](atom::run_step, int32_t idx) {
             auto version = probe_version(agent, path, *runner);

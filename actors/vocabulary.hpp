@@ -19,7 +19,8 @@
 #include "runtime/events.hpp"
 #include "runtime/review.hpp"
 
-// -- atoms ----------------------------------------------------------------------
+// -- atoms
+// ----------------------------------------------------------------------
 
 // Declared by hand (the same expansion as CAF_ADD_ATOM) because the typed
 // interfaces below, and payloads holding them, need the atoms first.
@@ -164,64 +165,64 @@ struct progress_event {
 
 // -- inspect (CAF 0.17 form) --------------------------------------------------
 
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, usage& x) {
-  return f(caf::meta::type_name("orch::usage"), x.input_tokens,
-           x.output_tokens, x.cached_tokens, x.cost_usd, x.has_cost);
+  return f(caf::meta::type_name("orch::usage"), x.input_tokens, x.output_tokens,
+           x.cached_tokens, x.cost_usd, x.has_cost);
 }
 
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, finding& x) {
   return f(caf::meta::type_name("orch::finding"), x.severity, x.file, x.line,
            x.text);
 }
 
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_outcome& x) {
   return f(caf::meta::type_name("orch::step_outcome"), x.ok, x.failure,
            x.message, x.final_text, x.session_id, x.tokens, x.reported_files,
            x.exit_code, x.truncated);
 }
 
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, refused_path& x) {
   return f(caf::meta::type_name("orch::refused_path"), x.path, x.reason);
 }
 
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_request& x) {
   return f(caf::meta::type_name("orch::step_request"), x.run_id, x.iteration,
            x.step_index, x.agent, x.task_kind, x.prompt, x.workspace, x.review,
            x.progress);
 }
 
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_result& x) {
   return f(caf::meta::type_name("orch::step_result"), x.agent, x.task_kind,
-           x.iteration, x.step_index, x.outcome, x.findings, x.files,
-           x.refused, x.started_ms, x.duration_ms);
+           x.iteration, x.step_index, x.outcome, x.findings, x.files, x.refused,
+           x.started_ms, x.duration_ms);
 }
 
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_request& x) {
   return f(caf::meta::type_name("orch::run_request"), x.run_id, x.task,
            x.workflow, x.workspace, x.max_iterations, x.progress);
 }
 
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, iteration_record& x) {
   return f(caf::meta::type_name("orch::iteration_record"), x.number, x.steps,
            x.open_findings);
 }
 
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_result& x) {
   return f(caf::meta::type_name("orch::run_result"), x.run_id, x.task,
            x.workflow, x.workspace, x.status, x.message, x.iterations,
            x.findings, x.files, x.tokens, x.duration_ms);
 }
 
-template <class Inspector>
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, progress_event& x) {
   return f(caf::meta::type_name("orch::progress_event"), x.kind, x.run_id,
            x.iteration, x.step_index, x.step_count, x.agent, x.task_kind,
@@ -240,7 +241,8 @@ std::string to_string(errc x);
 
 } // namespace orch
 
-// -- type IDs and atoms ---------------------------------------------------------
+// -- type IDs and atoms
+// ---------------------------------------------------------
 
 CAF_BEGIN_TYPE_ID_BLOCK(orch, caf::first_custom_type_id)
 

@@ -92,11 +92,11 @@ void finish(self_ptr self, run_status status, std::string message) {
   std::string err;
   if (!write_manifest(st.result, err))
     st.result.message += (st.result.message.empty() ? "" : "; ") + err;
-  notify(self, progress_event::kind_t::run_finished, {}, {},
-         to_string(status) + (st.result.message.empty()
-                                ? std::string{}
-                                : ": " + st.result.message),
-         status != run_status::failed && status != run_status::cancelled);
+  notify(
+    self, progress_event::kind_t::run_finished, {}, {},
+    to_string(status)
+      + (st.result.message.empty() ? std::string{} : ": " + st.result.message),
+    status != run_status::failed && status != run_status::cancelled);
   st.promise.deliver(st.result);
   self->quit();
 }
@@ -165,8 +165,8 @@ void step_done(self_ptr self) {
     }
     if (repeated) {
       finish(self, run_status::no_progress,
-             "the review repeated the previous round's "
-               + std::to_string(open) + " finding(s)");
+             "the review repeated the previous round's " + std::to_string(open)
+               + " finding(s)");
       return;
     }
   }
@@ -188,8 +188,8 @@ void step_done(self_ptr self) {
   if (st.iteration >= st.max_iterations) {
     finish(self, run_status::max_iterations,
            std::to_string(st.open_findings.size())
-             + " finding(s) still open after "
-             + std::to_string(st.iteration) + " iteration(s)");
+             + " finding(s) still open after " + std::to_string(st.iteration)
+             + " iteration(s)");
     return;
   }
   ++st.iteration;

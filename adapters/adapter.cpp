@@ -77,9 +77,9 @@ bool name_matches(std::string_view name, std::string_view pattern) {
 bool in_base_set(std::string_view name) {
   // What a CLI needs to find itself, its state and a terminal; nothing
   // that carries a secret.
-  static constexpr std::string_view base[]
-    = {"PATH", "HOME",   "USER", "LOGNAME", "LANG",
-       "TERM", "TMPDIR", "LC_*", "XDG_*"};
+  static constexpr std::string_view base[] = {"PATH",    "HOME", "USER",
+                                              "LOGNAME", "LANG", "TERM",
+                                              "TMPDIR",  "LC_*", "XDG_*"};
   for (auto pattern : base)
     if (name_matches(name, pattern))
       return true;
@@ -88,9 +88,10 @@ bool in_base_set(std::string_view name) {
 
 } // namespace
 
-std::vector<std::string> build_environment(
-  const agent_config& agent, const std::vector<std::string>& credential_vars,
-  const std::vector<std::string>& base_env) {
+std::vector<std::string>
+build_environment(const agent_config& agent,
+                  const std::vector<std::string>& credential_vars,
+                  const std::vector<std::string>& base_env) {
   std::vector<std::string> out;
   std::vector<std::string_view> seen;
   for (const auto& entry : base_env) {

@@ -54,9 +54,9 @@ public:
 
   /// Builds argv/env/stdin/cwd/deadlines for one step. `base_env` is the
   /// environment to filter (normally this process's `environ`).
-  virtual process_spec build(const agent_config& agent, const step_input& in,
-                             const std::vector<std::string>& base_env) const
-    = 0;
+  virtual process_spec
+  build(const agent_config& agent, const step_input& in,
+        const std::vector<std::string>& base_env) const = 0;
 
   virtual std::unique_ptr<output_parser> make_parser() const = 0;
 
@@ -84,8 +84,9 @@ std::vector<std::string> current_environment();
 /// `credential_vars`, or in `agent.env_allow` (a trailing `*` matches a
 /// prefix), followed by `agent.env_set` (which replaces same-named entries).
 /// The first entry of a repeated name wins; malformed entries are dropped.
-std::vector<std::string> build_environment(
-  const agent_config& agent, const std::vector<std::string>& credential_vars,
-  const std::vector<std::string>& base_env);
+std::vector<std::string>
+build_environment(const agent_config& agent,
+                  const std::vector<std::string>& credential_vars,
+                  const std::vector<std::string>& base_env);
 
 } // namespace orch

@@ -31,8 +31,7 @@ namespace orch::detail {
 namespace {
 
 const cli_info claude_cli{
-  "claude",
-  "run `claude` once and /login, or set ANTHROPIC_API_KEY",
+  "claude", "run `claude` once and /login, or set ANTHROPIC_API_KEY",
   "npm install -g @anthropic-ai/claude-code"};
 
 /// The tools whose input names a file they write.
@@ -53,9 +52,8 @@ failure_kind kind_for_claude_error(const std::string& error) {
 }
 
 std::string tool_summary(const json& input) {
-  for (const char* key :
-       {"file_path", "notebook_path", "command", "pattern", "url", "path",
-        "description"}) {
+  for (const char* key : {"file_path", "notebook_path", "command", "pattern",
+                          "url", "path", "description"}) {
     auto value = get_string(input, key);
     if (!value.empty())
       return value;
@@ -65,8 +63,7 @@ std::string tool_summary(const json& input) {
 
 class claude_parser final : public json_lines_parser {
 public:
-  claude_parser() : json_lines_parser(claude_cli) {
-  }
+  claude_parser() : json_lines_parser(claude_cli) {}
 
 protected:
   void on_json(const json& j, std::vector<agent_event>& out) override {
@@ -95,9 +92,9 @@ private:
     // The write was refused: its tool_use must not count as a change.
     pending_.erase(get_string(j, "tool_use_id"));
     auto message = get_string(j, "message");
-    add_error(message.empty() ? "permission denied: "
-                                  + get_string(j, "tool_name")
-                              : message,
+    add_error(message.empty()
+                ? "permission denied: " + get_string(j, "tool_name")
+                : message,
               out);
   }
 

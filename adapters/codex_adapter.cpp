@@ -39,8 +39,7 @@ bool is_reconnect(const std::string& message) {
 
 class codex_parser final : public json_lines_parser {
 public:
-  codex_parser() : json_lines_parser(codex_cli) {
-  }
+  codex_parser() : json_lines_parser(codex_cli) {}
 
 protected:
   void on_json(const json& j, std::vector<agent_event>& out) override {
@@ -104,7 +103,7 @@ protected:
     // not a slow agent.
     if (errors_.empty() || !is_reconnect(errors_.back()))
       return false;
-    std::string which = r.expired == deadline_kind::total ? "total"
+    std::string which = r.expired == deadline_kind::total  ? "total"
                         : r.expired == deadline_kind::idle ? "idle"
                                                            : "first-output";
     set_failure(o, cli_, failure_kind::transient, 0,
@@ -130,8 +129,7 @@ private:
         return;
       if (auto changes = get_array(item, "changes"))
         for (const auto& change : *changes)
-          add_file(get_string(change, "path"), out,
-                   get_string(change, "kind"));
+          add_file(get_string(change, "path"), out, get_string(change, "kind"));
     } else if (type == "command_execution") {
       tool_call("shell", get_string(item, "command"), out);
     } else if (type == "mcp_tool_call") {
@@ -167,12 +165,9 @@ public:
   process_spec build(const agent_config& agent, const step_input& in,
                      const std::vector<std::string>& base_env) const override {
     auto spec = base_spec(agent, in, credential_vars(), base_env);
-    spec.argv = {command_or(agent, "codex"),
-                 "exec",
-                 "--json",
-                 "-s",
-                 "workspace-write",
-                 "--skip-git-repo-check"};
+    spec.argv
+      = {command_or(agent, "codex"), "exec", "--json", "-s", "workspace-write",
+         "--skip-git-repo-check"};
     if (!agent.model.empty()) {
       spec.argv.push_back("-m");
       spec.argv.push_back(agent.model);
@@ -188,8 +183,7 @@ public:
   }
 
   std::vector<std::string> credential_vars() const override {
-    return {"OPENAI_API_KEY", "CODEX_API_KEY", "OPENAI_BASE_URL",
-            "CODEX_HOME"};
+    return {"OPENAI_API_KEY", "CODEX_API_KEY", "OPENAI_BASE_URL", "CODEX_HOME"};
   }
 
   auth_state probe_auth(const std::vector<std::string>& env,

@@ -18,8 +18,7 @@ namespace orch::detail {
 
 namespace {
 
-const cli_info command_cli{"command",
-                           "check the program's own credentials",
+const cli_info command_cli{"command", "check the program's own credentials",
                            "check `command:` in the agent's config"};
 
 /// Replaces every "{prompt}" in `arg`.

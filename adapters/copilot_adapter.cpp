@@ -51,8 +51,7 @@ failure_kind kind_for_error_type(const std::string& type) {
 
 class copilot_parser final : public json_lines_parser {
 public:
-  copilot_parser() : json_lines_parser(copilot_cli) {
-  }
+  copilot_parser() : json_lines_parser(copilot_cli) {}
 
 protected:
   void on_json(const json& j, std::vector<agent_event>& out) override {
@@ -117,8 +116,7 @@ private:
       }
       if (is_edit_tool(name)) {
         auto path = get_string(*args, "path");
-        paths.push_back(path.empty() ? get_string(*args, "file_path")
-                                     : path);
+        paths.push_back(path.empty() ? get_string(*args, "file_path") : path);
       }
     }
     // A shell command that redirects into files: copilot names them.
@@ -237,7 +235,9 @@ public:
     std::string gh = env_get(env, "GH_CONFIG_DIR").value_or("");
     if (gh.empty()) {
       auto xdg = env_get(env, "XDG_CONFIG_HOME").value_or("");
-      gh = !xdg.empty() ? xdg + "/gh" : home.empty() ? "" : home + "/.config/gh";
+      gh = !xdg.empty()   ? xdg + "/gh"
+           : home.empty() ? ""
+                          : home + "/.config/gh";
     }
     if (!gh.empty())
       if (auto hosts = read_small_file(gh + "/hosts.yml"))

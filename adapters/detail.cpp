@@ -232,14 +232,29 @@ failure_kind kind_for_error_text(std::string_view text) {
                          "too many requests", "quota", "resource_exhausted",
                          "usage limit"}))
     return failure_kind::rate_limited;
-  if (contains_any(low, {"high demand", "overloaded", "temporar",
-                         "try again", "timed out", "timeout", "network",
-                         "connection", "failed to connect", "reconnecting",
-                         "stream disconnected", "econnreset", "econnrefused",
-                         "enotfound", "eai_again", "socket hang up",
-                         "internal server error", "service unavailable",
-                         "bad gateway", "gateway timeout", "fetch failed",
-                         "name does not resolve", "dns"}))
+  if (contains_any(low, {"high demand",
+                         "overloaded",
+                         "temporar",
+                         "try again",
+                         "timed out",
+                         "timeout",
+                         "network",
+                         "connection",
+                         "failed to connect",
+                         "reconnecting",
+                         "stream disconnected",
+                         "econnreset",
+                         "econnrefused",
+                         "enotfound",
+                         "eai_again",
+                         "socket hang up",
+                         "internal server error",
+                         "service unavailable",
+                         "bad gateway",
+                         "gateway timeout",
+                         "fetch failed",
+                         "name does not resolve",
+                         "dns"}))
     return failure_kind::transient;
   return failure_kind::none;
 }
@@ -247,8 +262,7 @@ failure_kind kind_for_error_text(std::string_view text) {
 std::string first_line(std::string_view text) {
   auto nl = text.find('\n');
   auto line = text.substr(0, nl);
-  while (!line.empty()
-         && std::isspace(static_cast<unsigned char>(line.back())))
+  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())))
     line.remove_suffix(1);
   return std::string(line);
 }
@@ -256,8 +270,7 @@ std::string first_line(std::string_view text) {
 std::string trim(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text[0])))
     text.remove_prefix(1);
-  while (!text.empty()
-         && std::isspace(static_cast<unsigned char>(text.back())))
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
     text.remove_suffix(1);
   return std::string(text);
 }
@@ -267,8 +280,8 @@ std::string stderr_summary(std::string_view err) {
   std::size_t pos = 0;
   while (pos < err.size()) {
     auto nl = err.find('\n', pos);
-    auto raw = err.substr(pos, nl == std::string_view::npos ? err.npos
-                                                            : nl - pos);
+    auto raw = err.substr(pos,
+                          nl == std::string_view::npos ? err.npos : nl - pos);
     pos = nl == std::string_view::npos ? err.size() : nl + 1;
     auto line = trim(raw);
     if (line.empty())
@@ -454,8 +467,7 @@ bool judge_process(const process_result& r, const cli_info& cli,
 
 // -- JSON-lines parser skeleton -----------------------------------------------
 
-json_lines_parser::json_lines_parser(const cli_info& cli) : cli_(cli) {
-}
+json_lines_parser::json_lines_parser(const cli_info& cli) : cli_(cli) {}
 
 void json_lines_parser::feed(std::string_view line,
                              std::vector<agent_event>& out) {
@@ -473,13 +485,11 @@ void json_lines_parser::feed(std::string_view line,
   on_json(*j, out);
 }
 
-bool json_lines_parser::explain_deadline(const process_result&,
-                                         step_outcome&) {
+bool json_lines_parser::explain_deadline(const process_result&, step_outcome&) {
   return false;
 }
 
-void json_lines_parser::explain_exit(const process_result&, failure_info&) {
-}
+void json_lines_parser::explain_exit(const process_result&, failure_info&) {}
 
 bool json_lines_parser::needs_final_text() const {
   return false;

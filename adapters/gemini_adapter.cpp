@@ -50,8 +50,7 @@ int status_from_exit(int exit_code) {
 
 class gemini_parser final : public json_lines_parser {
 public:
-  gemini_parser() : json_lines_parser(gemini_cli) {
-  }
+  gemini_parser() : json_lines_parser(gemini_cli) {}
 
 protected:
   void on_json(const json& j, std::vector<agent_event>& out) override {
@@ -81,9 +80,8 @@ protected:
             break;
         }
         if (is_write_tool(name))
-          pending_[get_string(j, "tool_id")] = {get_string(*params,
-                                                           "file_path"),
-                                                name};
+          pending_[get_string(j, "tool_id")]
+            = {get_string(*params, "file_path"), name};
       }
       agent_event ev;
       ev.kind = event_kind::tool_call;
@@ -173,7 +171,7 @@ public:
                      const std::vector<std::string>& base_env) const override {
     auto spec = base_spec(agent, in, credential_vars(), base_env);
     // No -p: with stdin a pipe gemini runs headless on the stdin text.
-    spec.argv = {command_or(agent, "gemini"), "-o",         "stream-json",
+    spec.argv = {command_or(agent, "gemini"), "-o",        "stream-json",
                  "--approval-mode",           "auto_edit", "--skip-trust"};
     if (!agent.model.empty()) {
       spec.argv.push_back("-m");

@@ -19,9 +19,9 @@
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 
 #include "actors/agent_actor.hpp"
 #include "actors/system_config.hpp"
@@ -117,10 +117,11 @@ int main(int argc, char** argv) {
     auto t0 = clock_type::now();
     bool ok = false;
     self->request(run, caf::infinite, orch::atom::run_task_v, req)
-      .receive([&](orch::run_result& r) {
-                 ok = r.status == orch::run_status::completed;
-               },
-               [&](caf::error&) {});
+      .receive(
+        [&](orch::run_result& r) {
+          ok = r.status == orch::run_status::completed;
+        },
+        [&](caf::error&) {});
     wf_ms.push_back(ms_since(t0));
     if (!ok) {
       std::fprintf(stderr, "workflow run %d did not complete\n", i);

@@ -163,9 +163,10 @@ std::string override_agents(const config& cfg, workflow_config& wf,
   if (names.empty())
     return "--agents: no agent names given";
   if (names.size() != 1 && names.size() != items)
-    return "--agents: give one agent for every step, or " + std::to_string(items)
-           + " (one per step of workflow '" + wf.name + "': "
-           + describe_steps(wf) + "), not " + std::to_string(names.size());
+    return "--agents: give one agent for every step, or "
+           + std::to_string(items) + " (one per step of workflow '" + wf.name
+           + "': " + describe_steps(wf) + "), not "
+           + std::to_string(names.size());
   for (auto& n : names) {
     auto agent = cfg.find_agent(n);
     if (agent == nullptr) {
@@ -196,7 +197,8 @@ void print_dry_run(const config& cfg, const workflow_config& wf,
                    const run_options& opts, const std::string& workspace,
                    int max_iterations) {
   std::printf("Dry run: nothing is executed and nothing is written.\n");
-  std::printf("Workflow: %s (%s)\n", wf.name.c_str(), describe_steps(wf).c_str());
+  std::printf("Workflow: %s (%s)\n", wf.name.c_str(),
+              describe_steps(wf).c_str());
   std::printf("Iterations: at most %d; converged when open findings <= %d\n",
               max_iterations, wf.min_suggestions_threshold);
   std::printf("Workspace: %s\n", workspace.c_str());
@@ -214,7 +216,8 @@ void print_dry_run(const config& cfg, const workflow_config& wf,
       ctx.task_kind = item.task;
       ctx.workspace = workspace;
       auto prompt = render_prompt(cfg, ctx);
-      auto spec = adapt->build(*agent, {item.task, prompt, workspace}, base_env);
+      auto spec = adapt->build(*agent, {item.task, prompt, workspace},
+                               base_env);
       std::string argv;
       for (auto& a : spec.argv) {
         auto shown = a == prompt ? std::string{"<prompt>"} : a;
@@ -223,12 +226,12 @@ void print_dry_run(const config& cfg, const workflow_config& wf,
       std::printf("  %s · %s  [%s adapter]\n", item.agent.c_str(),
                   item.task.c_str(), to_string(agent->kind).c_str());
       std::printf("    argv:      %s\n", argv.c_str());
-      std::printf("    stdin:     %s\n",
-                  spec.stdin_data
-                    ? ("<prompt> (" + std::to_string(spec.stdin_data->size())
-                       + " bytes)")
-                        .c_str()
-                    : "/dev/null");
+      std::printf(
+        "    stdin:     %s\n",
+        spec.stdin_data
+          ? ("<prompt> (" + std::to_string(spec.stdin_data->size()) + " bytes)")
+              .c_str()
+          : "/dev/null");
       std::printf("    cwd:       %s\n", spec.cwd.c_str());
       std::string names;
       for (auto& e : spec.env)
@@ -261,8 +264,9 @@ void print_summary(const run_result& res, const terminal& term) {
               || res.status == run_status::completed;
   bool bad = res.status == run_status::failed
              || res.status == run_status::cancelled;
-  auto shown = good ? term.green(status)
-                    : bad ? term.red(status) : term.yellow(status);
+  auto shown = good  ? term.green(status)
+               : bad ? term.red(status)
+                     : term.yellow(status);
   std::printf("Result: %s%s\n", shown.c_str(),
               res.message.empty() ? "" : (" — " + res.message).c_str());
   std::printf("Open findings: %zu\n", res.findings.size());
@@ -336,10 +340,9 @@ int cmd_agents(const std::string& config_path, bool json) {
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"AGENT", "ADAPTER", "STATUS", "VERSION", "COMMAND", "ROLE"});
   for (auto& s : statuses)
-    rows.push_back({s.name, to_string(s.kind), s.status,
-                    s.version.empty() ? "-" : s.version,
-                    s.path.empty() ? s.command : s.path,
-                    s.role.empty() ? "-" : s.role});
+    rows.push_back(
+      {s.name, to_string(s.kind), s.status, s.version.empty() ? "-" : s.version,
+       s.path.empty() ? s.command : s.path, s.role.empty() ? "-" : s.role});
   print_table(rows);
   bool any_detail = false;
   for (auto& s : statuses) {
@@ -372,8 +375,8 @@ int cmd_validate(const std::string& config_path) {
     enabled += a.enabled ? 1 : 0;
   std::printf("%s: valid — %zu agent(s) (%zu enabled), %zu workflow(s), "
               "%zu warning(s)\n",
-              source.c_str(), cfg.agents.size(), enabled,
-              cfg.workflows.size(), res.warnings.size());
+              source.c_str(), cfg.agents.size(), enabled, cfg.workflows.size(),
+              res.warnings.size());
   return exit_ok;
 }
 
@@ -492,8 +495,9 @@ int cmd_run(const run_options& given) {
     return exit_ok;
   }
   if (!missing.empty()) {
-    std::fprintf(stderr, "error: workflow '%s' needs agents that are not "
-                         "available:\n",
+    std::fprintf(stderr,
+                 "error: workflow '%s' needs agents that are not "
+                 "available:\n",
                  wf.name.c_str());
     for (auto& m : missing)
       std::fprintf(stderr, "  %s\n", m.c_str());
@@ -532,8 +536,9 @@ int cmd_run(const run_options& given) {
     req.workspace = ws_str;
     req.max_iterations = max_iterations;
     req.progress = display;
-    std::fprintf(progress_out, "Run %s: workflow %s (%s), at most %d "
-                               "iteration(s)\n",
+    std::fprintf(progress_out,
+                 "Run %s: workflow %s (%s), at most %d "
+                 "iteration(s)\n",
                  run_id.c_str(), wf.name.c_str(), describe_steps(wf).c_str(),
                  max_iterations);
     caf::scoped_actor self{sys};
@@ -543,7 +548,9 @@ int cmd_run(const run_options& given) {
           result = std::move(res);
           got_result = true;
         },
-        [&](caf::error& e) { failure = sys.render(e); });
+        [&](caf::error& e) {
+          failure = sys.render(e);
+        });
     self->request(display, caf::infinite, atom::flush_v)
       .receive([](bool) {}, [](caf::error&) {});
     for (auto& kvp : agents)

@@ -20,9 +20,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   std::string config_path;
-  app.add_option("-c,--config", config_path,
-                 "Config file (default: ./ai-orchestrator.yaml, then "
-                 "$XDG_CONFIG_HOME/ai-orchestrator/config.yaml, then built-in)");
+  app.add_option(
+    "-c,--config", config_path,
+    "Config file (default: ./ai-orchestrator.yaml, then "
+    "$XDG_CONFIG_HOME/ai-orchestrator/config.yaml, then built-in)");
   app.footer("Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 no agent "
              "available, 130 interrupted.");
 
@@ -36,28 +37,33 @@ int main(int argc, char** argv) {
 
   bool workflows_json = false;
   auto workflows = app.add_subcommand("workflows", "List the workflows");
-  workflows->add_flag("--json", workflows_json, "Print JSON instead of a table");
+  workflows->add_flag("--json", workflows_json,
+                      "Print JSON instead of a table");
 
   run_options run_opts;
   auto run = app.add_subcommand(
     "run", "Run a task through a workflow until the review is clean");
-  run->add_option("task", run_opts.task,
-                  "What to build or change; `-` reads it from stdin")
+  run
+    ->add_option("task", run_opts.task,
+                 "What to build or change; `-` reads it from stdin")
     ->required();
   run->add_option("-w,--workflow", run_opts.workflow, "Workflow name")
     ->capture_default_str();
-  run->add_option("-m,--max-iterations", run_opts.max_iterations,
-                  "Override the workflow's max_iterations")
+  run
+    ->add_option("-m,--max-iterations", run_opts.max_iterations,
+                 "Override the workflow's max_iterations")
     ->check(CLI::Range(1, 1000));
-  run->add_option("-o,--output", run_opts.output,
-                  "Workspace folder (default: <settings.workspace_dir>/<run-id>)");
+  run->add_option(
+    "-o,--output", run_opts.output,
+    "Workspace folder (default: <settings.workspace_dir>/<run-id>)");
   run->add_option("--agents", run_opts.agents,
                   "Agents for the steps: one name for all steps, or a comma "
                   "list with one per step");
   run->add_flag("-v,--verbose", run_opts.verbose,
                 "Show the agents' tool calls and file changes live");
-  run->add_flag("--dry-run", run_opts.dry_run,
-                "Print each step with the exact argv it would run; run nothing");
+  run->add_flag(
+    "--dry-run", run_opts.dry_run,
+    "Print each step with the exact argv it would run; run nothing");
   run->add_flag("--json", run_opts.json,
                 "Print the result as one JSON document on stdout");
 

@@ -62,7 +62,8 @@ void on_event(self_ptr self, const progress_event& ev) {
       break;
     case kind::iteration_started:
       st.iteration = ev.iteration;
-      print_line(self, st.term.bold("Iteration " + std::to_string(ev.iteration)));
+      print_line(self,
+                 st.term.bold("Iteration " + std::to_string(ev.iteration)));
       break;
     case kind::step_started:
       st.running[key] = ev.elapsed_ms;
@@ -105,7 +106,9 @@ display_impl(display_actor::stateful_pointer<display_state> self,
   self->state.verbose = verbose;
   self->state.last_event = std::chrono::steady_clock::now();
   return {
-    [=](atom::progress, const progress_event& ev) { on_event(self, ev); },
+    [=](atom::progress, const progress_event& ev) {
+      on_event(self, ev);
+    },
     [=](atom::tick) {
       auto& st = self->state;
       if (st.finished || st.running.empty()) {

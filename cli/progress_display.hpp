@@ -14,8 +14,9 @@ namespace orch::cli {
 /// The live progress view of `run`: a progress_sink that prints one line per
 /// step (plain lines when not a terminal) and, on a terminal, a status line
 /// with the running steps and the elapsed time.
-using display_actor = progress_sink::extend<
-  caf::reacts_to<atom::tick>, caf::replies_to<atom::flush>::with<bool>>;
+using display_actor
+  = progress_sink::extend<caf::reacts_to<atom::tick>,
+                          caf::replies_to<atom::flush>::with<bool>>;
 
 struct display_state {
   static inline const char* name = "orch.cli.display";

@@ -88,14 +88,14 @@ config builtin_config() {
      single("gemini", "review", "Review the implementation"),
      single("claude", "refine", "Address the review findings"),
      single("gemini", "review", "Final review")}));
-  cfg.workflows.push_back(make_workflow(
-    "review-only", "Review and refine existing code", 2,
-    {single("gemini", "review", "Review the existing code"),
-     single("claude", "refine", "Address the review findings")}));
-  cfg.workflows.push_back(make_workflow(
-    "document", "Write documentation, then review it", 2,
-    {single("claude", "document", "Write the documentation"),
-     single("gemini", "review", "Review the documentation")}));
+  cfg.workflows.push_back(
+    make_workflow("review-only", "Review and refine existing code", 2,
+                  {single("gemini", "review", "Review the existing code"),
+                   single("claude", "refine", "Address the review findings")}));
+  cfg.workflows.push_back(
+    make_workflow("document", "Write documentation, then review it", 2,
+                  {single("claude", "document", "Write the documentation"),
+                   single("gemini", "review", "Review the documentation")}));
   return cfg;
 }
 

@@ -54,9 +54,9 @@ std::string to_string(adapter_kind x) {
 }
 
 std::optional<adapter_kind> parse_adapter_kind(std::string_view str) {
-  for (auto kind : {adapter_kind::codex, adapter_kind::claude,
-                    adapter_kind::gemini, adapter_kind::copilot,
-                    adapter_kind::command})
+  for (auto kind :
+       {adapter_kind::codex, adapter_kind::claude, adapter_kind::gemini,
+        adapter_kind::copilot, adapter_kind::command})
     if (str == to_string(kind))
       return kind;
   return std::nullopt;
@@ -111,13 +111,13 @@ namespace {
 constexpr std::string_view log_levels[] = {"trace", "debug", "info",
                                            "warn",  "error", "off"};
 
-constexpr std::string_view task_placeholders[] = {
-  "task", "findings", "files", "previous_output", "workspace"};
+constexpr std::string_view task_placeholders[]
+  = {"task", "findings", "files", "previous_output", "workspace"};
 
 /// Settings of the original that are read but have no effect here.
-constexpr std::string_view compat_settings[] = {
-  "output_dir",     "log_file",      "create_reports",
-  "reports_dir",    "colored_output", "quality_threshold"};
+constexpr std::string_view compat_settings[]
+  = {"output_dir",  "log_file",       "create_reports",
+     "reports_dir", "colored_output", "quality_threshold"};
 
 std::string lowercase(std::string str) {
   for (auto& c : str)
@@ -197,8 +197,8 @@ size_t edit_distance(std::string_view a, std::string_view b) {
     row[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
       size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
-                         diag + (a[i - 1] == b[j - 1] ? 0u : 1u)});
+      row[j] = std::min(
+        {row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0u : 1u)});
       diag = up;
     }
   }
@@ -215,12 +215,11 @@ bool is_quoted(const YAML::Node& node) {
 }
 
 std::optional<bool> parse_bool(std::string_view str) {
-  for (auto x : {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On",
-                 "ON"})
+  for (auto x : {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"})
     if (str == x)
       return true;
-  for (auto x : {"false", "False", "FALSE", "no", "No", "NO", "off", "Off",
-                 "OFF"})
+  for (auto x :
+       {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"})
     if (str == x)
       return false;
   return std::nullopt;
@@ -568,15 +567,15 @@ void validate_settings(diagnostics& diag, const settings& s) {
                        + "; expected trace, debug, info, warn, error or off");
 }
 
-template <class T>
+template<class T>
 void check_unique(diagnostics& diag, const std::vector<T>& xs,
                   const std::string& section, std::string_view what) {
   std::set<std::string> seen;
   for (const auto& x : xs)
     if (!seen.insert(x.name).second)
-      diag.check_error(key_path(section, x.name),
-                       std::string{what} + " " + quote(x.name)
-                         + " is defined twice");
+      diag.check_error(key_path(section, x.name), std::string{what} + " "
+                                                    + quote(x.name)
+                                                    + " is defined twice");
 }
 
 void validate(diagnostics& diag, const config& cfg) {
@@ -625,8 +624,8 @@ public:
     // Sections are handled in dependency order, whatever the file order:
     // workflows take their defaults from settings.
     std::optional<entry> agents, workflows, tasks, settings;
-    for_each_key(root, "", {"agents", "workflows", "tasks", "settings",
-                            "rate_limiting"},
+    for_each_key(root, "",
+                 {"agents", "workflows", "tasks", "settings", "rate_limiting"},
                  [&](entry e) {
                    if (e.name == "agents")
                      agents = std::move(e);
@@ -644,18 +643,19 @@ public:
     if (settings)
       parse_settings(*settings, cfg.settings);
     if (agents && expect_map(*agents, true))
-      for_each_name(agents->value, "agents",
-                    [&](entry e) { cfg.agents.push_back(parse_agent(e)); });
+      for_each_name(agents->value, "agents", [&](entry e) {
+        cfg.agents.push_back(parse_agent(e));
+      });
     if (tasks && expect_map(*tasks, true))
-      for_each_name(tasks->value, "tasks",
-                    [&](entry e) { cfg.tasks.push_back(parse_task(e)); });
+      for_each_name(tasks->value, "tasks", [&](entry e) {
+        cfg.tasks.push_back(parse_task(e));
+      });
     if (workflows && expect_map(*workflows, true))
       for_each_name(workflows->value, "workflows", [&](entry e) {
         cfg.workflows.push_back(parse_workflow(e, cfg.settings));
       });
     if (workflows == std::nullopt || cfg.workflows.empty())
-      diag_.warning(workflows ? workflows->key_at : position{},
-                    "workflows",
+      diag_.warning(workflows ? workflows->key_at : position{}, "workflows",
                     "no workflows defined; only single-agent runs are "
                     "possible");
     return cfg;
@@ -666,19 +666,19 @@ private:
 
   /// Calls `fn` for each key of `map` (which must be a mapping) whose name is
   /// in `allowed`; reports unknown, duplicate and non-scalar keys.
-  template <class F>
+  template<class F>
   void for_each_key(const YAML::Node& map, const std::string& path,
                     const key_list& allowed, F&& fn) {
     visit(map, path, &allowed, std::forward<F>(fn));
   }
 
   /// Like for_each_key, for mappings whose keys are free names.
-  template <class F>
+  template<class F>
   void for_each_name(const YAML::Node& map, const std::string& path, F&& fn) {
     visit(map, path, nullptr, std::forward<F>(fn));
   }
 
-  template <class F>
+  template<class F>
   void visit(const YAML::Node& map, const std::string& path,
              const key_list* allowed, F&& fn) {
     if (!map.IsMap())
@@ -1084,11 +1084,10 @@ private:
       if (end == std::string::npos)
         break;
       auto word = std::string_view{prompt}.substr(pos + 1, end - pos - 1);
-      auto is_word = !word.empty()
-                     && std::all_of(word.begin(), word.end(), [](char c) {
-                          return std::islower(static_cast<unsigned char>(c))
-                                 || c == '_';
-                        });
+      auto is_word
+        = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+            return std::islower(static_cast<unsigned char>(c)) || c == '_';
+          });
       if (is_word
           && std::find(std::begin(task_placeholders),
                        std::end(task_placeholders), word)
@@ -1234,8 +1233,8 @@ private:
   void parse_settings(const entry& e, settings& out) {
     if (!expect_map(e, true))
       return;
-    key_list allowed{"max_iterations", "min_suggestions_threshold",
-                     "workspace_dir",  "max_task_chars",
+    key_list allowed{"max_iterations",   "min_suggestions_threshold",
+                     "workspace_dir",    "max_task_chars",
                      "output_cap_bytes", "kill_grace",
                      "log_level"};
     allowed.insert(allowed.end(), std::begin(compat_settings),

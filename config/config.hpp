@@ -187,7 +187,8 @@ load_result parse_config(std::string_view yaml_text, const std::string& file);
 load_result load_config_file(const std::string& path);
 
 /// Where a config comes from, in lookup order: the explicit path, then
-/// `./ai-orchestrator.yaml`, then `$XDG_CONFIG_HOME/ai-orchestrator/config.yaml`
+/// `./ai-orchestrator.yaml`, then
+/// `$XDG_CONFIG_HOME/ai-orchestrator/config.yaml`
 /// (`~/.config/...` when unset), else the built-in default (empty string).
 std::string find_config_path(const std::string& explicit_path);
 

@@ -60,10 +60,16 @@ public:
   }
   unique_fd(const unique_fd&) = delete;
   unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { reset(); }
+  ~unique_fd() {
+    reset();
+  }
 
-  int get() const noexcept { return fd_; }
-  bool valid() const noexcept { return fd_ >= 0; }
+  int get() const noexcept {
+    return fd_;
+  }
+  bool valid() const noexcept {
+    return fd_ >= 0;
+  }
   void reset(int fd = -1) noexcept {
     if (fd_ >= 0)
       ::close(fd_);
@@ -106,7 +112,7 @@ int open_pidfd(pid_t pid) {
 #ifdef SYS_pidfd_open
   return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
 #else
-  (void) pid;
+  (void)pid;
   errno = ENOSYS;
   return -1;
 #endif
@@ -163,9 +169,8 @@ std::string resolve_executable(const std::string& name,
   std::size_t begin = 0;
   for (;;) {
     std::size_t end = path.find(':', begin);
-    std::string dir = path.substr(begin, end == std::string::npos
-                                           ? std::string::npos
-                                           : end - begin);
+    std::string dir = path.substr(
+      begin, end == std::string::npos ? std::string::npos : end - begin);
     if (dir.empty())
       dir = "."; // POSIX: an empty PATH element is the current directory
     std::string candidate = dir + "/" + name;
@@ -193,7 +198,9 @@ public:
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, &saved_);
   }
-  ~sigpipe_block() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  ~sigpipe_block() {
+    pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
+  }
   sigpipe_block(const sigpipe_block&) = delete;
   sigpipe_block& operator=(const sigpipe_block&) = delete;
 
@@ -352,18 +359,18 @@ private:
     if (spec_.stdin_data)
       step(posix_spawn_file_actions_adddup2(&actions, in_read.get(), 0));
     else
-      step(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null",
-                                            O_RDONLY, 0));
+      step(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY,
+                                            0));
     step(posix_spawn_file_actions_adddup2(&actions, out_write.get(), 1));
     step(posix_spawn_file_actions_adddup2(&actions, err_write.get(), 2));
     if (!spec_.cwd.empty())
       step(posix_spawn_file_actions_addchdir_np(&actions, spec_.cwd.c_str()));
 #ifdef __GLIBC__
-#if __GLIBC_PREREQ(2, 34)
+#  if __GLIBC_PREREQ(2, 34)
     // Descriptors of this process that lack O_CLOEXEC (from libraries or
     // other threads) must not leak into the agent and keep pipes open.
     step(posix_spawn_file_actions_addclosefrom_np(&actions, 3));
-#endif
+#  endif
 #endif
     step(posix_spawnattr_setpgroup(&attr, 0));
     // Every signal back to its default action (SIGPIPE, and SIGINT/SIGQUIT
@@ -524,8 +531,8 @@ private:
   }
 
   void append(stream_state& s, const char* data, std::size_t size) {
-    std::size_t room = spec_.output_cap - std::min(spec_.output_cap,
-                                                   s.sink->size());
+    std::size_t room = spec_.output_cap
+                       - std::min(spec_.output_cap, s.sink->size());
     std::size_t keep = std::min(size, room);
     s.dropped += size - keep;
     if (keep == 0)

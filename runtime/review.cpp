@@ -119,16 +119,15 @@ struct severity_word {
 };
 
 constexpr std::array<severity_word, 27> severity_words{{
-  {"critical", "critical"}, {"crit", "critical"},  {"blocker", "critical"},
-  {"blocking", "critical"}, {"fatal", "critical"}, {"high", "high"},
-  {"error", "high"},        {"major", "high"},     {"severe", "high"},
-  {"important", "high"},    {"medium", "medium"},  {"med", "medium"},
-  {"moderate", "medium"},   {"warning", "medium"}, {"warn", "medium"},
-  {"low", "low"},           {"minor", "low"},      {"nit", "low"},
-  {"nitpick", "low"},       {"trivial", "low"},    {"info", "info"},
-  {"information", "info"},  {"informational", "info"},
-  {"note", "info"},         {"suggestion", "info"}, {"optional", "info"},
-  {"hint", "info"},
+  {"critical", "critical"}, {"crit", "critical"},      {"blocker", "critical"},
+  {"blocking", "critical"}, {"fatal", "critical"},     {"high", "high"},
+  {"error", "high"},        {"major", "high"},         {"severe", "high"},
+  {"important", "high"},    {"medium", "medium"},      {"med", "medium"},
+  {"moderate", "medium"},   {"warning", "medium"},     {"warn", "medium"},
+  {"low", "low"},           {"minor", "low"},          {"nit", "low"},
+  {"nitpick", "low"},       {"trivial", "low"},        {"info", "info"},
+  {"information", "info"},  {"informational", "info"}, {"note", "info"},
+  {"suggestion", "info"},   {"optional", "info"},      {"hint", "info"},
 }};
 
 // The normalised severity of a known word, or nullopt.
@@ -144,12 +143,11 @@ std::optional<std::string> known_severity(std::string_view word) {
 // "HIGH (2)"; nullopt when the words are not one.
 std::optional<std::string> severity_label(std::string_view s) {
   std::string w = lower(trim(s));
-  if (auto paren = w.find(" ("); paren != std::string::npos && !w.empty()
-                                 && w.back() == ')')
+  if (auto paren = w.find(" (");
+      paren != std::string::npos && !w.empty() && w.back() == ')')
     w = std::string{trim(std::string_view{w}.substr(0, paren))};
-  for (std::string_view suffix :
-       {" severity", " priority", " issues", " issue", " findings",
-        " problems", " risk", " risks"})
+  for (std::string_view suffix : {" severity", " priority", " issues", " issue",
+                                  " findings", " problems", " risk", " risks"})
     if (ends_with(w, suffix)) {
       w.resize(w.size() - suffix.size());
       break;
@@ -297,9 +295,9 @@ std::vector<finding> convert_json(const nlohmann::json& items) {
     f.file = json_string(item, {"file", "path", "filename", "location"});
     f.line = json_line(item);
     split_file_line(f);
-    f.text = one_line(json_string(
-      item, {"text", "message", "description", "issue", "title", "detail",
-             "summary", "suggestion", "recommendation"}));
+    f.text = one_line(
+      json_string(item, {"text", "message", "description", "issue", "title",
+                         "detail", "summary", "suggestion", "recommendation"}));
     if (!f.text.empty() || !f.file.empty())
       out.push_back(std::move(f));
   }
@@ -393,14 +391,13 @@ bool looks_like_path(std::string_view s) {
       || s.find("://") != std::string_view::npos)
     return false;
   for (char c : s)
-    if (is_space(c) || c == '`' || c == '*' || c == '"' || c == '\''
-        || c == '(' || c == ')' || c == '[' || c == ']' || c == ','
-        || c == '<' || c == '>' || c == '|')
+    if (is_space(c) || c == '`' || c == '*' || c == '"' || c == '\'' || c == '('
+        || c == ')' || c == '[' || c == ']' || c == ',' || c == '<' || c == '>'
+        || c == '|')
       return false;
   std::size_t slash = s.rfind('/');
-  std::string_view name = slash == std::string_view::npos
-                            ? s
-                            : s.substr(slash + 1);
+  std::string_view name = slash == std::string_view::npos ? s
+                                                          : s.substr(slash + 1);
   for (std::string_view bare :
        {"Makefile", "Dockerfile", "Containerfile", "Jenkinsfile", "Procfile",
         "Gemfile", "Rakefile", "LICENSE", "README"})
@@ -545,9 +542,9 @@ void take_location(std::string_view& s, item_parts& out) {
       probe = trim(probe.substr(1));
     if (starts_with(probe, "("))
       probe = trim(probe.substr(1));
-    std::string low =
-      lower(probe.substr(0, std::min<std::size_t>(6, probe.size())));
-    std::size_t skip = starts_with(low, "lines ") ? 6
+    std::string low
+      = lower(probe.substr(0, std::min<std::size_t>(6, probe.size())));
+    std::size_t skip = starts_with(low, "lines ")  ? 6
                        : starts_with(low, "line ") ? 5
                                                    : 0;
     if (skip > 0) {
@@ -607,8 +604,8 @@ bool is_no_issue_text(std::string_view text) {
     if (w == exact)
       return true;
   for (std::string_view prefix :
-       {"no issue", "no finding", "no problem", "no remaining",
-        "no further", "no open", "no outstanding", "no bugs", "no concerns",
+       {"no issue", "no finding", "no problem", "no remaining", "no further",
+        "no open", "no outstanding", "no bugs", "no concerns",
         "nothing to report", "nothing to fix", "nothing left", "none found",
         "lgtm "})
     if (starts_with(w, prefix))
@@ -737,9 +734,9 @@ struct text_parser {
 
   void add(item_parts&& p, std::size_t indent) {
     finding f;
-    f.severity = !p.severity.empty()          ? p.severity
+    f.severity = !p.severity.empty()         ? p.severity
                  : !section_severity.empty() ? section_severity
-                                              : "info";
+                                             : "info";
     f.file = !p.file.empty() ? p.file : section_file;
     f.line = p.line;
     f.text = std::move(p.text);
@@ -788,9 +785,12 @@ struct text_parser {
 
   void line(std::string_view raw) {
     std::string_view t = trim(raw);
-    std::size_t indent = static_cast<std::size_t>(
-      std::find_if(raw.begin(), raw.end(), [](char c) { return !is_space(c); })
-      - raw.begin());
+    std::size_t indent
+      = static_cast<std::size_t>(std::find_if(raw.begin(), raw.end(),
+                                              [](char c) {
+                                                return !is_space(c);
+                                              })
+                                 - raw.begin());
     if (t.empty()) {
       wrapped_ok = false;
       return;
@@ -863,8 +863,8 @@ struct text_parser {
     std::string u = unbold(t);
     if (u.size() > 80)
       return false;
-    bool bold_only = starts_with(t, "**") && (ends_with(t, "**")
-                                              || ends_with(t, "**:"));
+    bool bold_only = starts_with(t, "**")
+                     && (ends_with(t, "**") || ends_with(t, "**:"));
     if (!bold_only && !ends_with(u, ":"))
       return false;
     std::string inner = u;
@@ -943,9 +943,9 @@ std::string format_previous(std::string_view previous) {
 }
 
 // Replaces {name} placeholders in one pass.
-std::string substitute(std::string_view tmpl,
-                       const std::vector<std::pair<std::string, std::string>>&
-                         values) {
+std::string
+substitute(std::string_view tmpl,
+           const std::vector<std::pair<std::string, std::string>>& values) {
   std::string out;
   std::size_t i = 0;
   while (i < tmpl.size()) {
@@ -968,30 +968,30 @@ std::string substitute(std::string_view tmpl,
   return out;
 }
 
-constexpr std::string_view write_files_text =
-  "Write the files in the current working directory: it is the workspace "
-  "of this run. Use paths relative to it, create folders as needed, and do "
-  "not write anywhere else.\n"
-  "If you cannot write files, reply instead with every file in full as a "
-  "fenced code block whose info string names its relative path, for "
-  "example:\n"
-  "\n"
-  "```python title=src/app.py\n"
-  "print(\"hello\")\n"
-  "```\n";
+constexpr std::string_view write_files_text
+  = "Write the files in the current working directory: it is the workspace "
+    "of this run. Use paths relative to it, create folders as needed, and do "
+    "not write anywhere else.\n"
+    "If you cannot write files, reply instead with every file in full as a "
+    "fenced code block whose info string names its relative path, for "
+    "example:\n"
+    "\n"
+    "```python title=src/app.py\n"
+    "print(\"hello\")\n"
+    "```\n";
 
-constexpr std::string_view findings_format_text =
-  "Reply with your findings as one ```json block in exactly this shape:\n"
-  "\n"
-  "```json\n"
-  "{\"findings\": [{\"severity\": \"high|medium|low\", \"file\": "
-  "\"relative/path.py\", \"line\": 12, \"text\": \"what is wrong and how to "
-  "fix it\"}]}\n"
-  "```\n"
-  "\n"
-  "Severity: high = wrong behaviour, data loss or a security hole; medium = "
-  "a real but limited problem; low = minor. Use \"line\": 0 when no line "
-  "applies. When nothing is left to fix, reply with {\"findings\": []}.\n";
+constexpr std::string_view findings_format_text
+  = "Reply with your findings as one ```json block in exactly this shape:\n"
+    "\n"
+    "```json\n"
+    "{\"findings\": [{\"severity\": \"high|medium|low\", \"file\": "
+    "\"relative/path.py\", \"line\": 12, \"text\": \"what is wrong and how to "
+    "fix it\"}]}\n"
+    "```\n"
+    "\n"
+    "Severity: high = wrong behaviour, data loss or a security hole; medium = "
+    "a real but limited problem; low = minor. Use \"line\": 0 when no line "
+    "applies. When nothing is left to fix, reply with {\"findings\": []}.\n";
 
 std::string kind_instructions(std::string_view kind, bool has_findings) {
   std::string s;
@@ -1132,14 +1132,13 @@ std::string render_prompt(const config& cfg, const prompt_context& ctx) {
   const std::string iteration = std::to_string(ctx.iteration);
 
   if (const task_template* t = find_custom(cfg, ctx.task_kind)) {
-    std::string body = substitute(
-      t->prompt, {{"task", ctx.task},
-                  {"findings", findings},
-                  {"files", files},
-                  {"previous_output", previous},
-                  {"workspace", ctx.workspace},
-                  {"iteration", iteration},
-                  {"task_kind", kind}});
+    std::string body = substitute(t->prompt, {{"task", ctx.task},
+                                              {"findings", findings},
+                                              {"files", files},
+                                              {"previous_output", previous},
+                                              {"workspace", ctx.workspace},
+                                              {"iteration", iteration},
+                                              {"task_kind", kind}});
     std::string out = starts_with(body, first) ? body : first + "\n" + body;
     if (out.empty() || out.back() != '\n')
       out += '\n';

@@ -88,48 +88,48 @@ constexpr const char* space_like = "a non-ASCII space or line separator";
 constexpr std::array<cp_range, 44> refused_code_points{{
   {0x0080, 0x009F, "a C1 control character"},
   {0x00A0, 0x00A0, space_like},
-  {0x00AD, 0x00AD, invisible},        // soft hyphen
-  {0x02DC, 0x02DC, lookalike},        // small tilde
-  {0x0337, 0x0338, lookalike},        // combining solidus overlays
-  {0x034F, 0x034F, invisible},        // combining grapheme joiner
-  {0x061C, 0x061C, invisible},        // arabic letter mark
-  {0x0701, 0x0702, lookalike},        // syriac full stops
+  {0x00AD, 0x00AD, invisible}, // soft hyphen
+  {0x02DC, 0x02DC, lookalike}, // small tilde
+  {0x0337, 0x0338, lookalike}, // combining solidus overlays
+  {0x034F, 0x034F, invisible}, // combining grapheme joiner
+  {0x061C, 0x061C, invisible}, // arabic letter mark
+  {0x0701, 0x0702, lookalike}, // syriac full stops
   {0x1680, 0x1680, space_like},
-  {0x1735, 0x1735, lookalike},        // philippine single punctuation
-  {0x180E, 0x180E, invisible},        // mongolian vowel separator
+  {0x1735, 0x1735, lookalike}, // philippine single punctuation
+  {0x180E, 0x180E, invisible}, // mongolian vowel separator
   {0x2000, 0x200A, space_like},
-  {0x200B, 0x200F, invisible},        // zero width, LRM, RLM
-  {0x2024, 0x2026, lookalike},        // one/two dot leader, ellipsis
+  {0x200B, 0x200F, invisible}, // zero width, LRM, RLM
+  {0x2024, 0x2026, lookalike}, // one/two dot leader, ellipsis
   {0x2028, 0x2029, space_like},
-  {0x202A, 0x202E, invisible},        // bidi embeddings and overrides
+  {0x202A, 0x202E, invisible}, // bidi embeddings and overrides
   {0x202F, 0x202F, space_like},
-  {0x2044, 0x2044, lookalike},        // fraction slash
-  {0x2053, 0x2053, lookalike},        // swung dash
+  {0x2044, 0x2044, lookalike}, // fraction slash
+  {0x2053, 0x2053, lookalike}, // swung dash
   {0x205F, 0x205F, space_like},
-  {0x2060, 0x206F, invisible},        // word joiner, bidi isolates, ...
-  {0x2215, 0x2216, lookalike},        // division slash, set minus
-  {0x2236, 0x2236, lookalike},        // ratio
-  {0x223C, 0x223C, lookalike},        // tilde operator
-  {0x2571, 0x2572, lookalike},        // box drawing diagonals
-  {0x27CB, 0x27CB, lookalike},        // rising diagonal
-  {0x27CD, 0x27CD, lookalike},        // falling diagonal
-  {0x29F5, 0x29F5, lookalike},        // reverse solidus operator
-  {0x29F8, 0x29F9, lookalike},        // big solidus, big reverse solidus
-  {0x2F03, 0x2F03, lookalike},        // kangxi radical slash
+  {0x2060, 0x206F, invisible}, // word joiner, bidi isolates, ...
+  {0x2215, 0x2216, lookalike}, // division slash, set minus
+  {0x2236, 0x2236, lookalike}, // ratio
+  {0x223C, 0x223C, lookalike}, // tilde operator
+  {0x2571, 0x2572, lookalike}, // box drawing diagonals
+  {0x27CB, 0x27CB, lookalike}, // rising diagonal
+  {0x27CD, 0x27CD, lookalike}, // falling diagonal
+  {0x29F5, 0x29F5, lookalike}, // reverse solidus operator
+  {0x29F8, 0x29F9, lookalike}, // big solidus, big reverse solidus
+  {0x2F03, 0x2F03, lookalike}, // kangxi radical slash
   {0x3000, 0x3000, space_like},
-  {0x3002, 0x3002, lookalike},        // ideographic full stop
-  {0x3033, 0x3033, lookalike},        // vertical kana repeat mark upper half
-  {0xA789, 0xA789, lookalike},        // modifier letter colon
+  {0x3002, 0x3002, lookalike}, // ideographic full stop
+  {0x3033, 0x3033, lookalike}, // vertical kana repeat mark upper half
+  {0xA789, 0xA789, lookalike}, // modifier letter colon
   {0xFDD0, 0xFDEF, "a noncharacter"},
-  {0xFE00, 0xFE0F, invisible},        // variation selectors
-  {0xFE10, 0xFE19, lookalike},        // vertical forms
-  {0xFE50, 0xFE6B, lookalike},        // small form variants
-  {0xFEFF, 0xFEFF, invisible},        // byte order mark
-  {0xFF01, 0xFF0F, lookalike},        // fullwidth ! .. /
-  {0xFF1A, 0xFF20, lookalike},        // fullwidth : .. @
-  {0xFF3B, 0xFF40, lookalike},        // fullwidth [ \ ] ^ _ `
-  {0xFF5B, 0xFF65, lookalike},        // fullwidth { | } ~, halfwidth stops
-  {0xFFF9, 0xFFFD, invisible},        // annotations, object, replacement
+  {0xFE00, 0xFE0F, invisible}, // variation selectors
+  {0xFE10, 0xFE19, lookalike}, // vertical forms
+  {0xFE50, 0xFE6B, lookalike}, // small form variants
+  {0xFEFF, 0xFEFF, invisible}, // byte order mark
+  {0xFF01, 0xFF0F, lookalike}, // fullwidth ! .. /
+  {0xFF1A, 0xFF20, lookalike}, // fullwidth : .. @
+  {0xFF3B, 0xFF40, lookalike}, // fullwidth [ \ ] ^ _ `
+  {0xFF5B, 0xFF65, lookalike}, // fullwidth { | } ~, halfwidth stops
+  {0xFFF9, 0xFFFD, invisible}, // annotations, object, replacement
 }};
 
 const char* refused_reason(uint32_t cp) {
@@ -315,12 +315,10 @@ constexpr int path_flag = O_RDONLY;
 class unique_fd {
 public:
   unique_fd() = default;
-  explicit unique_fd(int fd) : fd_{fd} {
-  }
+  explicit unique_fd(int fd) : fd_{fd} {}
   unique_fd(const unique_fd&) = delete;
   unique_fd& operator=(const unique_fd&) = delete;
-  unique_fd(unique_fd&& other) noexcept : fd_{std::exchange(other.fd_, -1)} {
-  }
+  unique_fd(unique_fd&& other) noexcept : fd_{std::exchange(other.fd_, -1)} {}
   unique_fd& operator=(unique_fd&& other) noexcept {
     if (this != &other) {
       reset();
@@ -447,9 +445,8 @@ walk_result open_dirs(int dir, const std::vector<std::string>& parts,
         return out;
       }
     } else if (S_ISDIR(st.st_mode)) {
-      next = unique_fd{::openat(cur.get(), name,
-                                O_RDONLY | O_DIRECTORY | O_NOFOLLOW
-                                  | O_CLOEXEC)};
+      next = unique_fd{::openat(
+        cur.get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
       if (!next) {
         out.reason = "cannot open " + shown + ": " + errno_text(errno);
         return out;
@@ -516,10 +513,9 @@ leaf_info read_leaf(int dir, const std::string& name,
     struct stat st {};
     if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       info.kind = leaf_kind::other;
-      info.reason = S_ISLNK(st.st_mode) ? shown + " is a symlink"
-                    : S_ISDIR(st.st_mode)
-                      ? shown + " is a folder"
-                      : shown + " is not a regular file";
+      info.reason = S_ISLNK(st.st_mode)   ? shown + " is a symlink"
+                    : S_ISDIR(st.st_mode) ? shown + " is a folder"
+                                          : shown + " is not a regular file";
       return info;
     }
     info.kind = leaf_kind::error;
@@ -558,10 +554,9 @@ bool atomic_replace(int dir, const std::string& name, std::string_view content,
   for (int attempt = 0; attempt < 100 && !fd; ++attempt) {
     tmp = std::string{temp_prefix} + std::to_string(::getpid()) + "-"
           + std::to_string(temp_counter.fetch_add(1));
-    fd = unique_fd{::openat(dir, tmp.c_str(),
-                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW
-                              | O_CLOEXEC,
-                            mode ? *mode : 0666)};
+    fd = unique_fd{::openat(
+      dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+      mode ? *mode : 0666)};
     if (!fd && errno != EEXIST) {
       error = "cannot create a temp file: " + errno_text(errno);
       return false;
@@ -664,8 +659,8 @@ path_check check_workspace_path(const fs::path& root, std::string_view path) {
       }
       fs::path target = fs::canonical(cur, ec);
       if (ec || !is_within(croot, target)) {
-        out = {false, {},
-               shown + " is a symlink leading outside the workspace"};
+        out
+          = {false, {}, shown + " is a symlink leading outside the workspace"};
         return out;
       }
       if (!fs::is_directory(target, ec)) {
@@ -693,21 +688,23 @@ path_check check_workspace_path(const fs::path& root, std::string_view path) {
 // -- hashing ------------------------------------------------------------------
 
 std::string sha256_hex(std::string_view data) {
-  static constexpr uint32_t k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
-    0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-    0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+  static constexpr uint32_t k[64]
+    = {0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+       0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+       0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+       0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+       0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+       0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+       0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+       0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+       0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+       0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+       0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
   uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  auto rotr = [](uint32_t x, int n) { return (x >> n) | (x << (32 - n)); };
+  auto rotr = [](uint32_t x, int n) {
+    return (x >> n) | (x << (32 - n));
+  };
   auto block = [&](const unsigned char* p) {
     uint32_t w[64];
     for (int i = 0; i < 16; ++i)
@@ -880,9 +877,9 @@ std::optional<fence> parse_fence(std::string_view line) {
 }
 
 const std::array<std::string_view, 14> bare_file_names{
-  "Makefile", "makefile",  "GNUmakefile", "Dockerfile", "Containerfile",
-  "Procfile", "Gemfile",   "Rakefile",    "Vagrantfile", "Jenkinsfile",
-  "LICENSE",  "README",    "CMakeLists.txt", "Justfile"};
+  "Makefile", "makefile", "GNUmakefile",    "Dockerfile",  "Containerfile",
+  "Procfile", "Gemfile",  "Rakefile",       "Vagrantfile", "Jenkinsfile",
+  "LICENSE",  "README",   "CMakeLists.txt", "Justfile"};
 
 bool is_ext_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
@@ -898,13 +895,12 @@ bool looks_like_path(std::string_view s) {
   if (s.find("://") != std::string_view::npos)
     return false;
   for (char c : s)
-    if (is_space(c) || c == '`' || c == '*' || c == '<' || c == '>'
-        || c == '|' || c == '"' || c == '\'' || c == '(' || c == ')'
-        || c == '[' || c == ']' || c == '{' || c == '}' || c == ',')
+    if (is_space(c) || c == '`' || c == '*' || c == '<' || c == '>' || c == '|'
+        || c == '"' || c == '\'' || c == '(' || c == ')' || c == '[' || c == ']'
+        || c == '{' || c == '}' || c == ',')
       return false;
-  std::string_view name = s.substr(s.rfind('/') == std::string_view::npos
-                                      ? 0
-                                      : s.rfind('/') + 1);
+  std::string_view name
+    = s.substr(s.rfind('/') == std::string_view::npos ? 0 : s.rfind('/') + 1);
   for (auto bare : bare_file_names)
     if (name == bare)
       return true;
@@ -1036,8 +1032,8 @@ std::string path_from_marker_line(std::string_view raw) {
     body = line.substr(2);
   } else if (line.substr(0, 2) == "#!") {
     return {};
-  } else if (!line.empty() && (line[0] == '#' || line[0] == ';'
-                               || line[0] == '%')) {
+  } else if (!line.empty()
+             && (line[0] == '#' || line[0] == ';' || line[0] == '%')) {
     body = line.substr(1);
   } else {
     return {};
@@ -1233,9 +1229,8 @@ std::vector<code_block_file> extract_code_blocks(std::string_view text) {
 // -- workspace ----------------------------------------------------------------
 
 workspace::workspace(fs::path root, std::string backup_id)
-  : root_{std::move(root)},
-    backup_id_{sanitize_backup_id(std::move(backup_id))} {
-}
+  : root_{std::move(root)}, backup_id_{
+                              sanitize_backup_id(std::move(backup_id))} {}
 
 bool workspace::ensure(std::string& error) const {
   std::error_code ec;
@@ -1323,8 +1318,7 @@ write_outcome do_write(const fs::path& root, const std::string& backup_id,
   out.path = join(req.parts);
   std::error_code ec;
   fs::create_directories(root, ec);
-  unique_fd root_fd{
-    ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  unique_fd root_fd{::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   if (!root_fd) {
     out.reason = "cannot open the workspace: " + errno_text(errno);
     return out;
@@ -1404,8 +1398,7 @@ bool workspace::restore(std::string_view backup_path,
     return false;
   }
 
-  unique_fd root_fd{
-    ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  unique_fd root_fd{::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   if (!root_fd) {
     error = "cannot open the workspace: " + errno_text(errno);
     return false;
@@ -1429,9 +1422,8 @@ bool workspace::restore(std::string_view backup_path,
               : "cannot read the backup: " + backup.reason;
     return false;
   }
-  write_outcome w = do_write(root_, backup_id_,
-                             {std::move(target.parts), backup.content,
-                              backup.mode});
+  write_outcome w = do_write(
+    root_, backup_id_, {std::move(target.parts), backup.content, backup.mode});
   if (!w.written && w.reason != "unchanged") {
     error = w.reason;
     return false;

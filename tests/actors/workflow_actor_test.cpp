@@ -91,7 +91,9 @@ std::string findings_json(const std::vector<std::string>& texts) {
   nlohmann::json arr = nlohmann::json::array();
   int line = 1;
   for (auto& t : texts)
-    arr.push_back({{"severity", "high"}, {"file", "app.py"}, {"line", line++},
+    arr.push_back({{"severity", "high"},
+                   {"file", "app.py"},
+                   {"line", line++},
                    {"text", t}});
   return "Review done.\n```json\n" + nlohmann::json{{"findings", arr}}.dump()
          + "\n```\n";
@@ -108,13 +110,13 @@ agent_config command_agent(const std::string& name) {
 class workflow_actor_test : public ::testing::Test {
 protected:
   workflow_actor_test()
-    : cfg_{true},
-      sys_{cfg_},
+    : cfg_{true}, sys_{cfg_},
       sched_{dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())},
       runner_{std::make_shared<scripted_runner>()} {
-    root_ = fs::temp_directory_path()
-            / ("orch-actor-test-" + std::to_string(::getpid()) + "-"
-               + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_
+      = fs::temp_directory_path()
+        / ("orch-actor-test-" + std::to_string(::getpid()) + "-"
+           + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_);
     config_.agents = {command_agent("impl"), command_agent("rev"),
@@ -171,7 +173,9 @@ protected:
         result = std::move(r);
         done = true;
       },
-      [&](caf::error& e) { ADD_FAILURE() << sys_.render(e); });
+      [&](caf::error& e) {
+        ADD_FAILURE() << sys_.render(e);
+      });
     EXPECT_TRUE(done);
     for (auto& kvp : agents)
       self->send_exit(kvp.second, caf::exit_reason::user_shutdown);
@@ -192,9 +196,8 @@ TEST_F(workflow_actor_test, converges_when_open_findings_reach_the_threshold) {
     std::vector<std::vector<std::string>> rounds = {{"a", "b", "c"}, {"a"}, {}};
     return answer{findings_json(rounds.at(static_cast<size_t>(call)))};
   };
-  set_workflow({one("impl", "implement"), one("rev", "review"),
-                one("ref", "refine")},
-               5);
+  set_workflow(
+    {one("impl", "implement"), one("rev", "review"), one("ref", "refine")}, 5);
   auto res = run();
   EXPECT_EQ(res.status, run_status::converged);
   ASSERT_EQ(res.iterations.size(), 3u);
@@ -206,7 +209,8 @@ TEST_F(workflow_actor_test, converges_when_open_findings_reach_the_threshold) {
   EXPECT_TRUE(res.findings.empty());
 }
 
-TEST_F(workflow_actor_test, a_threshold_lets_a_run_converge_with_findings_left) {
+TEST_F(workflow_actor_test,
+       a_threshold_lets_a_run_converge_with_findings_left) {
   runner_->programs["rev"] = [](int call, const process_spec&) {
     return answer{findings_json(call == 0 ? std::vector<std::string>{"a", "b"}
                                           : std::vector<std::string>{"a"})};
@@ -224,9 +228,8 @@ TEST_F(workflow_actor_test, stops_at_max_iterations_with_findings_open) {
     // A different finding each round: progress, but never clean.
     return answer{findings_json({"issue " + std::to_string(call)})};
   };
-  set_workflow({one("impl", "implement"), one("rev", "review"),
-                one("ref", "refine")},
-               2);
+  set_workflow(
+    {one("impl", "implement"), one("rev", "review"), one("ref", "refine")}, 2);
   auto res = run();
   EXPECT_EQ(res.status, run_status::max_iterations);
   ASSERT_EQ(res.iterations.size(), 2u);
@@ -240,9 +243,8 @@ TEST_F(workflow_actor_test, stops_when_a_review_repeats_the_previous_findings) {
   runner_->programs["rev"] = [](int, const process_spec&) {
     return answer{findings_json({"same", "again"})};
   };
-  set_workflow({one("impl", "implement"), one("rev", "review"),
-                one("ref", "refine")},
-               10);
+  set_workflow(
+    {one("impl", "implement"), one("rev", "review"), one("ref", "refine")}, 10);
   auto res = run();
   EXPECT_EQ(res.status, run_status::no_progress);
   EXPECT_EQ(res.iterations.size(), 2u);
@@ -255,9 +257,8 @@ TEST_F(workflow_actor_test, the_next_round_prompt_carries_the_open_findings) {
                                   ? std::vector<std::string>{"SQL injection"}
                                   : std::vector<std::string>{})};
   };
-  set_workflow({one("impl", "implement"), one("rev", "review"),
-                one("ref", "refine")},
-               3);
+  set_workflow(
+    {one("impl", "implement"), one("rev", "review"), one("ref", "refine")}, 3);
   auto res = run();
   EXPECT_EQ(res.status, run_status::converged);
   auto impl_calls = runner_->calls_to("impl");
@@ -272,15 +273,16 @@ TEST_F(workflow_actor_test, the_next_round_prompt_carries_the_open_findings) {
   EXPECT_NE(prompt_of(ref_calls[0]).find("SQL injection"), std::string::npos);
 }
 
-TEST_F(workflow_actor_test, a_parallel_group_runs_every_item_and_merges_findings) {
+TEST_F(workflow_actor_test,
+       a_parallel_group_runs_every_item_and_merges_findings) {
   runner_->programs["rev"] = [](int, const process_spec&) {
     return answer{findings_json({"shared", "only rev"})};
   };
   runner_->programs["rev2"] = [](int, const process_spec&) {
     return answer{findings_json({"shared", "only rev2"})};
   };
-  step_config group{{step_item{"rev", "review", ""},
-                     step_item{"rev2", "security_review", ""}}};
+  step_config group{
+    {step_item{"rev", "review", ""}, step_item{"rev2", "security_review", ""}}};
   set_workflow({one("impl", "implement"), group}, 1);
   auto res = run();
   EXPECT_EQ(res.status, run_status::max_iterations);
@@ -291,7 +293,8 @@ TEST_F(workflow_actor_test, a_parallel_group_runs_every_item_and_merges_findings
   for (auto& f : res.findings)
     texts.push_back(f.text);
   std::sort(texts.begin(), texts.end());
-  EXPECT_EQ(texts, (std::vector<std::string>{"only rev", "only rev2", "shared"}));
+  EXPECT_EQ(texts,
+            (std::vector<std::string>{"only rev", "only rev2", "shared"}));
 }
 
 TEST_F(workflow_actor_test, a_failing_step_ends_the_run_and_keeps_the_files) {
@@ -319,10 +322,12 @@ TEST_F(workflow_actor_test, a_workflow_without_review_completes_in_one_round) {
   EXPECT_EQ(runner_->calls_to("impl").size(), 1u);
 }
 
-TEST_F(workflow_actor_test, code_blocks_naming_files_are_written_and_bad_paths_refused) {
+TEST_F(workflow_actor_test,
+       code_blocks_naming_files_are_written_and_bad_paths_refused) {
   runner_->programs["impl"] = [](int, const process_spec&) {
-    return answer{"Here:\n```python title=pkg/util.py\ndef f():\n    return 1\n```\n"
-                  "```python title=../escape.py\nbad = True\n```\n"};
+    return answer{
+      "Here:\n```python title=pkg/util.py\ndef f():\n    return 1\n```\n"
+      "```python title=../escape.py\nbad = True\n```\n"};
   };
   set_workflow({one("impl", "implement")}, 1);
   auto res = run();
@@ -341,9 +346,8 @@ TEST_F(workflow_actor_test, the_manifest_records_every_step_and_file) {
     return answer{findings_json(call == 0 ? std::vector<std::string>{"x"}
                                           : std::vector<std::string>{})};
   };
-  set_workflow({one("impl", "implement"), one("rev", "review"),
-                one("ref", "refine")},
-               3);
+  set_workflow(
+    {one("impl", "implement"), one("rev", "review"), one("ref", "refine")}, 3);
   auto res = run();
   std::ifstream in{root_ / ".orchestrator" / "manifest.json"};
   auto doc = nlohmann::json::parse(in, nullptr, false);

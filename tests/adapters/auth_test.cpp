@@ -55,8 +55,7 @@ TEST_F(AuthProbe, AnApiKeyInTheEnvironmentIsPresent) {
             auth_state::present);
   EXPECT_EQ(probe(adapter_kind::gemini, {"GEMINI_API_KEY=k"}),
             auth_state::present);
-  EXPECT_EQ(probe(adapter_kind::copilot, {"GH_TOKEN=t"}),
-            auth_state::present);
+  EXPECT_EQ(probe(adapter_kind::copilot, {"GH_TOKEN=t"}), auth_state::present);
   // An empty value is no key.
   EXPECT_EQ(probe(adapter_kind::claude, {"ANTHROPIC_API_KEY="}),
             auth_state::missing);

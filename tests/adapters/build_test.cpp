@@ -34,16 +34,23 @@ std::vector<std::string> names_of(const strings& env) {
   return out;
 }
 
-const strings base_env = {
-  "PATH=/usr/bin:/bin",       "HOME=/home/u",
-  "USER=u",                   "LOGNAME=u",
-  "LANG=C.UTF-8",             "LC_ALL=C",
-  "TERM=xterm",               "TMPDIR=/tmp",
-  "XDG_CONFIG_HOME=/home/u/.config",
-  "AWS_SECRET_ACCESS_KEY=leak", "DATABASE_PASSWORD=leak",
-  "OPENAI_API_KEY=sk-openai", "ANTHROPIC_API_KEY=sk-ant",
-  "GEMINI_API_KEY=gm-key",    "GH_TOKEN=gh-token",
-  "MY_TOOL_HOME=/opt/tool",   "SSH_AUTH_SOCK=/tmp/agent"};
+const strings base_env = {"PATH=/usr/bin:/bin",
+                          "HOME=/home/u",
+                          "USER=u",
+                          "LOGNAME=u",
+                          "LANG=C.UTF-8",
+                          "LC_ALL=C",
+                          "TERM=xterm",
+                          "TMPDIR=/tmp",
+                          "XDG_CONFIG_HOME=/home/u/.config",
+                          "AWS_SECRET_ACCESS_KEY=leak",
+                          "DATABASE_PASSWORD=leak",
+                          "OPENAI_API_KEY=sk-openai",
+                          "ANTHROPIC_API_KEY=sk-ant",
+                          "GEMINI_API_KEY=gm-key",
+                          "GH_TOKEN=gh-token",
+                          "MY_TOOL_HOME=/opt/tool",
+                          "SSH_AUTH_SOCK=/tmp/agent"};
 
 agent_config agent_of(adapter_kind kind) {
   agent_config a;
@@ -59,7 +66,8 @@ step_input input(const std::string& prompt = "Write hello.py") {
   return {"implement", prompt, "/work/ws/run-1"};
 }
 
-// -- common to the four CLIs ---------------------------------------------------
+// -- common to the four CLIs
+// ---------------------------------------------------
 
 class EveryCli : public ::testing::TestWithParam<adapter_kind> {};
 
@@ -74,8 +82,8 @@ TEST_P(EveryCli, ThePromptGoesOnStdinNeverIntoArgv) {
 }
 
 TEST_P(EveryCli, TheWorkspaceIsTheWorkingDirectoryAndLimitsAreDeadlines) {
-  auto spec = make_adapter(GetParam())
-                ->build(agent_of(GetParam()), input(), base_env);
+  auto spec
+    = make_adapter(GetParam())->build(agent_of(GetParam()), input(), base_env);
   EXPECT_EQ(spec.cwd, "/work/ws/run-1");
   EXPECT_EQ(spec.first_output_deadline, 11s);
   EXPECT_EQ(spec.idle_deadline, 22s);
@@ -115,8 +123,8 @@ TEST_P(EveryCli, TheEnvironmentHoldsOnlyAllowedNames) {
   EXPECT_FALSE(has(names, "DATABASE_PASSWORD"));
   EXPECT_FALSE(has(names, "SSH_AUTH_SOCK"));
   EXPECT_FALSE(has(names, "MY_TOOL_HOME"));
-  for (const char* base : {"PATH", "HOME", "USER", "LOGNAME", "LANG",
-                           "LC_ALL", "TERM", "TMPDIR", "XDG_CONFIG_HOME"})
+  for (const char* base : {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL",
+                           "TERM", "TMPDIR", "XDG_CONFIG_HOME"})
     EXPECT_TRUE(has(names, base)) << base;
   auto creds = ad->credential_vars();
   for (const auto& name : names)
@@ -159,12 +167,13 @@ INSTANTIATE_TEST_SUITE_P(Clis, EveryCli,
                            return default_command(i.param);
                          });
 
-// -- per CLI -------------------------------------------------------------------
+// -- per CLI
+// -------------------------------------------------------------------
 
 TEST(CodexBuild, RunsExecJsonInAWritableSandboxReadingStdin) {
   auto a = agent_of(adapter_kind::codex);
-  auto argv = make_adapter(adapter_kind::codex)->build(a, input(), base_env)
-                .argv;
+  auto argv
+    = make_adapter(adapter_kind::codex)->build(a, input(), base_env).argv;
   EXPECT_EQ(argv, (strings{"codex", "exec", "--json", "-s", "workspace-write",
                            "--skip-git-repo-check", "-"}));
   a.model = "gpt-5.5";
@@ -175,8 +184,8 @@ TEST(CodexBuild, RunsExecJsonInAWritableSandboxReadingStdin) {
 
 TEST(ClaudeBuild, RunsPrintStreamJsonVerboseAcceptingEdits) {
   auto a = agent_of(adapter_kind::claude);
-  auto argv = make_adapter(adapter_kind::claude)->build(a, input(), base_env)
-                .argv;
+  auto argv
+    = make_adapter(adapter_kind::claude)->build(a, input(), base_env).argv;
   EXPECT_EQ(argv, (strings{"claude", "-p", "--output-format", "stream-json",
                            "--verbose", "--permission-mode", "acceptEdits"}));
   a.model = "sonnet";
@@ -186,8 +195,8 @@ TEST(ClaudeBuild, RunsPrintStreamJsonVerboseAcceptingEdits) {
 
 TEST(GeminiBuild, RunsStreamJsonAutoEditInATrustedWorkspace) {
   auto a = agent_of(adapter_kind::gemini);
-  auto argv = make_adapter(adapter_kind::gemini)->build(a, input(), base_env)
-                .argv;
+  auto argv
+    = make_adapter(adapter_kind::gemini)->build(a, input(), base_env).argv;
   EXPECT_EQ(argv, (strings{"gemini", "-o", "stream-json", "--approval-mode",
                            "auto_edit", "--skip-trust"}));
   a.model = "gemini-3.8-flash";
@@ -197,8 +206,8 @@ TEST(GeminiBuild, RunsStreamJsonAutoEditInATrustedWorkspace) {
 
 TEST(CopilotBuild, RunsJsonOutputAllowingToolsWithoutUpdating) {
   auto a = agent_of(adapter_kind::copilot);
-  auto argv = make_adapter(adapter_kind::copilot)->build(a, input(), base_env)
-                .argv;
+  auto argv
+    = make_adapter(adapter_kind::copilot)->build(a, input(), base_env).argv;
   EXPECT_EQ(argv, (strings{"copilot", "--output-format", "json",
                            "--allow-all-tools", "--no-auto-update"}));
   a.model = "gpt-5.4";
@@ -206,7 +215,8 @@ TEST(CopilotBuild, RunsJsonOutputAllowingToolsWithoutUpdating) {
   EXPECT_TRUE(has_pair(argv, "--model", "gpt-5.4"));
 }
 
-// -- command -------------------------------------------------------------------
+// -- command
+// -------------------------------------------------------------------
 
 TEST(CommandBuild, StdinModeRunsTheCommandWithItsArgsAndPipesThePrompt) {
   auto a = agent_of(adapter_kind::command);
@@ -227,9 +237,8 @@ TEST(CommandBuild, ArgumentModeSubstitutesEveryPlaceholder) {
   a.args = {"--prompt={prompt}", "--", "{prompt} / {prompt}"};
   auto spec = make_adapter(adapter_kind::command)
                 ->build(a, input("-x {prompt} y"), base_env);
-  EXPECT_EQ(spec.argv,
-            (strings{"llm", "--prompt=-x {prompt} y", "--",
-                     "-x {prompt} y / -x {prompt} y"}));
+  EXPECT_EQ(spec.argv, (strings{"llm", "--prompt=-x {prompt} y", "--",
+                                "-x {prompt} y / -x {prompt} y"}));
   EXPECT_FALSE(spec.stdin_data.has_value());
 }
 
@@ -252,16 +261,16 @@ TEST(CommandBuild, PassesNoCredentialsOfItsOwn) {
   EXPECT_EQ(ad->probe_auth(base_env, "/home/u"), auth_state::unknown);
 }
 
-// -- build_environment ---------------------------------------------------------
+// -- build_environment
+// ---------------------------------------------------------
 
 TEST(BuildEnvironment, KeepsTheBaseSetCredentialsAndAllowedNamesInOrder) {
   agent_config a;
   a.env_allow = {"MY_*"};
   auto env = build_environment(a, {"GH_TOKEN"}, base_env);
   EXPECT_EQ(env, (strings{"PATH=/usr/bin:/bin", "HOME=/home/u", "USER=u",
-                          "LOGNAME=u", "LANG=C.UTF-8", "LC_ALL=C",
-                          "TERM=xterm", "TMPDIR=/tmp",
-                          "XDG_CONFIG_HOME=/home/u/.config",
+                          "LOGNAME=u", "LANG=C.UTF-8", "LC_ALL=C", "TERM=xterm",
+                          "TMPDIR=/tmp", "XDG_CONFIG_HOME=/home/u/.config",
                           "GH_TOKEN=gh-token", "MY_TOOL_HOME=/opt/tool"}));
 }
 

@@ -49,8 +49,7 @@ TEST(ClaudeParser, PartialMessageDeltasDoNotDuplicateTheText) {
   auto res = replay_fixture(claude, "implement-partial");
   EXPECT_TRUE(res.outcome.ok) << res.outcome.message;
   EXPECT_EQ(res.of(event_kind::text).size(), 1u);
-  EXPECT_EQ(res.outcome.final_text.rfind("I created a small blog API", 0),
-            0u);
+  EXPECT_EQ(res.outcome.final_text.rfind("I created a small blog API", 0), 0u);
 }
 
 TEST(ClaudeParser, ReviewAndFindingsBlockKeepTheirText) {

@@ -165,10 +165,9 @@ TEST(CodexParser, DeclinedFileChangesAreNotReported) {
 
 TEST(CodexParser, CommandExecutionIsAToolCall) {
   auto res = replay(
-    codex,
-    exited(0, "{\"type\":\"item.completed\",\"item\":{\"type\":"
-              "\"command_execution\",\"command\":\"ls -la\",\"status\":"
-              "\"completed\"}}\n{\"type\":\"turn.completed\"}\n"));
+    codex, exited(0, "{\"type\":\"item.completed\",\"item\":{\"type\":"
+                     "\"command_execution\",\"command\":\"ls -la\",\"status\":"
+                     "\"completed\"}}\n{\"type\":\"turn.completed\"}\n"));
   auto calls = res.of(event_kind::tool_call);
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].detail, "shell");

@@ -44,8 +44,7 @@ TEST(CopilotParser, ReviewAndFindingsBlockKeepTheirText) {
 TEST(CopilotParser, WriteAllowedReportsTheFileTheShellRedirectWrote) {
   auto res = replay_fixture(copilot, "write-allowed");
   EXPECT_TRUE(res.outcome.ok) << res.outcome.message;
-  EXPECT_EQ(res.outcome.reported_files,
-            std::vector<std::string>{"version.py"});
+  EXPECT_EQ(res.outcome.reported_files, std::vector<std::string>{"version.py"});
   auto calls = res.of(event_kind::tool_call);
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].detail, "bash");
@@ -67,8 +66,7 @@ TEST(CopilotParser, Api401IsNotAuthenticated) {
   EXPECT_EQ(res.outcome.failure, failure_kind::not_authenticated)
     << res.outcome.message;
   EXPECT_EQ(res.outcome.message.rfind(
-              "copilot: not authenticated (HTTP 401) — run `copilot` once",
-              0),
+              "copilot: not authenticated (HTTP 401) — run `copilot` once", 0),
             0u)
     << res.outcome.message;
   EXPECT_NE(res.outcome.message.find("Authentication failed with provider"),

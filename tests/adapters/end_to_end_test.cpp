@@ -200,7 +200,8 @@ TEST_F(EndToEnd, RateLimitsAndServerErrorsAreRetryable) {
   }
 }
 
-// -- the command adapter -------------------------------------------------------
+// -- the command adapter
+// -------------------------------------------------------
 
 TEST_F(EndToEnd, TheCommandAdapterPipesThePromptOnStdin) {
   auto agent = agent_of(adapter_kind::command);
@@ -228,8 +229,7 @@ TEST_F(EndToEnd, TheChildSeesOnlyTheFilteredEnvironment) {
   EXPECT_TRUE(res.outcome.ok) << res.outcome.message;
   EXPECT_NE(res.outcome.final_text.find("FAKE_CASE=visible"),
             std::string::npos);
-  EXPECT_EQ(res.outcome.final_text.find("ORCH_TEST_SECRET"),
-            std::string::npos);
+  EXPECT_EQ(res.outcome.final_text.find("ORCH_TEST_SECRET"), std::string::npos);
 }
 
 TEST_F(EndToEnd, TheCommandRunsInTheWorkspace) {
@@ -239,8 +239,7 @@ TEST_F(EndToEnd, TheCommandRunsInTheWorkspace) {
   agent.args = {"-c", "pwd -P", "{prompt}"};
   auto res = run(agent, "unused", "ignored");
   EXPECT_TRUE(res.outcome.ok) << res.outcome.message;
-  EXPECT_EQ(res.outcome.final_text,
-            fs::canonical(workspace_).string());
+  EXPECT_EQ(res.outcome.final_text, fs::canonical(workspace_).string());
 }
 
 TEST_F(EndToEnd, AFailingCommandIsAnAgentError) {

@@ -12,10 +12,10 @@ namespace {
 
 TEST(Events, EveryEventKindHasADistinctSnakeCaseName) {
   std::set<std::string> names;
-  for (auto k : {event_kind::session_started, event_kind::text,
-                 event_kind::tool_call, event_kind::file_change,
-                 event_kind::usage, event_kind::rate_limit, event_kind::error,
-                 event_kind::result})
+  for (auto k :
+       {event_kind::session_started, event_kind::text, event_kind::tool_call,
+        event_kind::file_change, event_kind::usage, event_kind::rate_limit,
+        event_kind::error, event_kind::result})
     names.insert(to_string(k));
   EXPECT_EQ(names.size(), 8u);
   EXPECT_EQ(to_string(event_kind::session_started), "session_started");

@@ -50,8 +50,7 @@ TEST(GeminiParser, ReviewFindingsBlockIsReassembledIntoValidFencedJson) {
 TEST(GeminiParser, WriteAllowedReportsTheRelativePathAsGiven) {
   auto res = replay_fixture(gemini, "write-allowed");
   EXPECT_TRUE(res.outcome.ok) << res.outcome.message;
-  EXPECT_EQ(res.outcome.reported_files,
-            std::vector<std::string>{"version.py"});
+  EXPECT_EQ(res.outcome.reported_files, std::vector<std::string>{"version.py"});
   auto calls = res.of(event_kind::tool_call);
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].detail, "write_file");
@@ -112,8 +111,9 @@ TEST(GeminiParser, TheExitCodeAloneTellsTheStatusWhenStdoutIsEmpty) {
 }
 
 TEST(GeminiParser, AnUntrustedDirectoryIsAnAgentErrorNamingTheFix) {
-  auto res = replay(gemini, exited(55, "", "Gemini CLI is not running in a "
-                                           "trusted directory."));
+  auto res = replay(gemini, exited(55, "",
+                                   "Gemini CLI is not running in a "
+                                   "trusted directory."));
   EXPECT_EQ(res.outcome.failure, failure_kind::agent_error);
   EXPECT_NE(res.outcome.message.find("--skip-trust"), std::string::npos);
 }

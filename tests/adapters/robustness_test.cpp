@@ -125,10 +125,10 @@ TEST_P(EveryJsonParser, ASignalIsACrashEvenAfterPartialOutput) {
 }
 
 TEST_P(EveryJsonParser, EachDeadlineGivesItsTimeoutKind) {
-  const std::pair<deadline_kind, failure_kind> cases[] = {
-    {deadline_kind::first_output, failure_kind::timeout_first_output},
-    {deadline_kind::idle, failure_kind::timeout_idle},
-    {deadline_kind::total, failure_kind::timeout_total}};
+  const std::pair<deadline_kind, failure_kind> cases[]
+    = {{deadline_kind::first_output, failure_kind::timeout_first_output},
+       {deadline_kind::idle, failure_kind::timeout_idle},
+       {deadline_kind::total, failure_kind::timeout_total}};
   for (auto [deadline, expected] : cases) {
     auto r = exited(-1);
     r.term_signal = SIGTERM;
@@ -158,8 +158,9 @@ TEST_P(EveryJsonParser, AMissingExecutableIsNotInstalled) {
     r.spawn_errno = e;
     auto res = replay(kind(), r);
     EXPECT_EQ(res.outcome.failure, failure_kind::not_installed);
-    EXPECT_EQ(res.outcome.message.rfind(cli() + ": not installed — could "
-                                                "not start it (",
+    EXPECT_EQ(res.outcome.message.rfind(cli()
+                                          + ": not installed — could "
+                                            "not start it (",
                                         0),
               0u)
       << res.outcome.message;

@@ -27,8 +27,7 @@ inline std::string read_fixture(const std::string& cli,
 }
 
 /// The exit code a fixture's meta.json records.
-inline int fixture_exit_code(const std::string& cli,
-                             const std::string& name) {
+inline int fixture_exit_code(const std::string& cli, const std::string& name) {
   auto meta = nlohmann::json::parse(read_fixture(cli, name + ".meta.json"),
                                     nullptr, false);
   if (!meta.is_object() || !meta.contains("exit_code"))

@@ -13,8 +13,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,9 +37,10 @@ constexpr auto k_max_test_wait = std::chrono::seconds{60};
 class cli_test : public ::testing::Test {
 protected:
   cli_test() {
-    dir_ = fs::temp_directory_path()
-           / ("orch-cli-test-" + std::to_string(::getpid()) + "-"
-              + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_
+      = fs::temp_directory_path()
+        / ("orch-cli-test-" + std::to_string(::getpid()) + "-"
+           + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -74,9 +75,9 @@ TEST_F(cli_test, run_json_on_the_demo_agents_has_the_documented_shape) {
   ASSERT_EQ(res.exit_code, 0) << res.err;
   auto doc = nlohmann::json::parse(res.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << res.out;
-  for (auto key : {"run_id", "workflow", "task", "status", "message",
-                   "workspace", "duration_ms", "usage", "iterations",
-                   "findings", "files"})
+  for (auto key :
+       {"run_id", "workflow", "task", "status", "message", "workspace",
+        "duration_ms", "usage", "iterations", "findings", "files"})
     EXPECT_TRUE(doc.contains(key)) << key;
   EXPECT_EQ(doc["workflow"], "default");
   EXPECT_EQ(doc["status"], "converged");
@@ -87,14 +88,14 @@ TEST_F(cli_test, run_json_on_the_demo_agents_has_the_documented_shape) {
     EXPECT_TRUE(it["iteration"].is_number_integer());
     ASSERT_TRUE(it["steps"].is_array());
     for (auto& step : it["steps"]) {
-      for (auto key : {"step", "agent", "task", "status", "failure", "message",
-                       "exit_code", "session_id", "duration_ms", "usage",
-                       "findings", "files", "refused", "output_truncated",
-                       "output"})
+      for (auto key :
+           {"step", "agent", "task", "status", "failure", "message",
+            "exit_code", "session_id", "duration_ms", "usage", "findings",
+            "files", "refused", "output_truncated", "output"})
         EXPECT_TRUE(step.contains(key)) << key;
       EXPECT_EQ(step["status"], "ok");
-      for (auto key : {"input_tokens", "output_tokens", "cached_tokens",
-                       "cost_usd"})
+      for (auto key :
+           {"input_tokens", "output_tokens", "cached_tokens", "cost_usd"})
         EXPECT_TRUE(step["usage"].contains(key)) << key;
     }
   }
@@ -130,8 +131,8 @@ TEST_F(cli_test, bad_input_gets_a_clear_error_and_exit_code_2) {
   EXPECT_EQ(empty.exit_code, 2);
   EXPECT_NE(empty.err.find("empty"), std::string::npos) << empty.err;
 
-  auto unknown = cli({"run", "x", "--workflow", "nope", "--config",
-                      demo_config()});
+  auto unknown
+    = cli({"run", "x", "--workflow", "nope", "--config", demo_config()});
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.err.find("unknown workflow 'nope'"), std::string::npos)
     << unknown.err;
@@ -172,7 +173,8 @@ TEST_F(cli_test, ctrl_c_kills_the_agents_writes_the_manifest_and_exits_130) {
   std::ofstream{cfg} << "agents:\n"
                         "  hang:\n"
                         "    adapter: command\n"
-                        "    command: " ORCH_SOURCE_DIR "/tests/fakes/hang-agent\n"
+                        "    command: " ORCH_SOURCE_DIR
+                        "/tests/fakes/hang-agent\n"
                         "    env_set: {HANG_FIFO: \""
                      << fifo.string()
                      << "\"}\n"
@@ -180,9 +182,9 @@ TEST_F(cli_test, ctrl_c_kills_the_agents_writes_the_manifest_and_exits_130) {
                         "  wf: [{agent: hang, task: implement}]\n"
                         "settings: {kill_grace: 0.2}\n";
   auto ws = dir_ / "ws";
-  std::vector<std::string> args = {ORCH_CLI_BINARY, "run",        "wait",
-                                   "--config",      cfg.string(), "--workflow",
-                                   "wf",            "--output",   ws.string()};
+  std::vector<std::string> args
+    = {ORCH_CLI_BINARY, "run", "wait",     "--config", cfg.string(),
+       "--workflow",    "wf",  "--output", ws.string()};
   std::vector<char*> argv;
   for (auto& a : args)
     argv.push_back(a.data());
@@ -201,10 +203,10 @@ TEST_F(cli_test, ctrl_c_kills_the_agents_writes_the_manifest_and_exits_130) {
   int fd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
   ASSERT_GE(fd, 0);
   pollfd pfd{fd, POLLIN, 0};
-  ASSERT_EQ(poll(&pfd, 1, static_cast<int>(std::chrono::milliseconds{
-                            k_max_test_wait}
-                            .count())),
-            1);
+  ASSERT_EQ(
+    poll(&pfd, 1,
+         static_cast<int>(std::chrono::milliseconds{k_max_test_wait}.count())),
+    1);
   char buf[32] = {};
   ASSERT_GT(read(fd, buf, sizeof(buf) - 1), 0);
   close(fd);
@@ -212,10 +214,10 @@ TEST_F(cli_test, ctrl_c_kills_the_agents_writes_the_manifest_and_exits_130) {
   ASSERT_GT(agent_pid, 0);
   ASSERT_EQ(kill(cli_pid, SIGINT), 0);
   pollfd exit_pfd{pidfd, POLLIN, 0};
-  ASSERT_EQ(poll(&exit_pfd, 1, static_cast<int>(std::chrono::milliseconds{
-                                 k_max_test_wait}
-                                 .count())),
-            1)
+  ASSERT_EQ(
+    poll(&exit_pfd, 1,
+         static_cast<int>(std::chrono::milliseconds{k_max_test_wait}.count())),
+    1)
     << "the CLI did not exit after SIGINT";
   close(pidfd);
   int status = 0;

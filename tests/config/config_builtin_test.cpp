@@ -12,8 +12,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string example_path
-  = std::string{ORCH_SOURCE_DIR} + "/examples/ai-orchestrator.yaml";
+const std::string example_path = std::string{ORCH_SOURCE_DIR}
+                                 + "/examples/ai-orchestrator.yaml";
 
 std::string dump(const std::vector<config_error>& xs) {
   std::string out;

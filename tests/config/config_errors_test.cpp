@@ -145,8 +145,8 @@ workflows:
     - agent: codex
       tsk: test
 )");
-  EXPECT_TRUE(has_error(res, 8, "workflows.default.steps[1].tsk",
-                        "unknown key 'tsk'"));
+  EXPECT_TRUE(
+    has_error(res, 8, "workflows.default.steps[1].tsk", "unknown key 'tsk'"));
   EXPECT_TRUE(has_error(res, 7, "workflows.default.steps[1].task",
                         "missing required key 'task'"));
 }
@@ -239,8 +239,9 @@ workflows:
   default:
     - {agent: codex, task: implement}
 )");
-  EXPECT_TRUE(has_error(res, 2, "agents.codex", "expected a mapping, got a "
-                                                "list"));
+  EXPECT_TRUE(has_error(res, 2, "agents.codex",
+                        "expected a mapping, got a "
+                        "list"));
   // The broken agent still exists, so the step naming it adds no noise.
   EXPECT_EQ(res.errors.size(), 1u);
 }
@@ -251,8 +252,8 @@ agents:
   codex:
     role:
 )");
-  EXPECT_TRUE(has_error(res, 3, "agents.codex.role",
-                        "expected a string, got null"));
+  EXPECT_TRUE(
+    has_error(res, 3, "agents.codex.role", "expected a string, got null"));
 }
 
 TEST(config_errors, an_invalid_log_level_lists_the_valid_ones) {
@@ -331,8 +332,8 @@ agents:
     command: my-agent
     prompt: file
 )");
-  EXPECT_TRUE(has_error(res, 4, "agents.local.prompt",
-                        "expected stdin or argument"));
+  EXPECT_TRUE(
+    has_error(res, 4, "agents.local.prompt", "expected stdin or argument"));
 }
 
 TEST(config_errors, max_concurrency_below_one_is_an_error) {
@@ -385,8 +386,8 @@ agents:
     timeout: 100
     deadlines: {idle: 200}
 )");
-  EXPECT_TRUE(has_error(res, 4, "agents.codex.deadlines.idle",
-                        "exceeds total (100 s)"));
+  EXPECT_TRUE(
+    has_error(res, 4, "agents.codex.deadlines.idle", "exceeds total (100 s)"));
 }
 
 TEST(config_errors, timeout_together_with_deadlines_total_is_a_conflict) {
@@ -564,8 +565,7 @@ workflows:
         - {agent: gemini, task: review}
         - {agent: claude, task: security_review}
 )");
-  EXPECT_TRUE(has_error(res, 8,
-                        "workflows.default.steps[0].parallel[1].agent",
+  EXPECT_TRUE(has_error(res, 8, "workflows.default.steps[0].parallel[1].agent",
                         "unknown agent 'claude'"));
 }
 
@@ -592,8 +592,8 @@ workflows:
   default:
     - codex
 )");
-  EXPECT_TRUE(has_error(res, 5, "workflows.default.steps[0]",
-                        "expected a step"));
+  EXPECT_TRUE(
+    has_error(res, 5, "workflows.default.steps[0]", "expected a step"));
   EXPECT_EQ(res.errors.size(), 1u);
 }
 
@@ -610,8 +610,8 @@ settings:
 )");
   EXPECT_TRUE(has_error(res, 5, "workflows.custom.max_iterations",
                         "must be at least 1, got 0"));
-  EXPECT_TRUE(has_error(res, 8, "settings.max_iterations",
-                        "must be at least 1, got -2"));
+  EXPECT_TRUE(
+    has_error(res, 8, "settings.max_iterations", "must be at least 1, got -2"));
 }
 
 TEST(config_errors, a_negative_suggestions_threshold_is_an_error) {

@@ -190,4 +190,3 @@ TEST_F(config_lookup, a_tilde_command_expands_to_home) {
   EXPECT_EQ(res.value->agents[0].command,
             (root_ / "home" / "bin" / "codex").string());
 }
-

@@ -42,8 +42,8 @@ std::string read_file(const std::string& path) {
   return out.str();
 }
 
-const std::string original_path
-  = std::string{ORCH_SOURCE_DIR} + "/tests/config/data/original-agents.yaml";
+const std::string original_path = std::string{ORCH_SOURCE_DIR}
+                                  + "/tests/config/data/original-agents.yaml";
 
 } // namespace
 
@@ -231,8 +231,7 @@ workflows:
 )");
   ASSERT_TRUE(res.value) << dump(res);
   EXPECT_EQ(res.value->find_agent("codex")->command, "codex-nightly");
-  EXPECT_EQ(res.value->find_agent("gemini")->command,
-            "/usr/local/bin/gemini");
+  EXPECT_EQ(res.value->find_agent("gemini")->command, "/usr/local/bin/gemini");
 }
 
 TEST(config_parse, a_relative_config_path_resolves_against_the_working_dir) {
@@ -398,8 +397,7 @@ TEST(config_parse, builtin_task_kinds_include_the_originals_suggestions) {
   const auto& kinds = builtin_task_kinds();
   for (auto kind : {"implement", "review", "refine", "test", "document",
                     "security_review", "suggestions"})
-    EXPECT_NE(std::find(kinds.begin(), kinds.end(), kind), kinds.end())
-      << kind;
+    EXPECT_NE(std::find(kinds.begin(), kinds.end(), kind), kinds.end()) << kind;
   EXPECT_EQ(kinds.size(), 7u);
 }
 
@@ -430,10 +428,9 @@ settings:
 }
 
 TEST(config_parse, python_log_level_names_are_accepted) {
-  for (auto [text, level] : {std::pair{"INFO", "info"},
-                             std::pair{"WARNING", "warn"},
-                             std::pair{"CRITICAL", "error"},
-                             std::pair{"off", "off"}}) {
+  for (auto [text, level] :
+       {std::pair{"INFO", "info"}, std::pair{"WARNING", "warn"},
+        std::pair{"CRITICAL", "error"}, std::pair{"off", "off"}}) {
     auto res = parse_config(std::string{"agents: {codex: {}}\n"
                                         "settings: {log_level: "}
                               + text + "}\n",

@@ -52,8 +52,8 @@ TEST(fake_process_runner, answers_by_program_and_delivers_lines) {
   ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(lines[0].first, output_stream::out);
   EXPECT_EQ(lines[1].second, "{\"type\":\"end\"}");
-  EXPECT_EQ(lines[3], std::make_pair(output_stream::err,
-                                     std::string{"warn 2"}));
+  EXPECT_EQ(lines[3],
+            std::make_pair(output_stream::err, std::string{"warn 2"}));
 }
 
 TEST(fake_process_runner, program_responses_are_used_in_order_last_repeats) {
@@ -171,7 +171,9 @@ TEST(fake_process_runner, output_cap_applies_to_scripted_lines) {
   std::vector<std::string> lines;
   auto result = runner.run(
     spec,
-    [&](output_stream, std::string_view line) { lines.emplace_back(line); },
+    [&](output_stream, std::string_view line) {
+      lines.emplace_back(line);
+    },
     nullptr);
   EXPECT_TRUE(result.truncated);
   EXPECT_EQ(result.out, "12345\n67");
@@ -193,7 +195,10 @@ TEST(fake_process_runner, hanging_response_ends_on_cancel) {
   }};
   auto result = runner.run(
     spec_of({"agent"}),
-    [&](output_stream, std::string_view) { started.set_value(); }, &cancel);
+    [&](output_stream, std::string_view) {
+      started.set_value();
+    },
+    &cancel);
   canceller.join();
   EXPECT_TRUE(result.cancelled);
   EXPECT_EQ(result.term_signal, SIGTERM);

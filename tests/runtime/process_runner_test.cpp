@@ -22,9 +22,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,7 +78,9 @@ public:
     std::error_code ignored;
     std::filesystem::remove_all(path_, ignored);
   }
-  const std::string& path() const { return path_; }
+  const std::string& path() const {
+    return path_;
+  }
 
   /// Writes `content` to `name` with `mode`; returns the full path.
   std::string write(const std::string& name, const std::string& content,
@@ -403,8 +405,7 @@ TEST_F(posix_runner, non_executable_file_is_eacces) {
 }
 
 TEST_F(posix_runner, find_executable_searches_the_given_path) {
-  EXPECT_EQ(orch::find_executable("sh", {"PATH=/nonexistent:/bin"}),
-            "/bin/sh");
+  EXPECT_EQ(orch::find_executable("sh", {"PATH=/nonexistent:/bin"}), "/bin/sh");
   EXPECT_EQ(orch::find_executable("sh", {"PATH=/nonexistent"}), "");
   EXPECT_EQ(orch::find_executable("orch-no-such-program", k_env), "");
   EXPECT_EQ(orch::find_executable(""), "");

@@ -61,9 +61,9 @@ TEST(parse_findings, reads_a_json_fence) {
   review_parse r = parse_review(text);
   EXPECT_EQ(r.source, findings_source::json);
   EXPECT_FALSE(r.malformed_json);
-  EXPECT_EQ(r.findings, (std::vector<finding>{make("high", "a.py", 3, "bad"),
-                                              make("medium", "b.py", 7,
-                                                   "meh")}));
+  EXPECT_EQ(r.findings,
+            (std::vector<finding>{make("high", "a.py", 3, "bad"),
+                                  make("medium", "b.py", 7, "meh")}));
 }
 
 TEST(parse_findings, reads_bare_json_and_a_plain_fence) {
@@ -79,11 +79,11 @@ TEST(parse_findings, reads_bare_json_and_a_plain_fence) {
 }
 
 TEST(parse_findings, takes_the_last_findings_object) {
-  std::string text =
-    "First draft:\n```json\n{\"findings\": [{\"severity\": \"high\", "
-    "\"text\": \"one\"}, {\"severity\": \"high\", \"text\": \"two\"}]}\n```\n"
-    "On second thought:\n```json\n{\"summary\": \"a { brace\", "
-    "\"findings\": [{\"severity\": \"minor\", \"text\": \"three\"}]}\n```\n";
+  std::string text
+    = "First draft:\n```json\n{\"findings\": [{\"severity\": \"high\", "
+      "\"text\": \"one\"}, {\"severity\": \"high\", \"text\": \"two\"}]}\n```\n"
+      "On second thought:\n```json\n{\"summary\": \"a { brace\", "
+      "\"findings\": [{\"severity\": \"minor\", \"text\": \"three\"}]}\n```\n";
   EXPECT_EQ(parse_findings(text),
             (std::vector<finding>{make("low", "", 0, "three")}));
 }
@@ -141,14 +141,13 @@ TEST(parse_findings, reads_numbered_and_bulleted_lines) {
                      "* (low) naming\n"
                      "\xE2\x80\xA2 **High:** leak in cache.py\n"
                      "- Missing docstrings\n";
-  EXPECT_EQ(
-    parse_findings(text),
-    (std::vector<finding>{
-      make("critical", "", 0, "SQL injection in the query builder"),
-      make("high", "api/db.py", 12, "unchecked input"),
-      make("medium", "", 0, "slow loop"), make("low", "", 0, "naming"),
-      make("high", "", 0, "leak in cache.py"),
-      make("info", "", 0, "Missing docstrings")}));
+  EXPECT_EQ(parse_findings(text),
+            (std::vector<finding>{
+              make("critical", "", 0, "SQL injection in the query builder"),
+              make("high", "api/db.py", 12, "unchecked input"),
+              make("medium", "", 0, "slow loop"), make("low", "", 0, "naming"),
+              make("high", "", 0, "leak in cache.py"),
+              make("info", "", 0, "Missing docstrings")}));
 }
 
 TEST(parse_findings, takes_file_and_line_from_the_start_of_an_item) {
@@ -157,13 +156,13 @@ TEST(parse_findings, takes_file_and_line_from_the_start_of_an_item) {
                      "- routes.py, line 8: no lock\n"
                      "- README.md is outdated\n"
                      "- warning: lib/x.rb:3 \xE2\x80\x94 eval on input\n";
-  EXPECT_EQ(parse_findings(text),
-            (std::vector<finding>{
-              make("info", "src/app.js", 40, "unused variable"),
-              make("info", "config.yaml", 0, "missing key"),
-              make("info", "routes.py", 8, "no lock"),
-              make("info", "", 0, "README.md is outdated"),
-              make("medium", "lib/x.rb", 3, "eval on input")}));
+  EXPECT_EQ(
+    parse_findings(text),
+    (std::vector<finding>{make("info", "src/app.js", 40, "unused variable"),
+                          make("info", "config.yaml", 0, "missing key"),
+                          make("info", "routes.py", 8, "no lock"),
+                          make("info", "", 0, "README.md is outdated"),
+                          make("medium", "lib/x.rb", 3, "eval on input")}));
 }
 
 TEST(parse_findings, ignores_headings_code_and_prose) {
@@ -189,10 +188,10 @@ TEST(parse_findings, plain_lines_count_only_with_a_core_severity_label) {
   std::string text = "HIGH: secrets in config.py\n"
                      "Note: this is just prose.\n"
                      "[medium] retry without backoff\n";
-  EXPECT_EQ(parse_findings(text),
-            (std::vector<finding>{
-              make("high", "", 0, "secrets in config.py"),
-              make("medium", "", 0, "retry without backoff")}));
+  EXPECT_EQ(
+    parse_findings(text),
+    (std::vector<finding>{make("high", "", 0, "secrets in config.py"),
+                          make("medium", "", 0, "retry without backoff")}));
 }
 
 TEST(parse_findings, section_labels_set_severity_and_file) {
@@ -200,13 +199,12 @@ TEST(parse_findings, section_labels_set_severity_and_file) {
                      "**Low:**\n- long function\n"
                      "### Notes\n- plain remark\n"
                      "`api/models.py`:\n- utcnow deprecated\n";
-  EXPECT_EQ(parse_findings(text),
-            (std::vector<finding>{
-              make("high", "", 0, "token logged"),
-              make("high", "", 0, "no auth"),
-              make("low", "", 0, "long function"),
-              make("info", "", 0, "plain remark"),
-              make("info", "api/models.py", 0, "utcnow deprecated")}));
+  EXPECT_EQ(
+    parse_findings(text),
+    (std::vector<finding>{
+      make("high", "", 0, "token logged"), make("high", "", 0, "no auth"),
+      make("low", "", 0, "long function"), make("info", "", 0, "plain remark"),
+      make("info", "api/models.py", 0, "utcnow deprecated")}));
 }
 
 TEST(parse_findings, sub_items_and_wrapped_lines_continue_their_item) {
@@ -250,8 +248,8 @@ std::string read_text(const fs::path& p) {
 
 // The final assistant text of a fixture, read the way the README says.
 std::string final_text(const std::string& cli, const std::string& name) {
-  std::istringstream in{read_text(fs::path{ORCH_TEST_FIXTURES}
-                                  / "agent-output" / cli / (name + ".stdout"))};
+  std::istringstream in{read_text(fs::path{ORCH_TEST_FIXTURES} / "agent-output"
+                                  / cli / (name + ".stdout"))};
   std::string line;
   std::string text;
   while (std::getline(in, line)) {
@@ -367,8 +365,8 @@ TEST_P(builtin_prompt_test, starts_with_the_kind_and_carries_the_context) {
 
 INSTANTIATE_TEST_SUITE_P(kinds, builtin_prompt_test,
                          ::testing::Values("implement", "review",
-                                           "security_review", "refine",
-                                           "test", "document", "suggestions",
+                                           "security_review", "refine", "test",
+                                           "document", "suggestions",
                                            "unknown_kind"));
 
 TEST(render_prompt, implement_asks_for_files_or_titled_blocks) {
@@ -412,8 +410,7 @@ TEST(render_prompt, without_findings_or_files_says_so) {
 
 TEST(render_prompt, caps_the_previous_output_and_the_file_list) {
   prompt_context ctx = sample_context("review");
-  ctx.previous_output =
-    "HEAD-MARK" + std::string(20000, 'x') + "TAIL-MARK";
+  ctx.previous_output = "HEAD-MARK" + std::string(20000, 'x') + "TAIL-MARK";
   ctx.files.clear();
   for (int i = 0; i < 250; ++i)
     ctx.files.push_back("f" + std::to_string(i) + ".py");
@@ -446,13 +443,12 @@ TEST(render_prompt, custom_template_substitutes_every_placeholder) {
   prompt_context ctx = sample_context("audit");
   ctx.task = "the {files} code";
   std::string p = render_prompt(cfg, ctx);
-  EXPECT_EQ(p,
-            "Task kind: audit\n\n"
-            "Audit the {files} code in /tmp/x/ws (round 2, audit).\n"
-            "Findings:\n1. [high] api/models.py:12 - no validation\n"
-            "2. [low] - naming\n"
-            "Files:\n- api/models.py\n- api/routes.py\nBefore:\n"
-            "I wrote two files.\nKeep {unknown} as is.\n");
+  EXPECT_EQ(p, "Task kind: audit\n\n"
+               "Audit the {files} code in /tmp/x/ws (round 2, audit).\n"
+               "Findings:\n1. [high] api/models.py:12 - no validation\n"
+               "2. [low] - naming\n"
+               "Files:\n- api/models.py\n- api/routes.py\nBefore:\n"
+               "I wrote two files.\nKeep {unknown} as is.\n");
 }
 
 TEST(render_prompt, custom_template_wins_over_a_builtin_kind) {
@@ -509,9 +505,9 @@ TEST(cap_text, keeps_short_text_and_cuts_long_text_on_utf8_boundaries) {
   EXPECT_EQ(head.size() % 3, 0u);
   EXPECT_EQ(tail.size() % 3, 0u);
   EXPECT_LE(head.size() + tail.size(), 50u);
-  EXPECT_TRUE(contains(capped, "[... " + std::to_string(300 - head.size()
-                                                        - tail.size())
-                                 + " bytes cut ...]"));
+  EXPECT_TRUE(
+    contains(capped, "[... " + std::to_string(300 - head.size() - tail.size())
+                       + " bytes cut ...]"));
 }
 
 } // namespace

@@ -137,39 +137,62 @@ INSTANTIATE_TEST_SUITE_P(
     bad_path{"a/../../x", "escapes"}, bad_path{"/etc/x", "absolute"},
     bad_path{"~", "'~'"}, bad_path{"~/x", "'~'"},
     bad_path{"~root/.bashrc", "'~'"}, bad_path{"a\\b.py", "backslash"},
-    bad_path{"..\\x", "backslash"},
-    bad_path{std::string("a\0b.py", 6), "NUL"},
+    bad_path{"..\\x", "backslash"}, bad_path{std::string("a\0b.py", 6), "NUL"},
     bad_path{"a\nb.py", "control"}, bad_path{"a\tb.py", "control"},
     bad_path{"a\x7f.py", "control"}, bad_path{"\x1b[31mx.py", "control"},
-    bad_path{repeat('n', 256) + ".py", "255"},
-    bad_path{long_path(), "4096"},
+    bad_path{repeat('n', 256) + ".py", "255"}, bad_path{long_path(), "4096"},
     bad_path{".orchestrator/x", ".orchestrator"},
     bad_path{".orchestrator/backups/run1/a.py", ".orchestrator"},
     bad_path{".ORCHESTRATOR/x", ".orchestrator"},
     bad_path{".git/hooks/pre-commit", ".git"},
     bad_path{"sub/.Git/config", ".git"}, bad_path{"C:/x", "drive"},
-    bad_path{"c:x.py", "drive"}, bad_path{"", "empty"},
-    bad_path{".", "'.'"}, bad_path{"./", "'/'"}, bad_path{"a/", "'/'"},
-    bad_path{"a/..", "'..'"}, bad_path{"a/.", "'.'"},
+    bad_path{"c:x.py", "drive"}, bad_path{"", "empty"}, bad_path{".", "'.'"},
+    bad_path{"./", "'/'"}, bad_path{"a/", "'/'"}, bad_path{"a/..", "'..'"},
+    bad_path{"a/.", "'.'"},
     // Unicode look-alikes of '/', '\', '.', ':' and invisible characters.
-    bad_path{"a\xE2\x88\x95" "b.py", "U+2215"},
-    bad_path{"a\xE2\x81\x84" "b.py", "U+2044"},
-    bad_path{"..\xEF\xBC\x8F" "x.py", "U+FF0F"},
-    bad_path{"a\xE2\xA7\xB8" "b.py", "U+29F8"},
+    bad_path{"a\xE2\x88\x95"
+             "b.py",
+             "U+2215"},
+    bad_path{"a\xE2\x81\x84"
+             "b.py",
+             "U+2044"},
+    bad_path{"..\xEF\xBC\x8F"
+             "x.py",
+             "U+FF0F"},
+    bad_path{"a\xE2\xA7\xB8"
+             "b.py",
+             "U+29F8"},
     bad_path{"\xEF\xBC\x8E\xEF\xBC\x8E/x.py", "U+FF0E"},
     bad_path{"\xE2\x80\xA4\xE2\x80\xA4/x.py", "U+2024"},
     bad_path{"a\xEF\xB9\x92py", "U+FE52"},
     bad_path{"a\xE3\x80\x82py", "U+3002"},
-    bad_path{"a\xE2\x88\x96" "b.py", "U+2216"},
-    bad_path{"a\xEF\xBC\x9A" "b.py", "U+FF1A"},
+    bad_path{"a\xE2\x88\x96"
+             "b.py",
+             "U+2216"},
+    bad_path{"a\xEF\xBC\x9A"
+             "b.py",
+             "U+FF1A"},
     bad_path{"\xE2\x80\xAEyp.exe", "U+202E"},
-    bad_path{"a\xE2\x81\xA6" "b.py", "U+2066"},
-    bad_path{"a\xE2\x80\x8B" "b.py", "U+200B"},
-    bad_path{"a\xEF\xBB\xBF" "b.py", "U+FEFF"},
-    bad_path{"a\xC2\xA0" "b.py", "U+00A0"},
-    bad_path{"a\xC2\x85" "b.py", "U+0085"},
-    bad_path{"\xC0\xAF" "x.py", "UTF-8"}, bad_path{"a\xFF.py", "UTF-8"},
-    bad_path{"a\xE2\x88", "UTF-8"}, bad_path{"a\xED\xA0\x80.py", "UTF-8"},
+    bad_path{"a\xE2\x81\xA6"
+             "b.py",
+             "U+2066"},
+    bad_path{"a\xE2\x80\x8B"
+             "b.py",
+             "U+200B"},
+    bad_path{"a\xEF\xBB\xBF"
+             "b.py",
+             "U+FEFF"},
+    bad_path{"a\xC2\xA0"
+             "b.py",
+             "U+00A0"},
+    bad_path{"a\xC2\x85"
+             "b.py",
+             "U+0085"},
+    bad_path{"\xC0\xAF"
+             "x.py",
+             "UTF-8"},
+    bad_path{"a\xFF.py", "UTF-8"}, bad_path{"a\xE2\x88", "UTF-8"},
+    bad_path{"a\xED\xA0\x80.py", "UTF-8"},
     bad_path{"a\xF4\x90\x80\x80.py", "UTF-8"}));
 
 TEST_F(workspace_fixture, absolute_path_into_the_sentinel_is_refused) {
@@ -344,7 +367,7 @@ TEST(sha256_hex, matches_the_standard_test_vectors) {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(
     sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   EXPECT_EQ(sha256_hex(std::string(1000000, 'a')),
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
@@ -546,18 +569,17 @@ INSTANTIATE_TEST_SUITE_P(
                body},
     block_case{"file", "```python file=api/models.py\nx = 1\n```",
                "api/models.py", body},
-    block_case{"path", "```py path=api/models.py\nx = 1\n```",
-               "api/models.py", body},
+    block_case{"path", "```py path=api/models.py\nx = 1\n```", "api/models.py",
+               body},
     block_case{"filename", "```python filename=\"a.py\"\nx = 1\n```", "a.py",
                body},
-    block_case{"braces", "```python {title=\"a/b.py\"}\nx = 1\n```",
-               "a/b.py", body},
+    block_case{"braces", "```python {title=\"a/b.py\"}\nx = 1\n```", "a/b.py",
+               body},
     block_case{"bare_path", "```api/models.py\nx = 1\n```", "api/models.py",
                body},
     block_case{"lang_colon_path", "```python:api/models.py\nx = 1\n```",
                "api/models.py", body},
-    block_case{"hash_file_line",
-               "```python\n# File: api/models.py\nx = 1\n```",
+    block_case{"hash_file_line", "```python\n# File: api/models.py\nx = 1\n```",
                "api/models.py", body},
     block_case{"slash_file_line", "```js\n// File: src/app.js\nx = 1\n```",
                "src/app.js", body},
@@ -592,8 +614,7 @@ INSTANTIATE_TEST_SUITE_P(
     block_case{"blank_line_between",
                "### api/models.py\n\n```python\nx = 1\n```", "api/models.py",
                body},
-    block_case{"tilde_fence", "~~~python title=a.py\nx = 1\n~~~", "a.py",
-               body},
+    block_case{"tilde_fence", "~~~python title=a.py\nx = 1\n~~~", "a.py", body},
     block_case{"crlf", "```python title=a.py\r\nx = 1\r\n```\r\n", "a.py",
                body},
     block_case{"indented_in_a_list",
@@ -616,11 +637,10 @@ INSTANTIATE_TEST_SUITE_P(
   });
 
 TEST(extract_code_blocks, ignores_blocks_that_name_no_file) {
-  std::string text =
-    "Here is the code:\n```python\nprint(1)\n```\n\n"
-    "Run it with:\n```bash\npython app.py\n```\n"
-    "### Setup\n```sh\nmake\n```\n"
-    "Inline ```python title=x.py``` is not a fence.\n";
+  std::string text = "Here is the code:\n```python\nprint(1)\n```\n\n"
+                     "Run it with:\n```bash\npython app.py\n```\n"
+                     "### Setup\n```sh\nmake\n```\n"
+                     "Inline ```python title=x.py``` is not a fence.\n";
   EXPECT_TRUE(extract_code_blocks(text).empty());
 }
 
@@ -630,8 +650,8 @@ TEST(extract_code_blocks, ignores_a_heading_separated_by_prose) {
 }
 
 TEST(extract_code_blocks, ignores_an_unterminated_block) {
-  std::string text =
-    "```python title=a.py\na = 1\n```\n\n```python title=b.py\nb = 2\n";
+  std::string text
+    = "```python title=a.py\na = 1\n```\n\n```python title=b.py\nb = 2\n";
   auto blocks = extract_code_blocks(text);
   ASSERT_EQ(blocks.size(), 1u);
   EXPECT_EQ(blocks[0].path, "a.py");
@@ -658,8 +678,8 @@ TEST(extract_code_blocks, keeps_order_and_the_last_content_of_a_repeated_path) {
 }
 
 TEST(extract_code_blocks, returns_unsafe_names_for_the_writer_to_refuse) {
-  auto blocks =
-    extract_code_blocks("```sh title=../../.bashrc\nrm -rf ~\n```\n");
+  auto blocks
+    = extract_code_blocks("```sh title=../../.bashrc\nrm -rf ~\n```\n");
   ASSERT_EQ(blocks.size(), 1u);
   EXPECT_EQ(blocks[0].path, "../../.bashrc");
   EXPECT_FALSE(normalize_workspace_path(blocks[0].path).ok);

@@ -186,8 +186,7 @@ private:
   static void deliver(std::string& sink, output_stream stream,
                       std::string_view line, const process_spec& spec,
                       process_result& result, const line_callback& on_line) {
-    std::size_t room = spec.output_cap - std::min(spec.output_cap,
-                                                  sink.size());
+    std::size_t room = spec.output_cap - std::min(spec.output_cap, sink.size());
     std::size_t size = line.size() + 1;
     if (size > room) {
       sink.append(line.data(), room); // the cut line is not delivered
