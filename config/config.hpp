@@ -118,7 +118,7 @@ struct settings {
   /// Longest accepted task text, in bytes.
   std::size_t max_task_chars = 100000;
   /// Bytes kept per stream of one agent invocation; the rest is dropped.
-  std::size_t output_cap_bytes = 16 * 1024 * 1024;
+  std::size_t output_cap_bytes = std::size_t{16} * 1024 * 1024;
   /// SIGTERM -> SIGKILL grace period.
   std::chrono::milliseconds kill_grace{std::chrono::seconds{3}};
   std::string log_level = "info";

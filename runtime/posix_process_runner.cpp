@@ -37,8 +37,8 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr std::size_t k_read_chunk = 64 * 1024;
-constexpr std::size_t k_write_chunk = 64 * 1024;
+constexpr std::size_t k_read_chunk = std::size_t{64} * 1024;
+constexpr std::size_t k_write_chunk = std::size_t{64} * 1024;
 // Without a pidfd (kernel < 5.3 or a seccomp filter) the leader's exit is
 // checked with waitid(WNOHANG) at this interval.
 constexpr milliseconds k_no_pidfd_tick{10};

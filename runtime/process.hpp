@@ -34,7 +34,7 @@ struct process_spec {
   std::chrono::milliseconds idle_deadline{0};
   std::chrono::milliseconds total_deadline{0};
   /// Bytes kept per stream (stdout, stderr); the excess is read and dropped.
-  std::size_t output_cap = 16 * 1024 * 1024;
+  std::size_t output_cap = std::size_t{16} * 1024 * 1024;
   /// Time between SIGTERM and SIGKILL to the process group.
   std::chrono::milliseconds kill_grace{std::chrono::seconds{3}};
 };

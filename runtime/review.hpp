@@ -88,7 +88,7 @@ bool is_review_task(const config& cfg, std::string_view kind);
 
 /// Bytes of the previous step's output kept in a prompt: the first and last
 /// half are kept, the middle is replaced by a marker saying how much was cut.
-inline constexpr std::size_t prompt_output_cap = 8 * 1024;
+inline constexpr std::size_t prompt_output_cap = std::size_t{8} * 1024;
 
 /// Workspace file names listed in a prompt; the rest is counted.
 inline constexpr std::size_t prompt_file_cap = 200;

@@ -707,7 +707,7 @@ std::string sha256_hex(std::string_view data) {
   };
   auto block = [&](const unsigned char* p) {
     uint32_t w[64];
-    for (int i = 0; i < 16; ++i)
+    for (std::size_t i = 0; i < 16; ++i)
       w[i] = (uint32_t{p[4 * i]} << 24) | (uint32_t{p[4 * i + 1]} << 16)
              | (uint32_t{p[4 * i + 2]} << 8) | uint32_t{p[4 * i + 3]};
     for (int i = 16; i < 64; ++i) {
