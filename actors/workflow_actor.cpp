@@ -65,10 +65,17 @@ std::vector<std::string> list_files(const std::string& root) {
   return out;
 }
 
+/// Returns the first line of `text`: failure messages may carry details
+/// (the CLI's own words) on later lines, which the manifest keeps.
+std::string first_line(const std::string& text) {
+  return text.substr(0, text.find('\n'));
+}
+
 /// Returns the one-line outcome of a step for progress displays.
 std::string step_summary(const config& cfg, const step_result& res) {
   if (!res.outcome.ok)
-    return to_string(res.outcome.failure) + ": " + res.outcome.message;
+    return to_string(res.outcome.failure) + ": "
+           + first_line(res.outcome.message);
   std::string out;
   if (is_review_task(cfg, res.task_kind))
     out = std::to_string(res.findings.size()) + " finding(s)";
@@ -147,7 +154,7 @@ void step_done(self_ptr self) {
     finish(self, cancelled ? run_status::cancelled : run_status::failed,
            "step " + std::to_string(st.step + 1) + " (" + bad.agent + " "
              + bad.task_kind + ") failed: " + to_string(bad.outcome.failure)
-             + ": " + bad.outcome.message);
+             + ": " + first_line(bad.outcome.message));
     return;
   }
   if (any_review) {

@@ -29,19 +29,8 @@ std::unique_ptr<adapter> make_adapter(adapter_kind kind) {
 }
 
 std::string default_command(adapter_kind kind) {
-  switch (kind) {
-    case adapter_kind::codex:
-      return "codex";
-    case adapter_kind::claude:
-      return "claude";
-    case adapter_kind::gemini:
-      return "gemini";
-    case adapter_kind::copilot:
-      return "copilot";
-    case adapter_kind::command:
-      break;
-  }
-  return {};
+  // The four CLIs are invoked under the name of their adapter.
+  return kind == adapter_kind::command ? std::string{} : to_string(kind);
 }
 
 std::string to_string(auth_state x) {

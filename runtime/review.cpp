@@ -1,4 +1,5 @@
 #include "runtime/review.hpp"
+#include "runtime/text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -16,20 +17,12 @@ namespace {
 
 // -- string helpers -----------------------------------------------------------
 
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lower(std::string_view s) {
-  std::string out{s};
-  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
-  return out;
-}
-
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'
-         || c == '\v';
-}
+using text::ascii_lower;
+using text::ends_with;
+using text::is_space;
+using text::lower;
+using text::starts_with;
+using text::trim;
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
@@ -37,22 +30,6 @@ bool is_digit(char c) {
 
 bool is_alpha(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back()))
-    s.remove_suffix(1);
-  return s;
-}
-
-bool starts_with(std::string_view s, std::string_view p) {
-  return s.size() >= p.size() && s.substr(0, p.size()) == p;
-}
-
-bool ends_with(std::string_view s, std::string_view p) {
-  return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
 }
 
 std::vector<std::string_view> split_lines(std::string_view text) {
@@ -362,15 +339,7 @@ json_search find_json_findings(std::string_view text) {
 // Removes `**` everywhere (never part of a path or severity) and wrapping
 // backticks.
 std::string unbold(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '*' && i + 1 < s.size() && s[i + 1] == '*') {
-      ++i;
-      continue;
-    }
-    out += s[i];
-  }
-  return std::string{trim(out)};
+  return std::string{trim(text::strip_bold(s))};
 }
 
 std::string strip_ticks(std::string_view s) {

@@ -1,4 +1,5 @@
 #include "runtime/workspace.hpp"
+#include "runtime/text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -28,41 +29,12 @@ constexpr std::size_t max_path_bytes = 4096;
 constexpr std::size_t max_component_bytes = 255;
 constexpr std::string_view temp_prefix = ".orch-tmp-";
 
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i]))
-      return false;
-  return true;
-}
-
-bool starts_with_ci(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size()
-         && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'
-         || c == '\v';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back()))
-    s.remove_suffix(1);
-  return s;
-}
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size()
-         && s.substr(s.size() - suffix.size()) == suffix;
-}
+using text::ascii_lower;
+using text::ends_with;
+using text::iequals;
+using text::is_space;
+using text::starts_with_ci;
+using text::trim;
 
 std::string hex_code_point(uint32_t cp) {
   char buf[16];
@@ -938,15 +910,7 @@ std::string_view strip_label_prefix(std::string_view s) {
 // Strips markdown decoration around a label: bold/italic, backticks,
 // a trailing colon, a `File:` prefix. Loops because they nest.
 std::string unwrap_label(std::string_view s) {
-  std::string tmp;
-  // `**` never occurs in a path (unlike `__` in `__init__.py`).
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '*' && i + 1 < s.size() && s[i + 1] == '*') {
-      ++i;
-      continue;
-    }
-    tmp += s[i];
-  }
+  auto tmp = text::strip_bold(s);
   std::string_view v = trim(tmp);
   for (int round = 0; round < 6; ++round) {
     std::string_view before = v;
@@ -1167,7 +1131,9 @@ std::vector<code_block_file> extract_code_blocks(std::string_view text) {
       }
       continue;
     }
-    std::optional<std::string_view> above = blanks <= 2 ? label : std::nullopt;
+    // A label line is never blank, so empty means "none" (a plain view also
+    // avoids GCC 12's false -Wmaybe-uninitialized on optional<string_view>).
+    std::string_view above = blanks <= 2 && label ? *label : std::string_view{};
     // Find the closing fence, counting nested opening fences.
     std::size_t depth = 0;
     std::size_t close = lines.size();
@@ -1200,8 +1166,8 @@ std::vector<code_block_file> extract_code_blocks(std::string_view text) {
         ++first;
       }
     }
-    if (path.empty() && above)
-      path = path_from_label_line(*above);
+    if (path.empty() && !above.empty())
+      path = path_from_label_line(above);
     bool is_diff = info.lang == "diff" || info.lang == "patch"
                    || info.lang == "udiff";
     if (is_diff && !ends_with(path, ".diff") && !ends_with(path, ".patch"))

@@ -23,6 +23,7 @@ normalise() {
     -e "s#$src#<SRC>#g" \
     -e "s#$tmp#<TMP>#g" \
     -e 's#[0-9]{8}-[0-9]{6}-[0-9a-f]{4}#<RUN-ID>#g' \
+    -e 's#[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}#<UUID>#g' \
     -e 's#\([0-9]+\.[0-9]s\)#(<T>)#g' \
     -e 's#\([0-9]+m[0-9]{2}s\)#(<T>)#g' \
     -e 's#<prompt> \([0-9]+ bytes\)#<prompt> (<N> bytes)#' \
@@ -72,6 +73,26 @@ workflows:
   empty: []
 YAML
 
+# A real-format codex that answers 401 (its recorded output), and one that
+# writes a file and then hangs past its deadline.
+cat >"$tmp/failing.yaml" <<YAML
+agents:
+  codex:
+    command: $src/tests/fakes/codex
+    env_set: {FAKE_CASE: api-401}
+  slow:
+    adapter: codex
+    command: $src/tests/fakes/codex
+    env_set: {FAKE_CASE: hang}
+    deadlines: {first_output: 0.3, idle: 0.3, total: 5}
+workflows:
+  default:
+    - {agent: codex, task: implement}
+  slow:
+    - {agent: slow, task: implement}
+settings: {kill_grace: 0.1}
+YAML
+
 demo=$src/examples/demo.yaml
 check version 0 -- "$bin" --version
 check workflows-builtin 0 -- "$bin" workflows
@@ -86,6 +107,16 @@ check run-demo-parallel 0 -- "$bin" run "Create a REST API for blog posts" \
 check run-unknown-workflow 2 -- "$bin" run "x" --config "$demo" --workflow nope
 check run-dry-run 0 -- "$bin" run "Add error handling" --config "$demo" \
   --workflow quick --output "$tmp/ws-dry" --dry-run
+check run-dry-run-agents 0 -- "$bin" run "Add error handling" --config "$demo" \
+  --agents demo-codex,demo-copilot,demo-claude --output "$tmp/ws-dry" --dry-run
+check run-agents-wrong-count 2 -- "$bin" run "x" --config "$demo" \
+  --agents demo-codex,demo-claude
+check run-verbose-quick 0 -- "$bin" run "Create a CLI tool" --config "$demo" \
+  --workflow quick --verbose --output "$tmp/ws-verbose"
+check run-agent-auth-failure 1 -- "$bin" run "Create a CLI tool" \
+  --config "$tmp/failing.yaml" --output "$tmp/ws-fail"
+check run-agent-timeout 1 -- "$bin" run "Create a CLI tool" \
+  --config "$tmp/failing.yaml" --workflow slow --output "$tmp/ws-slow"
 [ -e "$tmp/ws-dry" ] && { echo "FAIL --dry-run created its workspace"; failed=$((failed + 1)); }
 
 echo "$passed passed, $failed failed"

@@ -1,0 +1,75 @@
+#pragma once
+
+// ASCII string helpers shared by the text readers of runtime/ (review
+// findings, code blocks, paths). Locale-independent on purpose: agent output
+// is parsed the same way whatever the user's locale.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace orch::text {
+
+inline char ascii_lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+/// Returns `s` with ASCII letters lower-cased.
+inline std::string lower(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    c = ascii_lower(c);
+  return out;
+}
+
+inline bool is_space(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'
+         || c == '\v';
+}
+
+/// Returns `s` without leading and trailing ASCII white space.
+inline std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && is_space(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back()))
+    s.remove_suffix(1);
+  return s;
+}
+
+inline bool starts_with(std::string_view s, std::string_view p) noexcept {
+  return s.size() >= p.size() && s.substr(0, p.size()) == p;
+}
+
+inline bool ends_with(std::string_view s, std::string_view p) noexcept {
+  return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
+}
+
+/// Compares ignoring ASCII case.
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size())
+    return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (ascii_lower(a[i]) != ascii_lower(b[i]))
+      return false;
+  return true;
+}
+
+inline bool starts_with_ci(std::string_view s, std::string_view p) noexcept {
+  return s.size() >= p.size() && iequals(s.substr(0, p.size()), p);
+}
+
+/// Returns `s` without any markdown `**` (bold) markers. `**` never occurs
+/// in a path or a severity, unlike `__` in `__init__.py`.
+inline std::string strip_bold(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '*' && i + 1 < s.size() && s[i + 1] == '*') {
+      ++i;
+      continue;
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+} // namespace orch::text
