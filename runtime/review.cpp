@@ -17,7 +17,6 @@ namespace {
 
 // -- string helpers -----------------------------------------------------------
 
-using text::ascii_lower;
 using text::ends_with;
 using text::is_space;
 using text::lower;
