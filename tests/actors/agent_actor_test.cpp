@@ -1,0 +1,166 @@
+// The agent actor on CAF's deterministic test coordinator: its concurrency
+// limit, its queue, and cancellation of queued steps.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <gtest/gtest.h>
+
+#include "actors/agent_actor.hpp"
+#include "actors/system_config.hpp"
+#include "support/fake_process_runner.hpp"
+
+namespace orch {
+namespace {
+
+namespace fs = std::filesystem;
+
+class agent_actor_test : public ::testing::Test {
+protected:
+  agent_actor_test()
+    : cfg_{true}, sys_{cfg_},
+      sched_{dynamic_cast<caf::scheduler::test_coordinator&>(sys_.scheduler())},
+      runner_{std::make_shared<fake_process_runner>()}, self_{sys_} {
+    root_ = fs::temp_directory_path()
+            / ("orch-agent-test-" + std::to_string(::getpid()));
+    fs::create_directories(root_);
+    fake_response ok;
+    ok.out_lines = {"done"};
+    runner_->on("worker", ok);
+  }
+
+  ~agent_actor_test() override {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  agent_actor spawn_agent(int32_t max_concurrency) {
+    agent_config a;
+    a.name = "worker";
+    a.kind = adapter_kind::command;
+    a.command = "worker";
+    a.max_concurrency = max_concurrency;
+    agent_deps deps;
+    deps.runner = runner_;
+    deps.detached_workers = false;
+    return sys_.spawn(agent_impl, a, deps);
+  }
+
+  /// Lets only `hdl` process its mailbox; spawned workers wait.
+  void run_only(const agent_actor& hdl) {
+    auto ptr = caf::actor_cast<caf::abstract_actor*>(hdl);
+    sched_.run_jobs_filtered([&](caf::resumable* job) {
+      return dynamic_cast<caf::abstract_actor*>(job) == ptr;
+    });
+  }
+
+  static agent_state& state_of(const agent_actor& hdl) {
+    using impl = caf::stateful_actor<agent_state, agent_actor::base>;
+    return dynamic_cast<impl&>(*caf::actor_cast<caf::abstract_actor*>(hdl))
+      .state;
+  }
+
+  step_request request(int32_t index) const {
+    step_request req;
+    req.run_id = "r";
+    req.step_index = index;
+    req.agent = "worker";
+    req.task_kind = "implement";
+    req.prompt = "p" + std::to_string(index);
+    req.workspace = root_.string();
+    return req;
+  }
+
+  system_config cfg_;
+  caf::actor_system sys_;
+  caf::scheduler::test_coordinator& sched_;
+  std::shared_ptr<fake_process_runner> runner_;
+  caf::scoped_actor self_;
+  fs::path root_;
+};
+
+TEST_F(agent_actor_test,
+       runs_at_most_max_concurrency_steps_and_queues_the_rest) {
+  auto agent = spawn_agent(2);
+  std::vector<decltype(self_->request(agent, caf::infinite, atom::run_step_v,
+                                      step_request{}))>
+    handles;
+  for (int32_t i = 0; i < 3; ++i)
+    handles.push_back(
+      self_->request(agent, caf::infinite, atom::run_step_v, request(i)));
+  run_only(agent);
+  EXPECT_EQ(state_of(agent).running.size(), 2u);
+  EXPECT_EQ(state_of(agent).queue.size(), 1u);
+  EXPECT_EQ(runner_->call_count(), 0u);
+  sched_.run();
+  EXPECT_EQ(runner_->call_count(), 3u);
+  EXPECT_TRUE(state_of(agent).running.empty());
+  EXPECT_TRUE(state_of(agent).queue.empty());
+  for (int32_t i = 0; i < 3; ++i)
+    handles[static_cast<size_t>(i)].receive(
+      [&](step_result& res) {
+        EXPECT_TRUE(res.outcome.ok) << res.outcome.message;
+        EXPECT_EQ(res.step_index, i);
+        EXPECT_EQ(res.outcome.final_text, "done");
+      },
+      [&](caf::error& e) {
+        ADD_FAILURE() << sys_.render(e);
+      });
+  self_->send_exit(agent, caf::exit_reason::user_shutdown);
+  sched_.run();
+}
+
+TEST_F(agent_actor_test, a_limit_of_one_runs_steps_one_after_another) {
+  auto agent = spawn_agent(1);
+  for (int32_t i = 0; i < 3; ++i)
+    self_->request(agent, caf::infinite, atom::run_step_v, request(i));
+  run_only(agent);
+  EXPECT_EQ(state_of(agent).running.size(), 1u);
+  EXPECT_EQ(state_of(agent).queue.size(), 2u);
+  sched_.run();
+  ASSERT_EQ(runner_->call_count(), 3u);
+  // Queue order is arrival order.
+  auto calls = runner_->calls();
+  for (size_t i = 0; i < calls.size(); ++i)
+    EXPECT_EQ(*calls[i].stdin_data, "p" + std::to_string(i));
+  self_->send_exit(agent, caf::exit_reason::user_shutdown);
+  sched_.run();
+}
+
+TEST_F(agent_actor_test, cancel_answers_queued_steps_as_cancelled) {
+  auto agent = spawn_agent(1);
+  std::vector<decltype(self_->request(agent, caf::infinite, atom::run_step_v,
+                                      step_request{}))>
+    handles;
+  for (int32_t i = 0; i < 3; ++i)
+    handles.push_back(
+      self_->request(agent, caf::infinite, atom::run_step_v, request(i)));
+  run_only(agent);
+  self_->send(agent, atom::cancel_v);
+  sched_.run();
+  int cancelled = 0;
+  for (auto& h : handles)
+    h.receive(
+      [&](step_result& res) {
+        if (res.outcome.failure == failure_kind::cancelled)
+          ++cancelled;
+      },
+      [&](caf::error& e) {
+        ADD_FAILURE() << sys_.render(e);
+      });
+  // The running one finished (its fake process never blocks); the two
+  // queued ones were answered without running.
+  EXPECT_EQ(cancelled, 2);
+  EXPECT_EQ(runner_->call_count(), 1u);
+  self_->send_exit(agent, caf::exit_reason::user_shutdown);
+  sched_.run();
+}
+
+} // namespace
+} // namespace orch
