@@ -35,8 +35,9 @@ void draw_status(self_ptr self) {
   auto now = st.last_elapsed + since;
   std::string line = spinner[st.frame % 10];
   line += " iteration " + std::to_string(st.iteration);
-  for (auto& [label, start] : st.running)
-    line += "  ·  " + label + " " + format_duration(now - start);
+  for (auto& kvp : st.running)
+    line += "  ·  " + kvp.second.label + " "
+            + format_duration(now - kvp.second.start);
   std::fputs(("\r\x1b[K" + st.term.dim(line)).c_str(), st.out);
   std::fflush(st.out);
 }
@@ -66,7 +67,7 @@ void on_event(self_ptr self, const progress_event& ev) {
                  st.term.bold("Iteration " + std::to_string(ev.iteration)));
       break;
     case kind::step_started:
-      st.running[key] = ev.elapsed_ms;
+      st.running[key] = {ev.agent + " " + ev.task_kind, ev.elapsed_ms};
       print_line(self, "  → " + step_label(ev));
       if (st.term.tty && !st.ticking) {
         st.ticking = true;
@@ -78,7 +79,8 @@ void on_event(self_ptr self, const progress_event& ev) {
         print_line(self, st.term.dim("      " + ev.agent + ": " + ev.text));
       break;
     case kind::step_finished: {
-      auto start = st.running.count(key) ? st.running[key] : ev.elapsed_ms;
+      auto i = st.running.find(key);
+      auto start = i != st.running.end() ? i->second.start : ev.elapsed_ms;
       st.running.erase(key);
       auto mark = ev.ok ? st.term.green("✓") : st.term.red("✗");
       auto line = "  " + mark + " " + step_label(ev) + "  ("

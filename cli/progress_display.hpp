@@ -27,8 +27,13 @@ struct display_state {
   bool ticking = false;
   bool finished = false;
   size_t frame = 0;
-  /// Running steps: "agent task" -> run-relative start time (ms).
-  std::map<std::string, int64_t> running;
+  struct running_step {
+    std::string label;
+    /// Run-relative start time (ms).
+    int64_t start = 0;
+  };
+  /// Running steps by a key unique within the step.
+  std::map<std::string, running_step> running;
   int32_t iteration = 0;
   int32_t step_count = 0;
   int64_t last_elapsed = 0;
