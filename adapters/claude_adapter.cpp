@@ -213,16 +213,8 @@ private:
       tokens.cost_usd = cost->get<double>();
       tokens.has_cost = true;
     }
-    tokens_ += tokens;
-    agent_event usage_ev;
-    usage_ev.kind = event_kind::usage;
-    usage_ev.tokens = tokens;
-    out.push_back(std::move(usage_ev));
-    agent_event ev;
-    ev.kind = event_kind::result;
-    ev.text = text;
-    ev.detail = final_ok_ ? "success" : "error";
-    out.push_back(std::move(ev));
+    add_usage(tokens, out);
+    add_result(text, final_ok_ ? "success" : "error", out);
   }
 
   struct pending_write {

@@ -57,16 +57,9 @@ protected:
         tokens.input_tokens = get_int(*u, "input_tokens");
         tokens.cached_tokens = get_int(*u, "cached_input_tokens");
         tokens.output_tokens = get_int(*u, "output_tokens");
-        tokens_ += tokens;
-        agent_event ev;
-        ev.kind = event_kind::usage;
-        ev.tokens = tokens;
-        out.push_back(std::move(ev));
+        add_usage(tokens, out);
       }
-      agent_event ev;
-      ev.kind = event_kind::result;
-      ev.text = final_text_;
-      out.push_back(std::move(ev));
+      add_result(final_text_, {}, out);
     } else if (type == "turn.failed") {
       turn_failed_ = true;
       final_seen_ = true;
@@ -77,11 +70,7 @@ protected:
       if (message.empty())
         message = "turn failed";
       note_failure(failure_kind::none, find_http_status(message), message);
-      agent_event ev;
-      ev.kind = event_kind::result;
-      ev.text = message;
-      ev.detail = "failed";
-      out.push_back(std::move(ev));
+      add_result(message, "failed", out);
     } else if (type == "error") {
       auto message = get_string(j, "message");
       add_error(message, out);

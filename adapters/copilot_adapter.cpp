@@ -164,11 +164,7 @@ private:
           for (const auto& f : *files)
             if (f.is_string())
               add_file(f.get<std::string>(), out);
-    agent_event ev;
-    ev.kind = event_kind::result;
-    ev.text = final_text_;
-    ev.detail = final_ok_ ? "success" : "error";
-    out.push_back(std::move(ev));
+    add_result(final_text_, final_ok_ ? "success" : "error", out);
   }
 
   struct pending_write {

@@ -523,6 +523,24 @@ void json_lines_parser::add_file(const std::string& path,
   out.push_back(std::move(ev));
 }
 
+void json_lines_parser::add_usage(const orch::usage& tokens,
+                                  std::vector<agent_event>& out) {
+  tokens_ += tokens;
+  agent_event ev;
+  ev.kind = event_kind::usage;
+  ev.tokens = tokens;
+  out.push_back(std::move(ev));
+}
+
+void json_lines_parser::add_result(std::string text, std::string status,
+                                   std::vector<agent_event>& out) {
+  agent_event ev;
+  ev.kind = event_kind::result;
+  ev.text = std::move(text);
+  ev.detail = std::move(status);
+  out.push_back(std::move(ev));
+}
+
 void json_lines_parser::add_error(const std::string& message,
                                   std::vector<agent_event>& out) {
   errors_.push_back(message);

@@ -155,6 +155,13 @@ protected:
   void add_file(const std::string& path, std::vector<agent_event>& out,
                 const std::string& text = {});
 
+  /// Adds one report of token counts to the total; emits a usage event.
+  void add_usage(const orch::usage& tokens, std::vector<agent_event>& out);
+
+  /// Emits the result event: the final text and the CLI's own status word.
+  static void add_result(std::string text, std::string status,
+                         std::vector<agent_event>& out);
+
   /// Records an error message the CLI printed; emits an error event.
   void add_error(const std::string& message, std::vector<agent_event>& out);
 

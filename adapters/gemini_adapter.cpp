@@ -140,17 +140,10 @@ private:
       tokens.input_tokens = get_int(*stats, "input_tokens");
       tokens.output_tokens = get_int(*stats, "output_tokens");
       tokens.cached_tokens = get_int(*stats, "cached");
-      tokens_ += tokens;
-      agent_event ev;
-      ev.kind = event_kind::usage;
-      ev.tokens = tokens;
-      out.push_back(std::move(ev));
+      add_usage(tokens, out);
     }
-    agent_event ev;
-    ev.kind = event_kind::result;
-    ev.text = final_ok_ ? final_text_ : failure_.message;
-    ev.detail = get_string(j, "status");
-    out.push_back(std::move(ev));
+    add_result(final_ok_ ? final_text_ : failure_.message,
+               get_string(j, "status"), out);
   }
 
   struct pending_write {

@@ -20,6 +20,7 @@ namespace {
 using text::ends_with;
 using text::is_space;
 using text::lower;
+using text::split_lines;
 using text::starts_with;
 using text::trim;
 
@@ -29,22 +30,6 @@ bool is_digit(char c) {
 
 bool is_alpha(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-std::vector<std::string_view> split_lines(std::string_view text) {
-  std::vector<std::string_view> lines;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string_view::npos)
-      end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r')
-      line.remove_suffix(1);
-    lines.push_back(line);
-    start = end + 1;
-  }
-  return lines;
 }
 
 // Newlines and tabs become spaces, runs of spaces collapse: one finding or

@@ -33,6 +33,7 @@ using text::ascii_lower;
 using text::ends_with;
 using text::iequals;
 using text::is_space;
+using text::split_lines;
 using text::starts_with_ci;
 using text::trim;
 
@@ -1084,22 +1085,6 @@ info_name parse_info(std::string_view info) {
   std::transform(out.lang.begin(), out.lang.end(), out.lang.begin(),
                  ascii_lower);
   return out;
-}
-
-std::vector<std::string_view> split_lines(std::string_view text) {
-  std::vector<std::string_view> lines;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string_view::npos)
-      end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r')
-      line.remove_suffix(1);
-    lines.push_back(line);
-    start = end + 1;
-  }
-  return lines;
 }
 
 std::string_view dedent(std::string_view line, std::size_t n) {
