@@ -55,6 +55,18 @@ std::string probe_version(const agent_config& agent, const std::string& path,
   return {};
 }
 
+probe_actor::behavior_type probe_impl(probe_actor::pointer self,
+                                      agent_config agent, std::string path,
+                                      std::shared_ptr<process_runner> runner) {
+  return {
+    [=](atom::run_step, int32_t idx) {
+      auto version = probe_version(agent, path, *runner);
+      self->quit();
+      return std::make_tuple(idx, version);
+    },
+  };
+}
+
 } // namespace
 
 std::string install_hint(adapter_kind kind) {
@@ -124,17 +136,9 @@ std::vector<agent_status> probe_agents(caf::actor_system& sys,
       continue;
     auto agent = cfg.agents[i];
     auto path = out[i].path;
-    auto probe = sys.spawn<caf::detached>(
-      [agent, path,
-       runner](probe_actor::pointer p) -> probe_actor::behavior_type {
-        return {
-          [=](atom::run_step, int32_t idx) {
-            auto version = probe_version(agent, path, *runner);
-            p->quit();
-            return std::make_tuple(idx, version);
-          },
-        };
-      });
+    // Arguments rather than captures: CAF 0.17 trips UBSan when a function
+    // actor is spawned without any (see tests/ubsan.supp).
+    auto probe = sys.spawn<caf::detached>(probe_impl, agent, path, runner);
     probes.emplace_back(i, probe);
   }
   for (auto& [idx, probe] : probes)

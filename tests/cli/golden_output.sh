@@ -39,7 +39,8 @@ check() {
   # A fixed environment: what the agents get (and dry-run shows) must not
   # depend on the caller's.
   out=$(env -i PATH="$PATH" HOME="$HOME" XDG_CONFIG_HOME="$XDG_CONFIG_HOME" \
-    NO_COLOR=1 LANG=C.UTF-8 "$@" 2>&1)
+    NO_COLOR=1 LANG=C.UTF-8 ${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"} \
+    ${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} "$@" 2>&1)
   rc=$?
   out=$(printf '%s\nexit: %s\n' "$out" "$rc" | normalise)
   if [ -n "${UPDATE_GOLDEN:-}" ]; then
