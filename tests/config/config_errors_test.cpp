@@ -2,6 +2,7 @@
 // right line, column or key, so a user can find the mistake.
 
 #include "config/config.hpp"
+#include "config/config_test_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,22 +15,11 @@ namespace {
 
 constexpr const char* file_name = "/configs/test.yaml";
 
-/// Parses `text`, dropping one leading newline so raw strings can start on
-/// their own line and line 1 is the first YAML line.
 load_result parse(std::string_view text) {
-  if (!text.empty() && text.front() == '\n')
-    text.remove_prefix(1);
-  return parse_config(text, file_name);
+  return test::parse_as(text, file_name);
 }
 
-std::string dump(const load_result& res) {
-  std::string out;
-  for (const auto& x : res.errors)
-    out += "  error: " + x.to_string() + "\n";
-  for (const auto& x : res.warnings)
-    out += "  warning: " + x.to_string() + "\n";
-  return out;
-}
+using test::dump;
 
 /// Succeeds when `res` failed and holds an error at `line` for `key` whose
 /// message contains `text`.

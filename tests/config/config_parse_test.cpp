@@ -2,6 +2,7 @@
 // and how relative commands are resolved.
 
 #include "config/config.hpp"
+#include "config/config_test_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -21,19 +22,10 @@ namespace {
 constexpr const char* file_name = "/configs/team/ai-orchestrator.yaml";
 
 load_result parse(std::string_view text) {
-  if (!text.empty() && text.front() == '\n')
-    text.remove_prefix(1);
-  return parse_config(text, file_name);
+  return test::parse_as(text, file_name);
 }
 
-std::string dump(const load_result& res) {
-  std::string out;
-  for (const auto& x : res.errors)
-    out += "  error: " + x.to_string() + "\n";
-  for (const auto& x : res.warnings)
-    out += "  warning: " + x.to_string() + "\n";
-  return out;
-}
+using test::dump;
 
 std::string read_file(const std::string& path) {
   std::ifstream in{path};
