@@ -18,8 +18,10 @@ namespace {
 // -- string helpers -----------------------------------------------------------
 
 using text::ends_with;
+using text::fence;
 using text::is_space;
 using text::lower;
+using text::parse_fence;
 using text::split_lines;
 using text::starts_with;
 using text::trim;
@@ -117,35 +119,6 @@ std::optional<std::string> severity_label(std::string_view s) {
     if (starts_with(w, prefix))
       w.erase(0, prefix.size());
   return known_severity(w);
-}
-
-// -- fences -------------------------------------------------------------------
-
-struct fence {
-  char ch = '`';
-  std::size_t len = 0;
-  bool bare = true;
-};
-
-std::optional<fence> parse_fence(std::string_view line) {
-  std::size_t i = 0;
-  while (i < line.size() && (line[i] == ' ' || line[i] == '\t'))
-    ++i;
-  if (i >= line.size() || (line[i] != '`' && line[i] != '~'))
-    return std::nullopt;
-  fence f;
-  f.ch = line[i];
-  while (i < line.size() && line[i] == f.ch) {
-    ++i;
-    ++f.len;
-  }
-  if (f.len < 3)
-    return std::nullopt;
-  std::string_view info = trim(line.substr(i));
-  if (f.ch == '`' && info.find('`') != std::string_view::npos)
-    return std::nullopt;
-  f.bare = info.empty();
-  return f;
 }
 
 // -- JSON findings ------------------------------------------------------------
@@ -836,7 +809,7 @@ std::vector<finding> parse_text_findings(std::string_view text) {
   for (std::string_view line : split_lines(text)) {
     auto f = parse_fence(line);
     if (open) {
-      if (f && f->ch == open->ch && f->len >= open->len && f->bare)
+      if (f && f->ch == open->ch && f->len >= open->len && f->info.empty())
         open.reset();
       continue;
     }

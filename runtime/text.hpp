@@ -5,6 +5,7 @@
 // is parsed the same way whatever the user's locale.
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,40 @@ inline std::vector<std::string_view> split_lines(std::string_view text) {
     start = end + 1;
   }
   return lines;
+}
+
+/// A markdown code fence line: ``` or ~~~ (3 or more), indented or not.
+struct fence {
+  char ch = '`';
+  std::size_t len = 0;
+  std::size_t indent = 0;
+  /// The info string after the fence characters, trimmed (`python
+  /// title=a.py`); empty for a bare (closing) fence.
+  std::string info;
+};
+
+/// Returns the fence `line` opens or closes, or nullopt when it is none.
+inline std::optional<fence> parse_fence(std::string_view line) {
+  std::size_t i = 0;
+  while (i < line.size() && (line[i] == ' ' || line[i] == '\t'))
+    ++i;
+  if (i >= line.size() || (line[i] != '`' && line[i] != '~'))
+    return std::nullopt;
+  fence f;
+  f.indent = i;
+  f.ch = line[i];
+  while (i < line.size() && line[i] == f.ch) {
+    ++i;
+    ++f.len;
+  }
+  if (f.len < 3)
+    return std::nullopt;
+  std::string_view info = trim(line.substr(i));
+  // ```x``` on one line is inline code, not a fence (CommonMark).
+  if (f.ch == '`' && info.find('`') != std::string_view::npos)
+    return std::nullopt;
+  f.info = std::string{info};
+  return f;
 }
 
 } // namespace orch::text

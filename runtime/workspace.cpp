@@ -33,6 +33,8 @@ using text::ascii_lower;
 using text::ends_with;
 using text::iequals;
 using text::is_space;
+using text::fence;
+using text::parse_fence;
 using text::split_lines;
 using text::starts_with_ci;
 using text::trim;
@@ -818,36 +820,6 @@ std::vector<std::string> removed_files(const file_snapshot& before,
 // -- code blocks --------------------------------------------------------------
 
 namespace {
-
-struct fence {
-  char ch = '`';
-  std::size_t len = 0;
-  std::size_t indent = 0;
-  std::string info;
-};
-
-std::optional<fence> parse_fence(std::string_view line) {
-  std::size_t i = 0;
-  while (i < line.size() && (line[i] == ' ' || line[i] == '\t'))
-    ++i;
-  if (i >= line.size() || (line[i] != '`' && line[i] != '~'))
-    return std::nullopt;
-  fence f;
-  f.indent = i;
-  f.ch = line[i];
-  while (i < line.size() && line[i] == f.ch) {
-    ++i;
-    ++f.len;
-  }
-  if (f.len < 3)
-    return std::nullopt;
-  std::string_view info = trim(line.substr(i));
-  // ```x``` on one line is inline code, not a fence (CommonMark).
-  if (f.ch == '`' && info.find('`') != std::string_view::npos)
-    return std::nullopt;
-  f.info = std::string{info};
-  return f;
-}
 
 const std::array<std::string_view, 14> bare_file_names{
   "Makefile", "makefile", "GNUmakefile",    "Dockerfile",  "Containerfile",
