@@ -33,7 +33,6 @@ using text::ascii_lower;
 using text::ends_with;
 using text::iequals;
 using text::is_space;
-using text::fence;
 using text::parse_fence;
 using text::split_lines;
 using text::starts_with_ci;
