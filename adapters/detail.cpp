@@ -48,20 +48,6 @@ std::string seconds(std::chrono::milliseconds ms) {
   return buf;
 }
 
-const char* deadline_name(deadline_kind x) {
-  switch (x) {
-    case deadline_kind::first_output:
-      return "first-output";
-    case deadline_kind::idle:
-      return "idle";
-    case deadline_kind::total:
-      return "total";
-    case deadline_kind::none:
-      break;
-  }
-  return "no";
-}
-
 } // namespace
 
 // -- JSON lines ---------------------------------------------------------------
@@ -591,7 +577,7 @@ step_outcome json_lines_parser::finish(const process_result& r) {
     if (r.expired != deadline_kind::none)
       o.message = std::string(cli_.name)
                   + ": finished, but the process only ended when the "
-                  + deadline_name(r.expired) + " deadline stopped it";
+                  + to_string(r.expired) + " deadline stopped it";
     return o;
   }
 
