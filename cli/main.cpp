@@ -4,13 +4,29 @@
 #include <cstdio>
 #include <string>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
 #include "cli/terminal.hpp"
 
+namespace {
+
+/// Opens /dev/null on any of 0, 1, 2 the parent left closed, so that no file
+/// we open later (a manifest, a pipe to an agent) becomes our stdout.
+void ensure_standard_streams() {
+  for (int fd = 0; fd <= 2; ++fd)
+    if (fcntl(fd, F_GETFD) == -1)
+      open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
   using namespace orch::cli;
+  ensure_standard_streams();
   CLI::App app{"ai-orchestrator: makes AI coding CLIs (codex, claude, gemini, "
                "copilot, any command) work together in workflows that iterate "
                "until the review is clean.",

@@ -166,6 +166,41 @@ TEST_F(cli_test, a_workflow_whose_agents_are_missing_exits_3_naming_them) {
   EXPECT_FALSE(fs::exists(dir_ / "workspace"));
 }
 
+TEST_F(cli_test, closed_standard_streams_do_not_leak_into_files) {
+  auto ws = dir_ / "ws";
+  std::vector<std::string> args = {ORCH_CLI_BINARY, "run",         "x",
+                                   "--config",      demo_config(), "--workflow",
+                                   "quick",         "--output",    ws.string()};
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addclose(&fa, 0);
+  posix_spawn_file_actions_addclose(&fa, 1);
+  posix_spawn_file_actions_addclose(&fa, 2);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  ASSERT_GE(pidfd, 0);
+  pollfd pfd{pidfd, POLLIN, 0};
+  ASSERT_EQ(
+    poll(&pfd, 1,
+         static_cast<int>(std::chrono::milliseconds{k_max_test_wait}.count())),
+    1);
+  close(pidfd);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  std::ifstream in{ws / ".orchestrator" / "manifest.json"};
+  auto manifest = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_FALSE(manifest.is_discarded());
+  EXPECT_EQ(manifest["status"], "completed");
+}
+
 TEST_F(cli_test, ctrl_c_kills_the_agents_writes_the_manifest_and_exits_130) {
   auto fifo = dir_ / "pid.fifo";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
