@@ -111,6 +111,9 @@ void install_interrupt_handlers() {
     sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
+    // A closed terminal: the agents sit in their own process groups and
+    // would not get the SIGHUP, so they are stopped like on Ctrl-C.
+    sigaction(SIGHUP, &sa, nullptr);
   });
 }
 

@@ -123,12 +123,13 @@ std::string find_executable(const std::string& name,
 
 // -- interruption (Ctrl-C) --------------------------------------------------
 
-/// Installs SIGINT/SIGTERM handlers that mark the process as interrupted.
+/// Installs SIGINT/SIGTERM/SIGHUP handlers that mark the process as
+/// interrupted.
 /// Every running posix process is then stopped (group SIGTERM, grace,
 /// SIGKILL) and returns with `cancelled` set.
 void install_interrupt_handlers();
 
-/// Returns true once SIGINT or SIGTERM arrived.
+/// Returns true once SIGINT, SIGTERM or SIGHUP arrived.
 bool interrupted() noexcept;
 
 /// A descriptor readable once interrupted (for poll); -1 before install.

@@ -65,6 +65,76 @@ protected:
     return std::string{ORCH_SOURCE_DIR} + "/examples/demo.yaml";
   }
 
+  /// Starts a run whose agent hangs ignoring SIGTERM, sends `sig` to the
+  /// CLI once the agent runs, and checks the agent is gone, the manifest
+  /// says cancelled and the exit code is 130.
+  void interrupt_a_run(int sig) {
+    auto fifo = dir_ / "pid.fifo";
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    auto cfg = dir_ / "hang.yaml";
+    std::ofstream{cfg} << "agents:\n"
+                          "  hang:\n"
+                          "    adapter: command\n"
+                          "    command: " ORCH_SOURCE_DIR
+                          "/tests/fakes/hang-agent\n"
+                          "    env_set: {HANG_FIFO: \""
+                       << fifo.string()
+                       << "\"}\n"
+                          "workflows:\n"
+                          "  wf: [{agent: hang, task: implement}]\n"
+                          "settings: {kill_grace: 0.2}\n";
+    auto ws = dir_ / "ws";
+    std::vector<std::string> args
+      = {ORCH_CLI_BINARY, "run", "wait",     "--config", cfg.string(),
+         "--workflow",    "wf",  "--output", ws.string()};
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    pid_t cli_pid = 0;
+    ASSERT_EQ(
+      posix_spawn(&cli_pid, argv[0], &fa, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    // glibc 2.36's <sys/pidfd.h> lacks extern "C": call the kernel directly.
+    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, cli_pid, 0));
+    ASSERT_GE(pidfd, 0);
+    // Blocks until the agent announces itself: the run is under way.
+    int fd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+    ASSERT_GE(fd, 0);
+    pollfd pfd{fd, POLLIN, 0};
+    ASSERT_EQ(poll(&pfd, 1,
+                   static_cast<int>(
+                     std::chrono::milliseconds{k_max_test_wait}.count())),
+              1);
+    char buf[32] = {};
+    ASSERT_GT(read(fd, buf, sizeof(buf) - 1), 0);
+    close(fd);
+    pid_t agent_pid = std::atoi(buf);
+    ASSERT_GT(agent_pid, 0);
+    ASSERT_EQ(kill(cli_pid, sig), 0);
+    pollfd exit_pfd{pidfd, POLLIN, 0};
+    ASSERT_EQ(poll(&exit_pfd, 1,
+                   static_cast<int>(
+                     std::chrono::milliseconds{k_max_test_wait}.count())),
+              1)
+      << "the CLI did not exit after signal " << sig;
+    close(pidfd);
+    int status = 0;
+    ASSERT_EQ(waitpid(cli_pid, &status, 0), cli_pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 130);
+    // The agent ignored SIGTERM; it must be gone all the same.
+    EXPECT_EQ(kill(agent_pid, 0), -1);
+    EXPECT_EQ(errno, ESRCH);
+    std::ifstream in{ws / ".orchestrator" / "manifest.json"};
+    auto manifest = nlohmann::json::parse(in, nullptr, false);
+    ASSERT_FALSE(manifest.is_discarded());
+    EXPECT_EQ(manifest["status"], "cancelled");
+  }
+
   fs::path dir_;
 };
 
@@ -202,70 +272,11 @@ TEST_F(cli_test, closed_standard_streams_do_not_leak_into_files) {
 }
 
 TEST_F(cli_test, ctrl_c_kills_the_agents_writes_the_manifest_and_exits_130) {
-  auto fifo = dir_ / "pid.fifo";
-  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  auto cfg = dir_ / "hang.yaml";
-  std::ofstream{cfg} << "agents:\n"
-                        "  hang:\n"
-                        "    adapter: command\n"
-                        "    command: " ORCH_SOURCE_DIR
-                        "/tests/fakes/hang-agent\n"
-                        "    env_set: {HANG_FIFO: \""
-                     << fifo.string()
-                     << "\"}\n"
-                        "workflows:\n"
-                        "  wf: [{agent: hang, task: implement}]\n"
-                        "settings: {kill_grace: 0.2}\n";
-  auto ws = dir_ / "ws";
-  std::vector<std::string> args
-    = {ORCH_CLI_BINARY, "run", "wait",     "--config", cfg.string(),
-       "--workflow",    "wf",  "--output", ws.string()};
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  pid_t cli_pid = 0;
-  ASSERT_EQ(posix_spawn(&cli_pid, argv[0], &fa, nullptr, argv.data(), environ),
-            0);
-  posix_spawn_file_actions_destroy(&fa);
-  // glibc 2.36's <sys/pidfd.h> lacks extern "C": call the kernel directly.
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, cli_pid, 0));
-  ASSERT_GE(pidfd, 0);
-  // Blocks until the agent announces itself: the run is under way.
-  int fd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
-  ASSERT_GE(fd, 0);
-  pollfd pfd{fd, POLLIN, 0};
-  ASSERT_EQ(
-    poll(&pfd, 1,
-         static_cast<int>(std::chrono::milliseconds{k_max_test_wait}.count())),
-    1);
-  char buf[32] = {};
-  ASSERT_GT(read(fd, buf, sizeof(buf) - 1), 0);
-  close(fd);
-  pid_t agent_pid = std::atoi(buf);
-  ASSERT_GT(agent_pid, 0);
-  ASSERT_EQ(kill(cli_pid, SIGINT), 0);
-  pollfd exit_pfd{pidfd, POLLIN, 0};
-  ASSERT_EQ(
-    poll(&exit_pfd, 1,
-         static_cast<int>(std::chrono::milliseconds{k_max_test_wait}.count())),
-    1)
-    << "the CLI did not exit after SIGINT";
-  close(pidfd);
-  int status = 0;
-  ASSERT_EQ(waitpid(cli_pid, &status, 0), cli_pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 130);
-  // The agent ignored SIGTERM; it must be gone all the same.
-  EXPECT_EQ(kill(agent_pid, 0), -1);
-  EXPECT_EQ(errno, ESRCH);
-  std::ifstream in{ws / ".orchestrator" / "manifest.json"};
-  auto manifest = nlohmann::json::parse(in, nullptr, false);
-  ASSERT_FALSE(manifest.is_discarded());
-  EXPECT_EQ(manifest["status"], "cancelled");
+  interrupt_a_run(SIGINT);
+}
+
+TEST_F(cli_test, a_closed_terminal_stops_the_agents_like_ctrl_c) {
+  interrupt_a_run(SIGHUP);
 }
 
 } // namespace
