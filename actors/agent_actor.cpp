@@ -158,6 +158,8 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
   if (res.outcome.ok && !req.review) {
     for (auto& block : extract_code_blocks(res.outcome.final_text)) {
       auto out = ws.write(block.path, block.content);
+      if (!out.backup.empty())
+        res.backups.push_back(out.backup);
       if (out.written)
         all.insert(out.path);
       else if (out.reason != "unchanged")

@@ -42,6 +42,7 @@ nlohmann::ordered_json to_json(const step_result& r) {
   for (auto& x : r.refused)
     refused.push_back({{"path", x.path}, {"reason", x.reason}});
   j["refused"] = std::move(refused);
+  j["backups"] = r.backups;
   j["output_truncated"] = r.outcome.truncated;
   j["output"] = r.outcome.final_text;
   return j;
@@ -106,6 +107,8 @@ nlohmann::ordered_json to_json(const run_result& res) {
     findings.push_back(to_json(f));
   j["findings"] = std::move(findings);
   j["files"] = res.files;
+  j["preserved_files"] = res.preserved_files;
+  j["preserve_error"] = res.preserve_error;
   return j;
 }
 

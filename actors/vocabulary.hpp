@@ -85,6 +85,8 @@ struct step_result {
   /// Workspace-relative files written or changed by this step.
   std::vector<std::string> files;
   std::vector<refused_path> refused;
+  /// Workspace-relative backups made before this step overwrote a file.
+  std::vector<std::string> backups;
   int64_t started_ms = 0;
   int64_t duration_ms = 0;
 };
@@ -137,6 +139,11 @@ struct run_result {
   std::vector<finding> findings;
   /// Every file written in the run, sorted, unique.
   std::vector<std::string> files;
+  /// Files that were in the workspace before the run, saved to its backup
+  /// folder (`.orchestrator/backups/<run_id>/`) before the first step.
+  int32_t preserved_files = 0;
+  /// Why the existing files could not be saved, if so.
+  std::string preserve_error;
   orch::usage tokens;
   int64_t duration_ms = 0;
 };
@@ -219,7 +226,8 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_result& x) {
   return f(caf::meta::type_name("orch::run_result"), x.run_id, x.task,
            x.workflow, x.workspace, x.status, x.message, x.iterations,
-           x.findings, x.files, x.tokens, x.duration_ms);
+           x.findings, x.files, x.preserved_files, x.preserve_error, x.tokens,
+           x.duration_ms);
 }
 
 template<class Inspector>

@@ -19,6 +19,9 @@ namespace {
 
 using self_ptr = workflow_actor::stateful_pointer<workflow_state>;
 
+/// The most a run copies of a workspace's existing files before it starts.
+constexpr std::uintmax_t preserve_max_bytes = std::uintmax_t{1} << 30;
+
 int64_t elapsed_ms(const workflow_state& st) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
            std::chrono::steady_clock::now() - st.started)
@@ -317,8 +320,21 @@ workflow_impl(workflow_actor::stateful_pointer<workflow_state> self,
       st.iteration = 1;
       st.step = 0;
       st.result.iterations.push_back(iteration_record{1, {}, -1});
-      notify(self, progress_event::kind_t::run_started, {}, {},
-             st.request.workspace);
+      // Agents edit files in place; what was there before the run must stay
+      // recoverable.
+      auto kept
+        = workspace{st.request.workspace, st.request.run_id}.preserve_existing(
+          preserve_max_bytes);
+      st.result.preserved_files = static_cast<int32_t>(kept.files);
+      st.result.preserve_error = kept.error;
+      auto started = st.request.workspace;
+      if (kept.files > 0)
+        started += " (" + std::to_string(kept.files)
+                   + " existing file(s) saved to " + workspace_meta_dir
+                   + "/backups/" + st.request.run_id + "/)";
+      if (!kept.error.empty())
+        started += " (warning: " + kept.error + ")";
+      notify(self, progress_event::kind_t::run_started, {}, {}, started);
       notify(self, progress_event::kind_t::iteration_started);
       run_step(self);
       return st.promise;

@@ -290,6 +290,18 @@ void print_summary(const run_result& res, const terminal& term) {
   std::printf("Generated files (%zu):\n", res.files.size());
   for (auto& f : res.files)
     std::printf("  %s\n", f.c_str());
+  size_t backups = 0;
+  for (auto& it : res.iterations)
+    for (auto& s : it.steps)
+      backups += s.backups.size();
+  if (res.preserved_files > 0 || backups > 0)
+    std::printf("Backups: %d file(s) as they were before the run, %zu "
+                "before an overwrite, in %s/%s/backups/%s/\n",
+                res.preserved_files, backups, res.workspace.c_str(),
+                workspace_meta_dir, res.run_id.c_str());
+  if (!res.preserve_error.empty())
+    std::printf("Warning: existing files were not saved: %s\n",
+                res.preserve_error.c_str());
   std::printf("Workspace: %s\n", res.workspace.c_str());
   std::printf("Manifest: %s/%s/manifest.json\n", res.workspace.c_str(),
               workspace_meta_dir);

@@ -1287,6 +1287,50 @@ write_outcome do_write(const fs::path& root, const std::string& backup_id,
 
 } // namespace
 
+workspace::preserve_report
+workspace::preserve_existing(std::uintmax_t max_bytes) const {
+  preserve_report rep;
+  auto files = snapshot_files(root_);
+  for (const auto& entry : files)
+    rep.bytes += std::stoull(entry.second.substr(0, entry.second.find(':')));
+  if (rep.bytes > max_bytes) {
+    rep.error = "the existing files take " + std::to_string(rep.bytes)
+                + " bytes, more than the " + std::to_string(max_bytes)
+                + " this run copies before it starts; nothing was saved";
+    rep.bytes = 0;
+    return rep;
+  }
+  rep.bytes = 0;
+  unique_fd root_fd{::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  auto root_id = root_fd ? identity(root_fd.get()) : std::nullopt;
+  if (!root_fd || !root_id) {
+    rep.error = "cannot open the workspace: " + errno_text(errno);
+    return rep;
+  }
+  for (const auto& entry : files) {
+    auto lex = split_relative(entry.first, false);
+    if (!lex.ok)
+      continue;
+    auto dir = open_dirs(root_fd.get(), lex.parts, lex.parts.size() - 1, false,
+                         true, *root_id);
+    if (!dir.fd)
+      continue;
+    leaf_info leaf = read_leaf(dir.fd.get(), lex.parts.back(), entry.first);
+    if (leaf.kind != leaf_kind::regular)
+      continue;
+    std::string rel;
+    std::string error;
+    if (!make_backup(root_fd.get(), *root_id, backup_id_, lex.parts,
+                     leaf.content, leaf.mode, rel, error)) {
+      rep.error = entry.first + ": " + error;
+      return rep;
+    }
+    ++rep.files;
+    rep.bytes += leaf.content.size();
+  }
+  return rep;
+}
+
 write_outcome workspace::write(std::string_view path,
                                std::string_view content) const {
   auto lex = split_relative(path, false);

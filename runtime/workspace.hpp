@@ -144,6 +144,21 @@ public:
   /// `.~N~` always gets such a suffix, so restore can strip exactly one).
   write_outcome write(std::string_view path, std::string_view content) const;
 
+  /// What preserve_existing did.
+  struct preserve_report {
+    std::size_t files = 0;
+    std::uintmax_t bytes = 0;
+    /// Set when nothing (or not everything) could be saved.
+    std::string error;
+  };
+
+  /// Saves every file already in the workspace (not the meta dir, not .git)
+  /// into this run's backup folder, so that edits an agent makes in place
+  /// (CLIs write files themselves) can be undone: the un-suffixed backup of
+  /// a path is then its state before the run. Saves nothing and reports an
+  /// error when the files add up to more than `max_bytes`.
+  preserve_report preserve_existing(std::uintmax_t max_bytes) const;
+
   /// Copies a backup back over the file it came from. `backup_path` is a
   /// write_outcome::backup (`.orchestrator/backups/<id>/<path>[.~N~]`, any
   /// run's id). The current file, if different, is backed up first.

@@ -362,6 +362,42 @@ TEST_F(workflow_actor_test, the_manifest_records_every_step_and_file) {
   EXPECT_EQ(res.files, std::vector<std::string>{"app.py"});
 }
 
+TEST_F(workflow_actor_test,
+       files_edited_in_place_stay_recoverable_from_backups) {
+  // The user's own file, which the agent rewrites itself (no code block,
+  // so no write of ours could back it up).
+  std::ofstream{root_ / "notes.txt"} << "mine\n";
+  runner_->programs["impl"] = [](int, const process_spec&) {
+    return answer{"rewrote it", 0, {{"notes.txt", "agent's\n"}}};
+  };
+  set_workflow({one("impl", "implement")}, 1);
+  auto res = run();
+  EXPECT_EQ(res.status, run_status::completed);
+  EXPECT_EQ(res.preserved_files, 1);
+  EXPECT_EQ(res.files, std::vector<std::string>{"notes.txt"});
+  std::ifstream saved{root_ / ".orchestrator" / "backups" / "run-1"
+                      / "notes.txt"};
+  std::string content{std::istreambuf_iterator<char>{saved}, {}};
+  EXPECT_EQ(content, "mine\n");
+}
+
+TEST_F(workflow_actor_test, overwrites_by_code_block_are_backed_up_per_step) {
+  std::ofstream{root_ / "app.py"} << "old\n";
+  runner_->programs["impl"] = [](int, const process_spec&) {
+    return answer{"```python title=app.py\nnew\n```\n"};
+  };
+  set_workflow({one("impl", "implement")}, 1);
+  auto res = run();
+  ASSERT_EQ(res.iterations.at(0).steps.size(), 1u);
+  auto& step = res.iterations[0].steps[0];
+  // The pre-run copy is app.py; the overwrite's backup gets a suffix.
+  EXPECT_EQ(step.backups,
+            std::vector<std::string>{".orchestrator/backups/run-1/app.py.~1~"});
+  std::ifstream now{root_ / "app.py"};
+  std::string content{std::istreambuf_iterator<char>{now}, {}};
+  EXPECT_EQ(content, "new\n");
+}
+
 TEST(same_findings, ignores_order_but_not_content) {
   finding a{"high", "x.py", 1, "a"};
   finding b{"low", "y.py", 2, "b"};

@@ -478,6 +478,35 @@ TEST_F(workspace_fixture, restore_puts_a_backup_back_and_keeps_the_current) {
   EXPECT_TRUE(ws.restore(w.backup, error)) << error;
 }
 
+TEST_F(workspace_fixture, preserve_existing_saves_every_file_but_meta_and_git) {
+  workspace ws{root_, "run1"};
+  ASSERT_TRUE(ws.write("src/a.py", "a").written);
+  ASSERT_TRUE(ws.write("b.txt", "bb").written);
+  fs::create_directories(root_ / ".git");
+  std::ofstream{root_ / ".git" / "HEAD"} << "ref";
+  auto rep = ws.preserve_existing(1 << 20);
+  EXPECT_TRUE(rep.error.empty()) << rep.error;
+  EXPECT_EQ(rep.files, 2u);
+  EXPECT_EQ(rep.bytes, 3u);
+  EXPECT_EQ(read_text(root_ / ".orchestrator/backups/run1/src/a.py"), "a");
+  EXPECT_EQ(read_text(root_ / ".orchestrator/backups/run1/b.txt"), "bb");
+  EXPECT_FALSE(fs::exists(root_ / ".orchestrator/backups/run1/.git"));
+  // The saved copy is what restore puts back after an in-place edit.
+  std::ofstream{root_ / "b.txt"} << "edited by an agent";
+  std::string error;
+  ASSERT_TRUE(ws.restore(".orchestrator/backups/run1/b.txt", error)) << error;
+  EXPECT_EQ(read_text(root_ / "b.txt"), "bb");
+}
+
+TEST_F(workspace_fixture, preserve_existing_over_the_limit_saves_nothing) {
+  workspace ws{root_, "run1"};
+  ASSERT_TRUE(ws.write("big.bin", std::string(100, 'x')).written);
+  auto rep = ws.preserve_existing(99);
+  EXPECT_EQ(rep.files, 0u);
+  EXPECT_NE(rep.error.find("100 bytes"), std::string::npos) << rep.error;
+  EXPECT_FALSE(fs::exists(root_ / ".orchestrator/backups/run1/big.bin"));
+}
+
 TEST_F(workspace_fixture, restore_recreates_a_deleted_file_with_its_mode) {
   workspace ws{root_, "run1"};
   ASSERT_TRUE(ws.write("run.sh", "#!/bin/sh\n").written);
