@@ -1,5 +1,6 @@
 #include "runtime/review.hpp"
 #include "runtime/text.hpp"
+#include "runtime/workspace.hpp"
 
 #include <algorithm>
 #include <array>
@@ -304,46 +305,6 @@ std::string strip_ticks(std::string_view s) {
   while (s.size() >= 2 && s.front() == '`' && s.back() == '`')
     s = trim(s.substr(1, s.size() - 2));
   return std::string{s};
-}
-
-bool is_ext_char(char c) {
-  return is_alpha(c) || is_digit(c) || c == '_' || c == '-' || c == '+';
-}
-
-// A token that reads as a file path (see workspace.cpp for the same rule on
-// code-block names).
-bool looks_like_path(std::string_view s) {
-  if (s.empty() || s.size() > 4096 || s.back() == '/'
-      || s.find("://") != std::string_view::npos)
-    return false;
-  for (char c : s)
-    if (is_space(c) || c == '`' || c == '*' || c == '"' || c == '\'' || c == '('
-        || c == ')' || c == '[' || c == ']' || c == ',' || c == '<' || c == '>'
-        || c == '|')
-      return false;
-  std::size_t slash = s.rfind('/');
-  std::string_view name = slash == std::string_view::npos ? s
-                                                          : s.substr(slash + 1);
-  for (std::string_view bare :
-       {"Makefile", "Dockerfile", "Containerfile", "Jenkinsfile", "Procfile",
-        "Gemfile", "Rakefile", "LICENSE", "README"})
-    if (name == bare)
-      return true;
-  std::size_t dot = name.rfind('.');
-  if (dot == std::string_view::npos)
-    return false;
-  if (dot == 0)
-    return name.size() > 1 && is_ext_char(name[1]);
-  std::string_view ext = name.substr(dot + 1);
-  if (ext.empty() || ext.size() > 12)
-    return false;
-  bool letter = false;
-  for (char c : ext) {
-    if (!is_ext_char(c))
-      return false;
-    letter = letter || is_alpha(c);
-  }
-  return letter;
 }
 
 // Leading separators between parts of an item: `:`, `-`, en/em dash, `|`.

@@ -830,41 +830,6 @@ bool is_ext_char(char c) {
          || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '+';
 }
 
-// A token that reads as a file path: no spaces or markup, and a last
-// component with an extension containing a letter, a dotfile name, or a
-// well-known extension-less name. Safety is judged later, not here.
-bool looks_like_path(std::string_view s) {
-  if (s.empty() || s.size() > max_path_bytes || s.back() == '/')
-    return false;
-  if (s.find("://") != std::string_view::npos)
-    return false;
-  for (char c : s)
-    if (is_space(c) || c == '`' || c == '*' || c == '<' || c == '>' || c == '|'
-        || c == '"' || c == '\'' || c == '(' || c == ')' || c == '[' || c == ']'
-        || c == '{' || c == '}' || c == ',')
-      return false;
-  std::string_view name
-    = s.substr(s.rfind('/') == std::string_view::npos ? 0 : s.rfind('/') + 1);
-  for (auto bare : bare_file_names)
-    if (name == bare)
-      return true;
-  std::size_t dot = name.rfind('.');
-  if (dot == std::string_view::npos)
-    return false;
-  if (dot == 0)
-    return name.size() > 1 && is_ext_char(name[1]); // .gitignore, .env
-  std::string_view ext = name.substr(dot + 1);
-  if (ext.empty() || ext.size() > 12)
-    return false;
-  bool letter = false;
-  for (char c : ext) {
-    if (!is_ext_char(c))
-      return false;
-    letter = letter || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-  }
-  return letter;
-}
-
 std::string_view strip_wrapper(std::string_view s, std::string_view w) {
   if (s.size() >= 2 * w.size() + 1 && s.substr(0, w.size()) == w
       && ends_with(s, w))
@@ -1066,6 +1031,38 @@ std::string_view dedent(std::string_view line, std::size_t n) {
 }
 
 } // namespace
+
+bool looks_like_path(std::string_view s) {
+  if (s.empty() || s.size() > max_path_bytes || s.back() == '/')
+    return false;
+  if (s.find("://") != std::string_view::npos)
+    return false;
+  for (char c : s)
+    if (is_space(c) || c == '`' || c == '*' || c == '<' || c == '>' || c == '|'
+        || c == '"' || c == '\'' || c == '(' || c == ')' || c == '[' || c == ']'
+        || c == '{' || c == '}' || c == ',')
+      return false;
+  std::string_view name
+    = s.substr(s.rfind('/') == std::string_view::npos ? 0 : s.rfind('/') + 1);
+  for (auto bare : bare_file_names)
+    if (name == bare)
+      return true;
+  std::size_t dot = name.rfind('.');
+  if (dot == std::string_view::npos)
+    return false;
+  if (dot == 0)
+    return name.size() > 1 && is_ext_char(name[1]); // .gitignore, .env
+  std::string_view ext = name.substr(dot + 1);
+  if (ext.empty() || ext.size() > 12)
+    return false;
+  bool letter = false;
+  for (char c : ext) {
+    if (!is_ext_char(c))
+      return false;
+    letter = letter || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  }
+  return letter;
+}
 
 std::vector<code_block_file> extract_code_blocks(std::string_view text) {
   std::vector<code_block_file> out;

@@ -81,6 +81,12 @@ std::vector<std::string> changed_files(const file_snapshot& before,
 std::vector<std::string> removed_files(const file_snapshot& before,
                                        const file_snapshot& after);
 
+/// Returns true when `s` reads as a file path: no spaces or markup, and a
+/// last component with an extension containing a letter, a dotfile name, or
+/// a well-known extension-less name (Makefile, README, ...). Safety is
+/// judged by check_workspace_path, not here.
+bool looks_like_path(std::string_view s);
+
 /// A fenced code block in agent text that names its file.
 struct code_block_file {
   std::string path;
