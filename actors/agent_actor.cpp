@@ -154,6 +154,7 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
   // Files the agent wrote itself, success or not: nothing it made is lost.
   auto after = snapshot_files(ws.root());
   auto files = changed_files(before, after);
+  res.deleted = removed_files(before, after);
   std::set<std::string> all{files.begin(), files.end()};
   if (res.outcome.ok && !req.review) {
     for (auto& block : extract_code_blocks(res.outcome.final_text)) {

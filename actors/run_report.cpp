@@ -42,6 +42,7 @@ nlohmann::ordered_json to_json(const step_result& r) {
   for (auto& x : r.refused)
     refused.push_back({{"path", x.path}, {"reason", x.reason}});
   j["refused"] = std::move(refused);
+  j["deleted"] = r.deleted;
   j["backups"] = r.backups;
   j["output_truncated"] = r.outcome.truncated;
   j["output"] = r.outcome.final_text;

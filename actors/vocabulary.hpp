@@ -85,6 +85,8 @@ struct step_result {
   /// Workspace-relative files written or changed by this step.
   std::vector<std::string> files;
   std::vector<refused_path> refused;
+  /// Workspace-relative files that existed before the step and not after.
+  std::vector<std::string> deleted;
   /// Workspace-relative backups made before this step overwrote a file.
   std::vector<std::string> backups;
   int64_t started_ms = 0;

@@ -291,9 +291,18 @@ void print_summary(const run_result& res, const terminal& term) {
   for (auto& f : res.files)
     std::printf("  %s\n", f.c_str());
   size_t backups = 0;
+  std::vector<std::string> deleted;
   for (auto& it : res.iterations)
-    for (auto& s : it.steps)
+    for (auto& s : it.steps) {
       backups += s.backups.size();
+      for (auto& d : s.deleted)
+        deleted.push_back(s.agent + ": " + d);
+    }
+  if (!deleted.empty()) {
+    std::printf("Deleted by agents (%zu):\n", deleted.size());
+    for (auto& d : deleted)
+      std::printf("  %s\n", d.c_str());
+  }
   if (res.preserved_files > 0 || backups > 0)
     std::printf("Backups: %d file(s) as they were before the run, %zu "
                 "before an overwrite, in %s/%s/backups/%s/\n",

@@ -398,6 +398,22 @@ TEST_F(workflow_actor_test, overwrites_by_code_block_are_backed_up_per_step) {
   EXPECT_EQ(content, "new\n");
 }
 
+TEST_F(workflow_actor_test,
+       files_an_agent_deletes_are_reported_and_kept_in_backups) {
+  std::ofstream{root_ / "old.txt"} << "keep me\n";
+  runner_->programs["impl"] = [this](int, const process_spec&) {
+    fs::remove(root_ / "old.txt");
+    return answer{"removed it"};
+  };
+  set_workflow({one("impl", "implement")}, 1);
+  auto res = run();
+  ASSERT_EQ(res.iterations.at(0).steps.size(), 1u);
+  EXPECT_EQ(res.iterations[0].steps[0].deleted,
+            std::vector<std::string>{"old.txt"});
+  EXPECT_TRUE(
+    fs::exists(root_ / ".orchestrator" / "backups" / "run-1" / "old.txt"));
+}
+
 TEST(same_findings, ignores_order_but_not_content) {
   finding a{"high", "x.py", 1, "a"};
   finding b{"low", "y.py", 2, "b"};
