@@ -44,8 +44,13 @@ nlohmann::ordered_json to_json(const step_result& r) {
   j["refused"] = std::move(refused);
   j["deleted"] = r.deleted;
   j["backups"] = r.backups;
+  j["conflicts"] = r.conflicts;
   j["output_truncated"] = r.outcome.truncated;
   j["output"] = r.outcome.final_text;
+  if (r.output_file.empty())
+    j["output_file"] = nullptr;
+  else
+    j["output_file"] = r.output_file;
   return j;
 }
 

@@ -89,6 +89,15 @@ struct step_result {
   std::vector<std::string> deleted;
   /// Workspace-relative backups made before this step overwrote a file.
   std::vector<std::string> backups;
+  /// Files the CLI itself said it changed (file_change events), normalised;
+  /// used to attribute changes between items of a parallel group.
+  std::vector<std::string> reported_files;
+  /// Files another item of the same parallel group changed too (the last
+  /// writer's content is on disk; backups hold the earlier one).
+  std::vector<std::string> conflicts;
+  /// Workspace-relative file holding the step's whole final output when
+  /// `outcome.final_text` was cut to an excerpt; empty when it is whole.
+  std::string output_file;
   int64_t started_ms = 0;
   int64_t duration_ms = 0;
 };
@@ -209,6 +218,7 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_result& x) {
   return f(caf::meta::type_name("orch::step_result"), x.agent, x.task_kind,
            x.iteration, x.step_index, x.outcome, x.findings, x.files, x.refused,
+           x.deleted, x.backups, x.reported_files, x.conflicts, x.output_file,
            x.started_ms, x.duration_ms);
 }
 

@@ -1,0 +1,50 @@
+#pragma once
+
+// Files the orchestrator writes itself (manifest, step outputs, backups,
+// later sessions, cache and logs in the state directory): created relative to
+// a folder descriptor opened once, never through a symlink at any component
+// below that folder, and replaced atomically (unique O_EXCL|O_NOFOLLOW temp
+// name, fsync, rename, fsync of the folder).
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace orch {
+
+/// Writes `content` to `<base>/<rel>` atomically. `rel` is relative,
+/// '/'-separated, with no `.`/`..`/empty components (our own names only; it is
+/// checked and refused otherwise). Missing folders below `base` are created
+/// (0700 for new ones); no component below `base` may be a symlink, and a
+/// symlink at the leaf is replaced by the rename, never followed. `base`
+/// itself is the caller's (a user-given workspace may sit behind a link).
+/// Returns false and sets `error` (naming the path) on failure.
+bool write_file_atomic(const std::filesystem::path& base, std::string_view rel,
+                       std::string_view content, std::string& error);
+
+/// An exclusive advisory lock (flock) on `<workspace>/.orchestrator/lock`,
+/// held for the lifetime of the object; the file records the holder's run
+/// id and pid. Opened without following links.
+class workspace_lock {
+public:
+  workspace_lock(workspace_lock&& other) noexcept;
+  workspace_lock& operator=(workspace_lock&& other) noexcept;
+  workspace_lock(const workspace_lock&) = delete;
+  workspace_lock& operator=(const workspace_lock&) = delete;
+  ~workspace_lock();
+
+  /// Takes the lock for `run_id` without waiting. When another process
+  /// holds it, returns nullopt and sets `error` to a message naming the
+  /// holder's run id (e.g. "the workspace is in use by run 20261201-...
+  /// (pid 1234)").
+  static std::optional<workspace_lock>
+  acquire(const std::filesystem::path& workspace, const std::string& run_id,
+          std::string& error);
+
+private:
+  explicit workspace_lock(int fd) noexcept : fd_{fd} {}
+  int fd_ = -1;
+};
+
+} // namespace orch
