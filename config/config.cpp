@@ -188,6 +188,46 @@ std::string seconds_text(std::chrono::milliseconds x) {
   return out.str();
 }
 
+/// Returns `x` in the largest whole unit (days, hours, minutes), or empty.
+std::string duration_words(std::chrono::milliseconds x) {
+  using namespace std::chrono;
+  auto ms = x.count();
+  auto words = [](int64_t n, const char* unit) {
+    return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
+  };
+  constexpr int64_t minute = 60 * 1000;
+  if (ms > 0 && ms % (24 * 60 * minute) == 0)
+    return words(ms / (24 * 60 * minute), "day");
+  if (ms > 0 && ms % (60 * minute) == 0)
+    return words(ms / (60 * minute), "hour");
+  if (ms > 0 && ms % minute == 0)
+    return words(ms / minute, "minute");
+  return {};
+}
+
+/// Returns "must be at most 604800 s (7 days)".
+std::string at_most(std::chrono::milliseconds max) {
+  auto words = duration_words(max);
+  return "must be at most " + seconds_text(max)
+         + (words.empty() ? std::string{} : " (" + words + ")");
+}
+
+/// Returns "must be at most 1073741824 (1 GiB)" style text.
+std::string at_most_bytes(std::size_t max) {
+  std::string out = "must be at most " + std::to_string(max);
+  if (max % (std::size_t{1} << 30) == 0)
+    out += " (" + std::to_string(max >> 30) + " GiB)";
+  else if (max % (std::size_t{1} << 20) == 0)
+    out += " (" + std::to_string(max >> 20) + " MiB)";
+  return out;
+}
+
+/// The note on negative durations; a deadline of 0 is off.
+std::string not_negative(bool deadline) {
+  return deadline ? "must not be negative (0 turns the deadline off)"
+                  : "must not be negative";
+}
+
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j)
@@ -392,12 +432,39 @@ private:
 
 // -- validation ---------------------------------------------------------------
 
+/// Reports `value` outside [min, max] at `key`.
+void check_count(diagnostics& diag, const std::string& key, int32_t value,
+                 int32_t min, int32_t max) {
+  if (value < min)
+    diag.check_error(key, (min == 0 ? std::string{"must not be negative"}
+                                    : "must be at least " + std::to_string(min))
+                            + ", got " + std::to_string(value));
+  else if (value > max)
+    diag.check_error(key, "must be at most " + std::to_string(max) + ", got "
+                            + std::to_string(value));
+}
+
+/// Reports a byte count outside [1, max] at `key`.
+void check_size(diagnostics& diag, const std::string& key, std::size_t value,
+                std::size_t max) {
+  if (value < 1)
+    diag.check_error(key, "must be at least 1");
+  else if (value > max)
+    diag.check_error(key,
+                     at_most_bytes(max) + ", got " + std::to_string(value));
+}
+
 void validate_deadline(diagnostics& diag, const std::string& path,
                        std::string_view name, std::chrono::milliseconds value,
                        std::chrono::milliseconds total) {
   auto key = key_path(path, name);
   if (value.count() < 0) {
-    diag.check_error(key, "must not be negative (0 turns the deadline off)");
+    diag.check_error(key, not_negative(true));
+    return;
+  }
+  if (value > config_limits::max_deadline) {
+    diag.check_error(key, at_most(config_limits::max_deadline) + ", got "
+                            + seconds_text(value));
     return;
   }
   if (total.count() > 0 && value > total)
@@ -426,6 +493,11 @@ void validate_agent(diagnostics& diag, const agent_config& agent) {
     diag.check_error(path + ".max_concurrency",
                      "must be at least 1, got "
                        + std::to_string(agent.max_concurrency));
+  else if (agent.max_concurrency > config_limits::max_concurrency)
+    diag.check_error(path + ".max_concurrency",
+                     "must be at most "
+                       + std::to_string(config_limits::max_concurrency)
+                       + ", got " + std::to_string(agent.max_concurrency));
   if (agent.prompt == prompt_mode::argument) {
     if (agent.kind != adapter_kind::command) {
       diag.check_error(path + ".prompt",
@@ -444,8 +516,10 @@ void validate_agent(diagnostics& diag, const agent_config& agent) {
   auto dl_path = path + ".deadlines";
   const auto& dl = agent.limits;
   if (dl.total.count() < 0)
-    diag.check_error(dl_path + ".total",
-                     "must not be negative (0 turns the deadline off)");
+    diag.check_error(dl_path + ".total", not_negative(true));
+  else if (dl.total > config_limits::max_deadline)
+    diag.check_error(dl_path + ".total", at_most(config_limits::max_deadline)
+                                           + ", got " + seconds_text(dl.total));
   validate_deadline(diag, dl_path, "first_output", dl.first_output, dl.total);
   validate_deadline(diag, dl_path, "idle", dl.idle, dl.total);
   for (size_t i = 0; i < agent.env_allow.size(); ++i)
@@ -502,14 +576,11 @@ void validate_workflow(diagnostics& diag, const config& cfg,
   if (!valid_name(wf.name))
     diag.check_error(path, "invalid workflow name " + quote(wf.name)
                              + "; use letters, digits, '_' and '-'");
-  if (wf.max_iterations < 1)
-    diag.check_error(path + ".max_iterations",
-                     "must be at least 1, got "
-                       + std::to_string(wf.max_iterations));
-  if (wf.min_suggestions_threshold < 0)
-    diag.check_error(path + ".min_suggestions_threshold",
-                     "must not be negative, got "
-                       + std::to_string(wf.min_suggestions_threshold));
+  check_count(diag, path + ".max_iterations", wf.max_iterations, 1,
+              config_limits::max_iterations);
+  check_count(diag, path + ".min_suggestions_threshold",
+              wf.min_suggestions_threshold, 0,
+              config_limits::max_suggestions_threshold);
   auto steps_path = path + ".steps";
   if (wf.steps.empty())
     diag.check_error(steps_path,
@@ -544,22 +615,23 @@ void validate_task(diagnostics& diag, const task_template& task) {
 }
 
 void validate_settings(diagnostics& diag, const settings& s) {
-  if (s.max_iterations < 1)
-    diag.check_error("settings.max_iterations",
-                     "must be at least 1, got "
-                       + std::to_string(s.max_iterations));
-  if (s.min_suggestions_threshold < 0)
-    diag.check_error("settings.min_suggestions_threshold",
-                     "must not be negative, got "
-                       + std::to_string(s.min_suggestions_threshold));
+  check_count(diag, "settings.max_iterations", s.max_iterations, 1,
+              config_limits::max_iterations);
+  check_count(diag, "settings.min_suggestions_threshold",
+              s.min_suggestions_threshold, 0,
+              config_limits::max_suggestions_threshold);
   if (s.workspace_dir.empty())
     diag.check_error("settings.workspace_dir", "must not be empty");
-  if (s.max_task_chars < 1)
-    diag.check_error("settings.max_task_chars", "must be at least 1");
-  if (s.output_cap_bytes < 1)
-    diag.check_error("settings.output_cap_bytes", "must be at least 1");
+  check_size(diag, "settings.max_task_chars", s.max_task_chars,
+             config_limits::max_task_chars);
+  check_size(diag, "settings.output_cap_bytes", s.output_cap_bytes,
+             config_limits::max_output_cap_bytes);
   if (s.kill_grace.count() < 0)
-    diag.check_error("settings.kill_grace", "must not be negative");
+    diag.check_error("settings.kill_grace", not_negative(false));
+  else if (s.kill_grace > config_limits::max_kill_grace)
+    diag.check_error("settings.kill_grace",
+                     at_most(config_limits::max_kill_grace) + ", got "
+                       + seconds_text(s.kill_grace));
   if (std::find(std::begin(log_levels), std::end(log_levels), s.log_level)
       == std::end(log_levels))
     diag.check_error("settings.log_level",
@@ -822,8 +894,13 @@ private:
     return std::nullopt;
   }
 
-  /// Reads seconds (fractions allowed) as milliseconds.
-  std::optional<std::chrono::milliseconds> get_seconds(const entry& e) {
+  /// Reads seconds (fractions allowed) as milliseconds. The sign and the
+  /// range are checked on the number as written, before rounding to
+  /// milliseconds: `-0.0004` is negative (not 0, which turns a deadline off),
+  /// and a positive value too small to be 1 ms is refused rather than read
+  /// as 0. `deadline` picks the wording (0 turns a deadline off).
+  std::optional<std::chrono::milliseconds>
+  get_seconds(const entry& e, std::chrono::milliseconds max, bool deadline) {
     std::optional<double> x;
     if (e.value.IsScalar() && !is_quoted(e.value))
       x = parse_number(e.value.Scalar());
@@ -831,16 +908,23 @@ private:
       type_error(e, "a number of seconds");
       return std::nullopt;
     }
-    // About 31 years; beyond that the millisecond count could overflow.
-    constexpr double max_seconds = 1e9;
-    if (std::fabs(*x) > max_seconds) {
-      diag_.error(e.at, e.path, quote(e.value.Scalar()) + " is too large");
+    const auto& text = e.value.Scalar();
+    if (*x < 0) {
+      diag_.error(e.at, e.path, not_negative(deadline) + ", got " + text);
+      return std::nullopt;
+    }
+    // Compared in milliseconds as a double: max is far below 2^53.
+    if (*x * 1000.0 > static_cast<double>(max.count())) {
+      diag_.error(e.at, e.path, at_most(max) + ", got " + text);
       return std::nullopt;
     }
     auto ms = static_cast<int64_t>(std::llround(*x * 1000.0));
-    // A tiny positive value must not turn into 0, which means "off".
-    if (ms == 0 && *x > 0)
-      ms = 1;
+    if (ms == 0 && *x > 0) {
+      diag_.error(e.at, e.path,
+                  std::string{deadline ? "must be 0 (off)" : "must be 0"}
+                    + " or at least 0.001 s (1 ms), got " + text);
+      return std::nullopt;
+    }
     return std::chrono::milliseconds{ms};
   }
 
@@ -935,7 +1019,7 @@ private:
           if (auto x = get_string(f))
             agent.description = *x;
         } else if (f.name == "timeout") {
-          timeout_total = get_seconds(f);
+          timeout_total = get_seconds(f, config_limits::max_deadline, true);
           timeout = std::move(f);
         } else if (f.name == "deadlines") {
           parse_deadlines(f, first_output, idle, total, total_entry);
@@ -996,7 +1080,7 @@ private:
       return;
     for_each_key(e.value, e.path, {"first_output", "idle", "total"},
                  [&](entry f) {
-                   auto x = get_seconds(f);
+                   auto x = get_seconds(f, config_limits::max_deadline, true);
                    if (f.name == "first_output") {
                      first_output = x;
                    } else if (f.name == "idle") {
@@ -1262,7 +1346,7 @@ private:
         if (auto x = get_size(f))
           out.output_cap_bytes = *x;
       } else if (f.name == "kill_grace") {
-        if (auto x = get_seconds(f))
+        if (auto x = get_seconds(f, config_limits::max_kill_grace, false))
           out.kill_grace = *x;
       } else if (f.name == "log_level") {
         if (auto x = get_string(f))

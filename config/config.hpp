@@ -140,6 +140,32 @@ struct config {
   const task_template* find_task(std::string_view name) const;
 };
 
+// -- limits -------------------------------------------------------------------
+
+/// Upper bounds of the numeric settings. parse_config and validate_config
+/// report a value above one as an error, so no setting can overflow a
+/// millisecond count or ask for absurd memory.
+namespace config_limits {
+
+/// `deadlines.first_output`, `.idle`, `.total` and `timeout`: 7 days.
+inline constexpr std::chrono::milliseconds max_deadline{
+  std::chrono::hours{24 * 7}};
+/// `settings.kill_grace`: 10 minutes.
+inline constexpr std::chrono::milliseconds max_kill_grace{
+  std::chrono::minutes{10}};
+/// `settings.output_cap_bytes`: 1 GiB per stream.
+inline constexpr std::size_t max_output_cap_bytes = std::size_t{1} << 30;
+/// `settings.max_task_chars`: 8 MiB.
+inline constexpr std::size_t max_task_chars = std::size_t{8} << 20;
+/// `agents.<name>.max_concurrency`.
+inline constexpr int32_t max_concurrency = 64;
+/// `max_iterations` of workflows and settings.
+inline constexpr int32_t max_iterations = 1000;
+/// `min_suggestions_threshold` of workflows and settings.
+inline constexpr int32_t max_suggestions_threshold = 100000;
+
+} // namespace config_limits
+
 // -- loading ------------------------------------------------------------------
 
 /// One problem found in a config file. `line` and `column` are 1-based; 0

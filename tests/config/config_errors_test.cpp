@@ -640,6 +640,118 @@ tasks:
   EXPECT_TRUE(has_error(res, 4, "tasks.review", "is a built-in task kind"));
 }
 
+// -- ranges -------------------------------------------------------------------
+
+TEST(config_errors, a_tiny_negative_deadline_is_negative_not_off) {
+  // -0.0004 s rounds to 0 ms, which would silently turn the deadline off.
+  auto res = parse(R"(
+agents:
+  codex:
+    deadlines: {first_output: -0.0004}
+)");
+  EXPECT_TRUE(has_error(res, 3, "agents.codex.deadlines.first_output",
+                        "must not be negative"));
+}
+
+TEST(config_errors, a_positive_duration_below_one_millisecond_is_an_error) {
+  auto res = parse(R"(
+agents:
+  codex:
+    deadlines: {idle: 0.0004}
+settings:
+  kill_grace: 0.0001
+)");
+  EXPECT_TRUE(has_error(res, 3, "agents.codex.deadlines.idle",
+                        "must be 0 (off) or at least 0.001 s"));
+  EXPECT_TRUE(
+    has_error(res, 5, "settings.kill_grace", "must be 0 or at least 0.001 s"));
+}
+
+TEST(config_errors, deadlines_above_seven_days_are_errors) {
+  auto res = parse(R"(
+agents:
+  codex:
+    deadlines: {first_output: 1000000000, idle: 604801, total: 0}
+  claude:
+    timeout: 700000
+)");
+  EXPECT_TRUE(has_error(res, 3, "agents.codex.deadlines.first_output",
+                        "must be at most 604800 s (7 days), got 1000000000"));
+  EXPECT_TRUE(has_error(res, 3, "agents.codex.deadlines.idle",
+                        "must be at most 604800 s (7 days)"));
+  EXPECT_TRUE(has_error(res, 5, "agents.claude.timeout",
+                        "must be at most 604800 s (7 days)"));
+}
+
+TEST(config_errors, seven_days_and_ten_minutes_are_accepted) {
+  auto res = parse(R"(
+agents:
+  codex:
+    deadlines: {first_output: 604800, idle: 604800, total: 604800}
+settings:
+  kill_grace: 600
+)");
+  ASSERT_TRUE(res.value) << dump(res);
+  EXPECT_EQ(res.value->find_agent("codex")->limits.total,
+            config_limits::max_deadline);
+  EXPECT_EQ(res.value->settings.kill_grace, config_limits::max_kill_grace);
+}
+
+TEST(config_errors, settings_above_their_maxima_are_errors) {
+  auto res = parse(R"(
+agents:
+  codex:
+    max_concurrency: 65
+settings:
+  kill_grace: 601
+  output_cap_bytes: 9223372036854775807
+  max_task_chars: 8388609
+  max_iterations: 1001
+  min_suggestions_threshold: 100001
+)");
+  EXPECT_TRUE(has_error(res, 3, "agents.codex.max_concurrency",
+                        "must be at most 64, got 65"));
+  EXPECT_TRUE(has_error(res, 5, "settings.kill_grace",
+                        "must be at most 600 s (10 minutes), got 601"));
+  EXPECT_TRUE(has_error(res, 6, "settings.output_cap_bytes",
+                        "must be at most 1073741824 (1 GiB)"));
+  EXPECT_TRUE(has_error(res, 7, "settings.max_task_chars",
+                        "must be at most 8388608 (8 MiB), got 8388609"));
+  EXPECT_TRUE(has_error(res, 8, "settings.max_iterations",
+                        "must be at most 1000, got 1001"));
+  EXPECT_TRUE(has_error(res, 9, "settings.min_suggestions_threshold",
+                        "must be at most 100000"));
+}
+
+TEST(config_errors, a_workflow_above_the_iteration_maximum_is_an_error) {
+  auto res = parse(R"(
+agents:
+  codex: {}
+workflows:
+  custom:
+    max_iterations: 5000
+    steps: [{agent: codex, task: implement}]
+)");
+  EXPECT_TRUE(has_error(res, 5, "workflows.custom.max_iterations",
+                        "must be at most 1000, got 5000"));
+}
+
+TEST(config_errors, a_config_built_in_code_is_checked_against_the_maxima) {
+  auto cfg = builtin_config();
+  cfg.settings.output_cap_bytes = std::size_t{1} << 40;
+  cfg.agents.at(0).limits.idle = std::chrono::hours{24 * 30};
+  auto errors = validate_config(cfg);
+  auto has = [&](std::string_view key, std::string_view text) {
+    for (const auto& e : errors)
+      if (e.key == key && e.message.find(text) != std::string::npos)
+        return true;
+    return false;
+  };
+  EXPECT_TRUE(has("settings.output_cap_bytes", "must be at most"));
+  EXPECT_TRUE(has("agents." + cfg.agents.at(0).name + ".deadlines.idle",
+                  "must be at most 604800 s"));
+}
+
 // -- reporting ----------------------------------------------------------------
 
 TEST(config_errors, all_errors_are_collected_in_file_order) {
