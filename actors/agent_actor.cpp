@@ -8,6 +8,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/attribution.hpp"
 #include "runtime/workspace.hpp"
 
 namespace orch {
@@ -127,11 +128,16 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
   spec.kill_grace = deps.settings.kill_grace;
   auto parser = adapt.make_parser();
   std::vector<agent_event> events;
+  // What the CLI says it changed, as it spelled it (normalised below).
+  std::set<std::string> reported;
   auto on_line = [&](output_stream stream, std::string_view line) {
     if (stream != output_stream::out)
       return;
     events.clear();
     parser->feed(line, events);
+    for (auto& ev : events)
+      if (ev.kind == event_kind::file_change && reported.size() < 10000)
+        reported.insert(ev.detail);
     if (!req.progress)
       return;
     for (auto& ev : events) {
@@ -151,25 +157,36 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
   };
   auto proc = deps.runner->run(spec, on_line, cancel);
   res.outcome = parser->finish(proc);
+  reported.insert(res.outcome.reported_files.begin(),
+                  res.outcome.reported_files.end());
   // Files the agent wrote itself, success or not: nothing it made is lost.
   auto after = snapshot_files(ws.root());
   auto files = changed_files(before, after);
   res.deleted = removed_files(before, after);
   std::set<std::string> all{files.begin(), files.end()};
+  // Claims for attribution in a parallel group: what the CLI reported and
+  // what we write from its answer.
+  std::set<std::string> claimed;
+  for (const auto& path : reported)
+    if (auto rel = workspace_relative(ws.root(), path))
+      claimed.insert(std::move(*rel));
   if (res.outcome.ok && !req.review) {
     for (auto& block : extract_code_blocks(res.outcome.final_text)) {
       auto out = ws.write(block.path, block.content);
       if (!out.backup.empty())
         res.backups.push_back(out.backup);
-      if (out.written)
+      if (out.written) {
         all.insert(out.path);
-      else if (out.reason != "unchanged")
+        claimed.insert(out.path);
+      } else if (out.reason != "unchanged") {
         res.refused.push_back(refused_path{block.path, out.reason});
+      }
     }
   }
   if (res.outcome.ok && req.review)
     res.findings = parse_findings(res.outcome.final_text);
   res.files.assign(all.begin(), all.end());
+  res.reported_files.assign(claimed.begin(), claimed.end());
   res.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - t0)
                       .count();

@@ -89,11 +89,15 @@ struct step_result {
   std::vector<std::string> deleted;
   /// Workspace-relative backups made before this step overwrote a file.
   std::vector<std::string> backups;
-  /// Files the CLI itself said it changed (file_change events), normalised;
-  /// used to attribute changes between items of a parallel group.
+  /// Files this step claims, workspace-relative and sorted: those its CLI
+  /// said it changed (file_change events; absolute paths under the workspace
+  /// made relative, others dropped) and those written from code blocks of its
+  /// answer. Used to attribute changes between items of a parallel group
+  /// (see attribute_group).
   std::vector<std::string> reported_files;
-  /// Files another item of the same parallel group changed too (the last
-  /// writer's content is on disk; backups hold the earlier one).
+  /// Files (changed or deleted) that another item of the same parallel group
+  /// claims too, or that several items saw change while none claimed them:
+  /// whose content is on disk cannot be told (the last writer's).
   std::vector<std::string> conflicts;
   /// Workspace-relative file holding the step's whole final output when
   /// `outcome.final_text` was cut to an excerpt; empty when it is whole.

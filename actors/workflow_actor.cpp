@@ -8,7 +8,9 @@
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/attribution.hpp"
 #include "actors/run_report.hpp"
+#include "actors/step_output.hpp"
 #include "runtime/process.hpp"
 #include "runtime/review.hpp"
 #include "runtime/workspace.hpp"
@@ -47,20 +49,36 @@ void notify(self_ptr self, progress_event::kind_t kind, std::string agent = {},
   self->send(st.request.progress, atom::progress_v, std::move(ev));
 }
 
-/// Lists the workspace's files for prompts (not hashed: names only).
+/// Lists the workspace's regular files for prompts (names only, at most
+/// 1000): not the meta dir (exactly the first component), no `.git` folder or
+/// file at any depth (not descended), no symlinks (a linked folder is not
+/// followed) and no special files. Never throws on odd names or unreadable
+/// folders: what cannot be read is left out.
 std::vector<std::string> list_files(const std::string& root) {
   namespace fs = std::filesystem;
   std::vector<std::string> out;
   std::error_code ec;
-  fs::recursive_directory_iterator it{root, ec}, end;
-  for (; !ec && it != end; it.increment(ec)) {
-    auto rel = it->path().lexically_relative(root).generic_string();
-    if (rel.rfind(workspace_meta_dir, 0) == 0) {
-      it.disable_recursion_pending();
+  fs::recursive_directory_iterator it{
+    root, fs::directory_options::skip_permission_denied, ec};
+  for (fs::recursive_directory_iterator end; !ec && it != end;
+       it.increment(ec)) {
+    const auto& path = it->path();
+    auto name = path.filename();
+    bool skip = name == ".git"
+                || (it.depth() == 0 && name == workspace_meta_dir);
+    auto status = it->symlink_status(ec);
+    if (ec) {
+      ec.clear();
       continue;
     }
-    if (it->is_regular_file(ec))
-      out.push_back(rel);
+    if (skip || status.type() != fs::file_type::regular) {
+      // Never descends into .git, the meta dir or a linked folder (the
+      // iterator does not follow links, this says so explicitly).
+      if (status.type() == fs::file_type::directory && skip)
+        it.disable_recursion_pending();
+      continue;
+    }
+    out.push_back(path.lexically_relative(root).generic_string());
     if (out.size() >= 1000)
       break;
   }
@@ -74,19 +92,34 @@ std::string first_line(const std::string& text) {
   return text.substr(0, text.find('\n'));
 }
 
+/// Returns up to `max` of `xs` joined by ", ", then "and N more".
+std::string some_of(const std::vector<std::string>& xs, size_t max = 5) {
+  std::string out;
+  for (size_t i = 0; i < xs.size() && i < max; ++i)
+    out += (i == 0 ? "" : ", ") + xs[i];
+  if (xs.size() > max)
+    out += " and " + std::to_string(xs.size() - max) + " more";
+  return out;
+}
+
 /// Returns the one-line outcome of a step for progress displays.
 std::string step_summary(const config& cfg, const step_result& res) {
-  if (!res.outcome.ok)
-    return to_string(res.outcome.failure) + ": "
-           + first_line(res.outcome.message);
   std::string out;
-  if (is_review_task(cfg, res.task_kind))
-    out = std::to_string(res.findings.size()) + " finding(s)";
-  if (!res.files.empty() || out.empty())
-    out += (out.empty() ? "" : ", ") + std::to_string(res.files.size())
-           + " file(s)";
-  if (!res.refused.empty())
-    out += ", " + std::to_string(res.refused.size()) + " path(s) refused";
+  if (!res.outcome.ok) {
+    out = to_string(res.outcome.failure) + ": "
+          + first_line(res.outcome.message);
+  } else {
+    if (is_review_task(cfg, res.task_kind))
+      out = std::to_string(res.findings.size()) + " finding(s)";
+    if (!res.files.empty() || out.empty())
+      out += (out.empty() ? "" : ", ") + std::to_string(res.files.size())
+             + " file(s)";
+    if (!res.refused.empty())
+      out += ", " + std::to_string(res.refused.size()) + " path(s) refused";
+  }
+  if (!res.conflicts.empty())
+    out += "; conflict: also changed by another parallel item: "
+           + some_of(res.conflicts);
   return out;
 }
 
@@ -97,6 +130,12 @@ void finish(self_ptr self, run_status status, std::string message) {
   st.running = false;
   st.result.status = status;
   st.result.message = std::move(message);
+  if (!st.conflicts.empty())
+    st.result.message += (st.result.message.empty() ? "" : "; ")
+                         + std::to_string(st.conflicts.size())
+                         + " file(s) changed by several parallel items at "
+                           "once (last writer's content kept): "
+                         + some_of(st.conflicts);
   st.result.findings = st.open_findings;
   st.result.duration_ms = elapsed_ms(st);
   std::string err;
@@ -117,19 +156,28 @@ void step_done(self_ptr self) {
   auto& st = self->state;
   auto& record = st.result.iterations.back();
   const auto& step = st.workflow.steps[st.step];
+  // Items of a parallel group ran at once: their snapshot windows overlap.
+  if (st.group.size() > 1)
+    attribute_group(st.group);
   bool any_review = false;
   std::vector<finding> merged;
   // Index into record.steps (which grows below) of the first failure.
   size_t failed = SIZE_MAX;
   std::string outputs;
   std::set<std::string> files{st.result.files.begin(), st.result.files.end()};
+  std::set<std::string> conflicts{st.conflicts.begin(), st.conflicts.end()};
   for (size_t i = 0; i < st.group.size(); ++i) {
     auto& res = st.group[i];
-    record.steps.push_back(res);
+    // A long output goes to a file and the result keeps an excerpt, so the
+    // run result, the manifest and the next prompt stay small. One blocking
+    // write on this actor's thread, only for long outputs.
+    std::string err;
+    offload_output(res, st.request.workspace, st.request.run_id, i, err);
     st.result.tokens += res.outcome.tokens;
     files.insert(res.files.begin(), res.files.end());
+    conflicts.insert(res.conflicts.begin(), res.conflicts.end());
     if (!res.outcome.ok && failed == SIZE_MAX)
-      failed = record.steps.size() - 1;
+      failed = record.steps.size() + i;
     if (is_review_task(*st.cfg, step.items[i].task)) {
       any_review = true;
       for (auto& f : res.findings)
@@ -144,10 +192,15 @@ void step_done(self_ptr self) {
       outputs += res.outcome.final_text;
     }
   }
+  for (auto& res : st.group)
+    record.steps.push_back(std::move(res));
+  st.group.clear();
   st.result.files.assign(files.begin(), files.end());
+  st.conflicts.assign(conflicts.begin(), conflicts.end());
   st.previous_output = std::move(outputs);
-  for (size_t i = 0; i < st.group.size(); ++i) {
-    auto& res = st.group[i];
+  for (size_t i = record.steps.size() - step.items.size();
+       i < record.steps.size(); ++i) {
+    const auto& res = record.steps[i];
     notify(self, progress_event::kind_t::step_finished, res.agent,
            res.task_kind, step_summary(*st.cfg, res), res.outcome.ok);
   }
@@ -209,12 +262,67 @@ void step_done(self_ptr self) {
   run_step(self);
 }
 
+/// Records the result of item `item` of the step run as number `seq`; a
+/// result for another step, or for an item already answered (its agent
+/// went down, then its reply came anyway), is dropped.
+void item_done(self_ptr self, uint64_t seq, size_t item, step_result res) {
+  auto& st = self->state;
+  if (!st.running || seq != st.step_seq || item >= st.pending.size()
+      || !st.pending[item])
+    return;
+  st.pending[item] = false;
+  st.group[item] = std::move(res);
+  if (--st.outstanding == 0)
+    step_done(self);
+}
+
+/// Returns a failed result for item `item` of the current step.
+step_result failed_item(const workflow_state& st, size_t item,
+                        failure_kind kind, std::string message) {
+  const auto& it = st.workflow.steps[st.step].items[item];
+  step_result res;
+  res.agent = it.agent;
+  res.task_kind = it.task;
+  res.iteration = st.iteration;
+  res.step_index = static_cast<int32_t>(st.step);
+  res.outcome.failure = kind;
+  res.outcome.message = std::move(message);
+  return res;
+}
+
+/// Fails the outstanding items of the current step that wait on `agent`,
+/// whose actor is gone: its stored promises will never be answered.
+void agent_down(self_ptr self, const std::string& agent,
+                const std::string& reason) {
+  auto& st = self->state;
+  if (!st.running)
+    return;
+  auto seq = st.step_seq;
+  const auto& items = st.workflow.steps[st.step].items;
+  for (size_t i = 0; i < items.size(); ++i) {
+    // Completing the last item moves the run on (or ends it).
+    if (!st.running || st.step_seq != seq)
+      return;
+    if (items[i].agent != agent || !st.pending[i])
+      continue;
+    item_done(self, seq, i,
+              failed_item(st, i, failure_kind::crashed,
+                          agent + ": agent actor stopped before answering ("
+                            + reason + ")"));
+  }
+}
+
 void run_step(self_ptr self) {
   auto& st = self->state;
   const auto& step = st.workflow.steps[st.step];
+  auto seq = ++st.step_seq;
   st.group.assign(step.items.size(), step_result{});
+  st.pending.assign(step.items.size(), true);
   st.outstanding = step.items.size();
   auto files = list_files(st.request.workspace);
+  // Items that cannot be sent fail after every request went out, so a
+  // failure never moves the run on in the middle of this loop.
+  std::vector<std::pair<size_t, step_result>> unsent;
   for (size_t i = 0; i < step.items.size(); ++i) {
     const auto& item = step.items[i];
     prompt_context ctx;
@@ -236,37 +344,40 @@ void run_step(self_ptr self) {
     req.review = is_review_task(*st.cfg, item.task);
     req.progress = st.request.progress;
     notify(self, progress_event::kind_t::step_started, item.agent, item.task);
-    auto on_result = [=](step_result& res) {
-      auto& st = self->state;
-      st.group[i] = std::move(res);
-      if (--st.outstanding == 0)
-        step_done(self);
-    };
     auto it = st.agents.find(item.agent);
     if (it == st.agents.end()) {
-      step_result res;
-      res.agent = item.agent;
-      res.task_kind = item.task;
-      res.iteration = st.iteration;
-      res.step_index = req.step_index;
-      res.outcome.failure = failure_kind::not_installed;
-      res.outcome.message = item.agent + ": no such agent is running";
-      on_result(res);
+      auto down = st.down_agents.find(item.agent);
+      if (down != st.down_agents.end())
+        unsent.emplace_back(i,
+                            failed_item(st, i, failure_kind::crashed,
+                                        item.agent + ": agent actor is down ("
+                                          + down->second + ")"));
+      else
+        unsent.emplace_back(
+          i, failed_item(st, i, failure_kind::not_installed,
+                         item.agent + ": no such agent is running"));
       continue;
     }
+    // No bound on the step itself (the agent's deadlines bound it); the
+    // agent actor is monitored, so its death fails the item (agent_down).
     self->request(it->second, caf::infinite, atom::run_step_v, std::move(req))
-      .then(on_result, [=](caf::error& err) {
-        step_result res;
-        res.agent = item.agent;
-        res.task_kind = item.task;
-        res.iteration = self->state.iteration;
-        res.step_index = static_cast<int32_t>(self->state.step);
-        res.outcome.failure = failure_kind::crashed;
-        res.outcome.message = item.agent + ": agent actor failed: "
-                              + self->system().render(err);
-        on_result(res);
-      });
+      .then(
+        [=](step_result& res) {
+          item_done(self, seq, i, std::move(res));
+        },
+        [=](caf::error& err) {
+          auto& st = self->state;
+          if (!st.running || seq != st.step_seq)
+            return;
+          item_done(self, seq, i,
+                    failed_item(st, i, failure_kind::crashed,
+                                st.workflow.steps[st.step].items[i].agent
+                                  + ": agent actor failed: "
+                                  + self->system().render(err)));
+        });
   }
+  for (auto& [i, res] : unsent)
+    item_done(self, seq, i, std::move(res));
 }
 
 } // namespace
@@ -289,6 +400,25 @@ workflow_impl(workflow_actor::stateful_pointer<workflow_state> self,
               std::map<std::string, agent_actor> agents) {
   self->state.cfg = std::move(cfg);
   self->state.agents = std::move(agents);
+  // A step waits on its agent actor without a timeout; if that actor dies,
+  // the down message is the only word the run gets.
+  for (auto& kvp : self->state.agents)
+    self->monitor(kvp.second);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    std::vector<std::string> gone;
+    for (auto& kvp : st.agents)
+      if (kvp.second.address() == dm.source)
+        gone.push_back(kvp.first);
+    auto reason = dm.reason ? self->system().render(dm.reason)
+                            : std::string{"exited normally"};
+    for (auto& name : gone) {
+      st.agents.erase(name);
+      st.down_agents[name] = reason;
+    }
+    for (auto& name : gone)
+      agent_down(self, name, reason);
+  });
   return {
     [=](atom::run_task, run_request& req) -> caf::result<run_result> {
       auto& st = self->state;
@@ -319,7 +449,6 @@ workflow_impl(workflow_actor::stateful_pointer<workflow_state> self,
       st.result.workspace = st.request.workspace;
       st.iteration = 1;
       st.step = 0;
-      st.result.iterations.push_back(iteration_record{1, {}, -1});
       // Agents edit files in place; what was there before the run must stay
       // recoverable.
       auto kept
@@ -332,9 +461,15 @@ workflow_impl(workflow_actor::stateful_pointer<workflow_state> self,
         started += " (" + std::to_string(kept.files)
                    + " existing file(s) saved to " + workspace_meta_dir
                    + "/backups/" + st.request.run_id + "/)";
-      if (!kept.error.empty())
-        started += " (warning: " + kept.error + ")";
       notify(self, progress_event::kind_t::run_started, {}, {}, started);
+      if (!kept.error.empty()) {
+        // An agent may delete or rewrite any file; one never saved would be
+        // lost for good. No step runs.
+        finish(self, run_status::failed,
+               "existing files could not be saved: " + kept.error);
+        return st.promise;
+      }
+      st.result.iterations.push_back(iteration_record{1, {}, -1});
       notify(self, progress_event::kind_t::iteration_started);
       run_step(self);
       return st.promise;

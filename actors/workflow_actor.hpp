@@ -32,13 +32,22 @@ struct workflow_state {
   size_t step = 0;
   /// Results of the current step's items, by item index.
   std::vector<step_result> group;
+  /// Items of the current step still waiting for their result.
+  std::vector<bool> pending;
   size_t outstanding = 0;
+  /// Counts run_step calls: a reply for an earlier step is dropped.
+  uint64_t step_seq = 0;
+  /// Agents whose actor went down, with the reason (they left `agents`).
+  std::map<std::string, std::string> down_agents;
+  /// Files changed by several items of a parallel group so far.
+  std::vector<std::string> conflicts;
   /// Findings of the latest review, open until a later review says otherwise.
   std::vector<finding> open_findings;
   /// The review before the latest, for the no-progress rule.
   std::vector<finding> last_review;
   bool reviewed = false;
-  /// Final texts of the previous step, handed to the next prompt.
+  /// Final texts of the previous step (excerpts of long ones), handed to
+  /// the next prompt.
   std::string previous_output;
   std::chrono::steady_clock::time_point started;
 };
@@ -47,7 +56,11 @@ struct workflow_state {
 /// a workflow's steps and iterations, fanning parallel groups out to several
 /// agent actors, until the review converges, max_iterations is reached, a
 /// round makes no progress, or a step fails. Writes the run manifest
-/// (`<workspace>/.orchestrator/manifest.json`) after every step.
+/// (`<workspace>/.orchestrator/manifest.json`) after every step. Long step
+/// outputs go to `.orchestrator/outputs/<run_id>/` (see offload_output).
+/// Monitors the agent actors: one that dies fails its waiting items as
+/// `crashed`. A run whose existing files could not all be saved first
+/// fails before any step.
 workflow_actor::behavior_type
 workflow_impl(workflow_actor::stateful_pointer<workflow_state> self,
               std::shared_ptr<const config> cfg,

@@ -190,16 +190,17 @@ std::string seconds_text(std::chrono::milliseconds x) {
 
 /// Returns `x` in the largest whole unit (days, hours, minutes), or empty.
 std::string duration_words(std::chrono::milliseconds x) {
-  using namespace std::chrono;
   auto ms = x.count();
   auto words = [](int64_t n, const char* unit) {
     return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
   };
-  constexpr int64_t minute = 60 * 1000;
-  if (ms > 0 && ms % (24 * 60 * minute) == 0)
-    return words(ms / (24 * 60 * minute), "day");
-  if (ms > 0 && ms % (60 * minute) == 0)
-    return words(ms / (60 * minute), "hour");
+  constexpr int64_t minute = int64_t{60} * 1000;
+  constexpr int64_t hour = minute * 60;
+  constexpr int64_t day = hour * 24;
+  if (ms > 0 && ms % day == 0)
+    return words(ms / day, "day");
+  if (ms > 0 && ms % hour == 0)
+    return words(ms / hour, "hour");
   if (ms > 0 && ms % minute == 0)
     return words(ms / minute, "minute");
   return {};

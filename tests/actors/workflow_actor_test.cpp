@@ -19,6 +19,7 @@
 
 #include "actors/agent_actor.hpp"
 #include "actors/run_report.hpp"
+#include "actors/step_output.hpp"
 #include "actors/system_config.hpp"
 #include "actors/workflow_actor.hpp"
 
@@ -107,6 +108,72 @@ agent_config command_agent(const std::string& name) {
   return a;
 }
 
+/// An agent read with the codex parser (which reports file changes), run as
+/// program `program`.
+agent_config codex_agent(const std::string& name) {
+  agent_config a;
+  a.name = name;
+  a.kind = adapter_kind::codex;
+  a.command = name;
+  return a;
+}
+
+/// Returns codex JSON lines reporting `changed` as file changes, then
+/// `text` as the final message.
+std::string codex_output(const std::vector<std::string>& changed,
+                         const std::string& text) {
+  nlohmann::json changes = nlohmann::json::array();
+  for (auto& path : changed)
+    changes.push_back({{"path", path}, {"kind", "update"}});
+  std::string out = R"({"type":"thread.started","thread_id":"t-1"})"
+                    "\n"
+                    R"({"type":"turn.started"})"
+                    "\n";
+  out += nlohmann::json{{"type", "item.completed"},
+                        {"item",
+                         {{"id", "item_0"},
+                          {"type", "file_change"},
+                          {"changes", changes},
+                          {"status", "completed"}}}}
+           .dump()
+         + "\n";
+  out += nlohmann::json{{"type", "item.completed"},
+                        {"item",
+                         {{"id", "item_1"},
+                          {"type", "agent_message"},
+                          {"text", text}}}}
+           .dump()
+         + "\n";
+  out += R"({"type":"turn.completed","usage":{"input_tokens":1,)"
+         R"("cached_input_tokens":0,"output_tokens":1}})"
+         "\n";
+  return out;
+}
+
+std::string prompt_of(const process_spec& spec) {
+  return spec.stdin_data ? *spec.stdin_data : spec.argv.back();
+}
+
+/// An agent actor that accepts steps and never answers (a hung or buggy
+/// remote agent); killing it leaves its promises unanswered.
+struct silent_agent_state {
+  std::vector<caf::typed_response_promise<step_result>> held;
+};
+
+agent_actor::behavior_type
+silent_agent(agent_actor::stateful_pointer<silent_agent_state> self) {
+  return {
+    [=](atom::run_step, step_request&) -> caf::result<step_result> {
+      auto rp = self->make_response_promise<step_result>();
+      self->state.held.push_back(rp);
+      return rp;
+    },
+    [=](atom::cancel) {
+      // nop
+    },
+  };
+}
+
 class workflow_actor_test : public ::testing::Test {
 protected:
   workflow_actor_test()
@@ -158,6 +225,13 @@ protected:
     for (auto& a : config_.agents)
       agents.emplace(a.name, sys_.spawn(agent_impl, a, deps));
     auto wf = sys_.spawn(workflow_impl, cfg, agents);
+    return run_on(wf, agents);
+  }
+
+  /// Sends the run request to `wf`, runs every actor until nothing is left
+  /// to do, and returns the answer (failing the test if there is none).
+  run_result run_on(workflow_actor wf,
+                    const std::map<std::string, agent_actor>& agents) {
     caf::scoped_actor self{sys_};
     run_request req;
     req.run_id = "run-1";
@@ -168,6 +242,10 @@ protected:
     bool done = false;
     auto rh = self->request(wf, caf::infinite, atom::run_task_v, req);
     sched_.run();
+    if (!self->has_next_message()) {
+      ADD_FAILURE() << "the workflow actor never answered";
+      return result;
+    }
     rh.receive(
       [&](run_result& r) {
         result = std::move(r);
@@ -263,9 +341,6 @@ TEST_F(workflow_actor_test, the_next_round_prompt_carries_the_open_findings) {
   EXPECT_EQ(res.status, run_status::converged);
   auto impl_calls = runner_->calls_to("impl");
   ASSERT_EQ(impl_calls.size(), 2u);
-  auto prompt_of = [](const process_spec& spec) {
-    return spec.stdin_data ? *spec.stdin_data : spec.argv.back();
-  };
   EXPECT_EQ(prompt_of(impl_calls[0]).find("SQL injection"), std::string::npos);
   EXPECT_NE(prompt_of(impl_calls[1]).find("SQL injection"), std::string::npos);
   auto ref_calls = runner_->calls_to("ref");
@@ -412,6 +487,200 @@ TEST_F(workflow_actor_test,
             std::vector<std::string>{"old.txt"});
   EXPECT_TRUE(
     fs::exists(root_ / ".orchestrator" / "backups" / "run-1" / "old.txt"));
+}
+
+TEST_F(workflow_actor_test,
+       a_long_output_is_saved_to_a_file_and_the_run_keeps_an_excerpt) {
+  // 300 KiB of two-byte characters: a cut anywhere could split one.
+  std::string big = "BEGIN\n";
+  while (big.size() < 300 * 1024)
+    big += "é";
+  big += "\nEND";
+  runner_->programs["impl"] = [big](int, const process_spec&) {
+    return answer{big};
+  };
+  set_workflow({one("impl", "implement"), one("ref", "document")}, 1);
+  auto res = run();
+  EXPECT_EQ(res.status, run_status::completed) << res.message;
+  ASSERT_EQ(res.iterations.at(0).steps.size(), 2u);
+  const auto& step = res.iterations[0].steps[0];
+  EXPECT_EQ(step.output_file, ".orchestrator/outputs/run-1/i1-s1-1-impl.txt");
+  const auto& text = step.outcome.final_text;
+  EXPECT_LE(text.size(), max_inline_output + 200);
+  EXPECT_EQ(text.rfind("BEGIN\n", 0), 0u);
+  EXPECT_EQ(text.substr(text.size() - 4), "\nEND");
+  EXPECT_NE(text.find("whole output in " + step.output_file),
+            std::string::npos);
+  std::ifstream saved{root_ / step.output_file, std::ios::binary};
+  std::string whole{std::istreambuf_iterator<char>{saved}, {}};
+  EXPECT_EQ(whole, big);
+  // The manifest holds the excerpt, not the whole output.
+  EXPECT_LT(fs::file_size(root_ / ".orchestrator" / "manifest.json"),
+            200u * 1024);
+  // The next prompt is built from the excerpt.
+  auto ref = runner_->calls_to("ref");
+  ASSERT_EQ(ref.size(), 1u);
+  EXPECT_LT(prompt_of(ref[0]).size(), 100u * 1024);
+}
+
+TEST_F(workflow_actor_test,
+       existing_files_that_cannot_be_saved_stop_the_run_before_any_step) {
+  std::ofstream{root_ / "precious.txt"} << "mine\n";
+  // The run's backup folder cannot be made: a file is in its place.
+  fs::create_directories(root_ / ".orchestrator" / "backups");
+  std::ofstream{root_ / ".orchestrator" / "backups" / "run-1"} << "x";
+  set_workflow({one("impl", "implement")}, 1);
+  auto res = run();
+  EXPECT_EQ(res.status, run_status::failed);
+  EXPECT_EQ(res.message.rfind("existing files could not be saved: ", 0), 0u)
+    << res.message;
+  EXPECT_FALSE(res.preserve_error.empty());
+  EXPECT_TRUE(runner_->calls.empty());
+  EXPECT_TRUE(res.iterations.empty());
+  EXPECT_TRUE(fs::exists(root_ / ".orchestrator" / "manifest.json"));
+  std::ifstream now{root_ / "precious.txt"};
+  std::string content{std::istreambuf_iterator<char>{now}, {}};
+  EXPECT_EQ(content, "mine\n");
+}
+
+TEST_F(workflow_actor_test,
+       an_agent_actor_that_dies_fails_its_step_as_crashed) {
+  set_workflow({one("silent", "implement"), one("ref", "document")}, 1);
+  auto cfg = std::make_shared<const config>(config_);
+  auto silent = sys_.spawn(silent_agent);
+  std::map<std::string, agent_actor> agents{{"silent", silent}};
+  auto wf = sys_.spawn(workflow_impl, cfg, agents);
+  caf::scoped_actor self{sys_};
+  run_request req;
+  req.run_id = "run-1";
+  req.task = "build a thing";
+  req.workflow = "wf";
+  req.workspace = root_.string();
+  auto rh = self->request(wf, caf::infinite, atom::run_task_v, req);
+  sched_.run();
+  // The step waits on the silent agent.
+  ASSERT_FALSE(self->has_next_message());
+  self->send_exit(silent, caf::exit_reason::kill);
+  sched_.run();
+  if (!self->has_next_message()) {
+    ADD_FAILURE() << "the run never finished after its agent died";
+    self->send_exit(wf, caf::exit_reason::kill);
+    sched_.run();
+    return;
+  }
+  rh.receive(
+    [&](run_result& res) {
+      EXPECT_EQ(res.status, run_status::failed);
+      ASSERT_EQ(res.iterations.at(0).steps.size(), 1u);
+      const auto& step = res.iterations[0].steps[0];
+      EXPECT_EQ(step.outcome.failure, failure_kind::crashed);
+      EXPECT_NE(step.outcome.message.find("silent: agent actor stopped"),
+                std::string::npos)
+        << step.outcome.message;
+      EXPECT_TRUE(runner_->calls.empty());
+    },
+    [&](caf::error& e) {
+      ADD_FAILURE() << sys_.render(e);
+    });
+}
+
+TEST_F(workflow_actor_test,
+       the_prompt_lists_regular_files_without_git_internals_or_links) {
+  fs::create_directories(root_ / ".git" / "objects" / "ab");
+  std::ofstream{root_ / ".git" / "HEAD"} << "ref: refs/heads/main\n";
+  std::ofstream{root_ / ".git" / "objects" / "ab" / "cdef"} << "blob";
+  fs::create_directories(root_ / "sub");
+  std::ofstream{root_ / "sub" / ".git"} << "gitdir: ../.git/worktrees/sub\n";
+  std::ofstream{root_ / "sub" / "x.py"} << "x = 1\n";
+  std::ofstream{root_ / ".orchestrator-notes.md"} << "notes\n";
+  std::ofstream{root_ / "real.py"} << "real\n";
+  fs::create_symlink("real.py", root_ / "link.py");
+  auto outside = root_.string() + "-outside";
+  fs::create_directories(outside);
+  std::ofstream{outside + "/secret.txt"} << "secret\n";
+  fs::create_directory_symlink(outside, root_ / "linked");
+  set_workflow({one("impl", "implement")}, 1);
+  auto res = run();
+  fs::remove_all(outside);
+  auto calls = runner_->calls_to("impl");
+  ASSERT_EQ(calls.size(), 1u);
+  auto prompt = prompt_of(calls[0]);
+  auto start = prompt.find("## Files in the workspace");
+  ASSERT_NE(start, std::string::npos) << prompt;
+  auto listing = prompt.substr(start);
+  listing = listing.substr(0, listing.find("\n\nThis is iteration"));
+  EXPECT_NE(listing.find("- .orchestrator-notes.md\n"), std::string::npos)
+    << listing;
+  EXPECT_NE(listing.find("- real.py\n"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("- sub/x.py"), std::string::npos) << listing;
+  EXPECT_EQ(listing.find(".git"), std::string::npos) << listing;
+  EXPECT_EQ(listing.find("link.py"), std::string::npos) << listing;
+  EXPECT_EQ(listing.find("secret.txt"), std::string::npos) << listing;
+  EXPECT_EQ(listing.find(".orchestrator/"), std::string::npos) << listing;
+}
+
+TEST_F(workflow_actor_test,
+       parallel_items_keep_the_files_they_claim_and_share_conflicts) {
+  // The items of a group run one after the other here, so the concurrent
+  // windows are played out: "a" also writes b.py as if "b" had written it
+  // during a's window, and "b" writes it again in its own.
+  config_.agents.push_back(codex_agent("cx-a"));
+  config_.agents.push_back(codex_agent("cx-b"));
+  auto root = root_;
+  runner_->programs["cx-a"] = [root](int, const process_spec&) {
+    return answer{codex_output({(root / "a.py").string(), "shared.py"}, "a"),
+                  0,
+                  {{"a.py", "A\n"},
+                   {"b.py", "B early\n"},
+                   {"shared.py", "A\n"},
+                   {"unclaimed.txt", "A\n"}}};
+  };
+  runner_->programs["cx-b"] = [](int, const process_spec&) {
+    return answer{
+      codex_output({"b.py", "./shared.py"}, "b"),
+      0,
+      {{"b.py", "B\n"}, {"shared.py", "B\n"}, {"unclaimed.txt", "B\n"}}};
+  };
+  step_config group{
+    {step_item{"cx-a", "implement", ""}, step_item{"cx-b", "implement", ""}}};
+  set_workflow({group}, 1);
+  auto res = run();
+  EXPECT_EQ(res.status, run_status::completed) << res.message;
+  ASSERT_EQ(res.iterations.at(0).steps.size(), 2u);
+  const auto& a = res.iterations[0].steps[0];
+  const auto& b = res.iterations[0].steps[1];
+  ASSERT_EQ(a.agent, "cx-a");
+  using strings = std::vector<std::string>;
+  EXPECT_EQ(a.files, (strings{"a.py", "shared.py", "unclaimed.txt"}));
+  EXPECT_EQ(b.files, (strings{"b.py", "shared.py", "unclaimed.txt"}));
+  EXPECT_EQ(a.conflicts, (strings{"shared.py", "unclaimed.txt"}));
+  EXPECT_EQ(b.conflicts, (strings{"shared.py", "unclaimed.txt"}));
+  EXPECT_EQ(a.reported_files, (strings{"a.py", "shared.py"}));
+  EXPECT_NE(res.message.find("shared.py"), std::string::npos) << res.message;
+  EXPECT_EQ(res.files, (strings{"a.py", "b.py", "shared.py", "unclaimed.txt"}));
+}
+
+TEST_F(workflow_actor_test,
+       parallel_items_writing_one_file_from_code_blocks_conflict) {
+  runner_->programs["impl"] = [](int, const process_spec&) {
+    return answer{"```python title=same.py\nfirst = 1\n```\n"};
+  };
+  runner_->programs["ref"] = [](int, const process_spec&) {
+    return answer{"```python title=same.py\nsecond = 2\n```\n"
+                  "```python title=own.py\nmine = 1\n```\n"};
+  };
+  step_config group{
+    {step_item{"impl", "implement", ""}, step_item{"ref", "implement", ""}}};
+  set_workflow({group}, 1);
+  auto res = run();
+  EXPECT_EQ(res.status, run_status::completed) << res.message;
+  ASSERT_EQ(res.iterations.at(0).steps.size(), 2u);
+  const auto& first = res.iterations[0].steps[0];
+  const auto& second = res.iterations[0].steps[1];
+  EXPECT_EQ(first.conflicts, std::vector<std::string>{"same.py"});
+  EXPECT_EQ(second.conflicts, std::vector<std::string>{"same.py"});
+  EXPECT_EQ(second.files, (std::vector<std::string>{"own.py", "same.py"}));
+  EXPECT_EQ(first.files, std::vector<std::string>{"same.py"});
 }
 
 TEST(same_findings, ignores_order_but_not_content) {
