@@ -911,7 +911,7 @@ private:
     }
     const auto& text = e.value.Scalar();
     if (*x < 0) {
-      diag_.error(e.at, e.path, not_negative(deadline) + ", got " + text);
+      diag_.error(e.at, e.path, not_negative(deadline));
       return std::nullopt;
     }
     // Compared in milliseconds as a double: max is far below 2^53.
