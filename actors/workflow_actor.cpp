@@ -13,6 +13,7 @@
 #include "actors/step_output.hpp"
 #include "runtime/process.hpp"
 #include "runtime/review.hpp"
+#include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
 
 namespace orch {
@@ -64,7 +65,9 @@ std::vector<std::string> list_files(const std::string& root) {
        it.increment(ec)) {
     const auto& path = it->path();
     auto name = path.filename();
-    bool skip = name == ".git"
+    // `.git` in any case, as the path rules compare it (case-folding file
+    // systems); the meta dir only as itself at the top.
+    bool skip = text::iequals(name.native(), ".git")
                 || (it.depth() == 0 && name == workspace_meta_dir);
     auto status = it->symlink_status(ec);
     if (ec) {
@@ -72,8 +75,8 @@ std::vector<std::string> list_files(const std::string& root) {
       continue;
     }
     if (skip || status.type() != fs::file_type::regular) {
-      // Never descends into .git, the meta dir or a linked folder (the
-      // iterator does not follow links, this says so explicitly).
+      // Never enters .git or the meta dir; a linked folder is not entered
+      // either (follow_directory_symlink is off).
       if (status.type() == fs::file_type::directory && skip)
         it.disable_recursion_pending();
       continue;
