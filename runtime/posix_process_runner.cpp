@@ -5,14 +5,39 @@
 // it exits), the cancel token and the interrupt pipe. Every wait is a poll()
 // with a timeout computed from the next deadline; nothing sleeps.
 //
-// Process-group discipline: the child leads its own group (pgid == pid). The
-// leader is reaped only after kill(-pgid, SIGKILL) went to the rest of the
-// group; until then its zombie pins the group id, so the group signal can
-// never hit an unrelated group that reused the number.
+// Process-group discipline: the agent leads its own group (pgid == its pid).
+// The process we wait for is reaped only after kill(-pgid, SIGKILL) went to
+// the rest of the group; until then its zombie, a member of the group, pins
+// the group id, so the group signal can never hit an unrelated group that
+// reused the number.
+//
+// No process of an agent may outlive its run. The agent is started through
+// the guard program (agent_guard.cpp, built as ai-orchestrator-agent-guard):
+// we spawn the guard, the guard forks and execs the agent in a new group led
+// by the agent and joins that group. The guard is a child subreaper with a
+// parent-death signal: it kills every descendant of the agent (also those
+// that left the group with setsid) when the agent exits, when we send it
+// SIGUSR1 (the SIGKILL step of a stop), and when this process dies, even by
+// SIGKILL. Every run also gets a unique ORCH_RUN_MARKER=<id> environment
+// entry; the guard and, as a backstop, this runner (once the guard or the
+// agent exited) SIGKILL every process whose environment carries it.
+//
+// The guard is looked up in this order: $ORCH_AGENT_GUARD (a path; "none"
+// turns the guard off), ai-orchestrator-agent-guard next to /proc/self/exe,
+// the build tree's copy (ORCH_AGENT_GUARD_PATH, compiled in). Fallback when
+// none is found: the agent is spawned directly, as its own group leader, and
+// only the group kill plus the marker sweep remain: a descendant that left
+// the group and scrubbed its environment survives, and nothing stops the
+// agents when this process is killed with SIGKILL. This process is not made
+// a child subreaper in that mode: with several runs at once it could not
+// tell which run an orphan belongs to without the marker, and reaping with
+// waitpid(-1) would steal another run's leader.
 
 #include "runtime/process.hpp"
+#include "runtime/process_tree.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <csignal>
@@ -26,6 +51,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -46,6 +72,16 @@ constexpr milliseconds k_no_pidfd_tick{10};
 // EOF at once. Someone outside the group (setsid) may still hold them; we
 // then give up reading after max(kill_grace, this).
 constexpr milliseconds k_min_drain{100};
+// The guard gets this long to kill everything after our SIGUSR1 before we
+// SIGKILL the group and the guard ourselves.
+constexpr milliseconds k_guard_backstop{3'000};
+// Bounds the wait for the guard's status records after the spawn.
+constexpr milliseconds k_guard_status_wait{10'000};
+// Bounds our own sweep of the processes that carry the run's marker.
+constexpr milliseconds k_sweep_wait{1'000};
+// The guard's status records reach it as this descriptor.
+constexpr int k_guard_status_fd = 3;
+constexpr const char* k_guard_name = "ai-orchestrator-agent-guard";
 
 /// Owns a file descriptor.
 class unique_fd {
@@ -142,9 +178,9 @@ std::string search_path(const std::vector<std::string>& env) {
   return "/bin:/usr/bin";
 }
 
-/// find_executable with the reason of a failure. Relative candidates are
-/// checked below `base_dir` (the child's future working directory, where
-/// posix_spawn will resolve them) but returned relative.
+/// find_executable with the reason of a failure. A relative name with a
+/// slash is checked below `base_dir` (the child's future working directory,
+/// where exec will resolve it) but returned relative.
 std::string resolve_executable(const std::string& name,
                                const std::vector<std::string>& env,
                                const std::string& base_dir, int& error) {
@@ -171,14 +207,18 @@ std::string resolve_executable(const std::string& name,
     std::size_t end = path.find(':', begin);
     std::string dir = path.substr(
       begin, end == std::string::npos ? std::string::npos : end - begin);
-    if (dir.empty())
-      dir = "."; // POSIX: an empty PATH element is the current directory
-    std::string candidate = dir + "/" + name;
-    int status = executable_status(probe_path(candidate));
-    if (status == 0)
-      return candidate;
-    if (status == EACCES)
-      saw_eacces = true;
+    // POSIX reads an empty or relative element against the current
+    // directory, which for an agent is the workspace: a file an agent wrote
+    // there, named like another agent, would run in a later step. Only
+    // absolute elements count.
+    if (!dir.empty() && dir.front() == '/') {
+      std::string candidate = dir + "/" + name;
+      int status = executable_status(candidate);
+      if (status == 0)
+        return candidate;
+      if (status == EACCES)
+        saw_eacces = true;
+    }
     if (end == std::string::npos)
       break;
     begin = end + 1;
@@ -229,6 +269,47 @@ private:
   sigset_t saved_;
 };
 
+/// Returns the guard program, or an empty string (see the top of the file).
+std::string find_guard() {
+  if (const char* given = std::getenv("ORCH_AGENT_GUARD")) {
+    if (std::strcmp(given, "none") == 0)
+      return {};
+    if (*given != '\0' && executable_status(given) == 0)
+      return given;
+  }
+  char self[PATH_MAX];
+  ssize_t size = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (size > 0) {
+    std::string path(self, static_cast<std::size_t>(size));
+    auto slash = path.rfind('/');
+    if (slash != std::string::npos) {
+      path = path.substr(0, slash + 1) + k_guard_name;
+      if (executable_status(path) == 0)
+        return path;
+    }
+  }
+#ifdef ORCH_AGENT_GUARD_PATH
+  if (executable_status(ORCH_AGENT_GUARD_PATH) == 0)
+    return ORCH_AGENT_GUARD_PATH;
+#endif
+  return {};
+}
+
+/// Returns a marker value no other run shares: our pid, a counter and 64
+/// random bits.
+std::string make_marker() {
+  static std::atomic<unsigned> counter{0};
+  uint64_t random = 0;
+  if (getrandom(&random, sizeof random, GRND_NONBLOCK)
+      != static_cast<ssize_t>(sizeof random))
+    random
+      = static_cast<uint64_t>(clock_type::now().time_since_epoch().count());
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%d-%u-%016llx", static_cast<int>(getpid()),
+                ++counter, static_cast<unsigned long long>(random));
+  return buf;
+}
+
 milliseconds elapsed_since(clock_type::time_point start) {
   return std::chrono::duration_cast<milliseconds>(clock_type::now() - start);
 }
@@ -240,6 +321,39 @@ int poll_timeout(clock_type::time_point now, clock_type::time_point when) {
     return 0;
   auto ms = std::chrono::ceil<milliseconds>(when - now).count();
   return static_cast<int>(std::min<decltype(ms)>(ms, INT_MAX));
+}
+
+/// SIGKILLs every process whose environment holds `entry` (the run's
+/// marker), round after round until none is left or k_sweep_wait passed.
+/// Waits for the killed ones on pidfds.
+void sweep_marked(const std::string& entry) {
+  const auto until = clock_type::now() + k_sweep_wait;
+  const pid_t self = getpid();
+  for (;;) {
+    std::vector<unique_fd> killed;
+    bool any = false;
+    for (const auto& p : proc::snapshot()) {
+      if (p.pid == self || p.dead() || !proc::environ_has(p.pid, entry))
+        continue;
+      unique_fd pidfd{open_pidfd(p.pid)};
+      if (proc::signal_checked(p, SIGKILL, entry)) {
+        any = true;
+        if (pidfd.valid())
+          killed.push_back(std::move(pidfd));
+      }
+    }
+    if (!any)
+      return;
+    for (auto& pidfd : killed) {
+      auto now = clock_type::now();
+      if (now >= until)
+        return;
+      pollfd p{pidfd.get(), POLLIN, 0};
+      poll(&p, 1, poll_timeout(now, until));
+    }
+    if (clock_type::now() >= until)
+      return;
+  }
 }
 
 /// One output stream of the child: captures up to the cap and cuts lines.
@@ -268,8 +382,15 @@ public:
   ~session() {
     if (pid_ > 0 && !reaped_) {
       if (!leader_exited_)
-        kill(-pid_, SIGKILL);
+        stop_now();
       reap();
+    }
+    if (pid_ > 0) {
+      try {
+        sweep_once();
+      } catch (...) {
+        // nop: best effort while unwinding (out of memory)
+      }
     }
   }
 
@@ -302,42 +423,58 @@ private:
   };
 
   bool spawn() {
-    std::string path = spec_.argv[0];
-    if (path.find('/') == std::string::npos) {
-      int error = 0;
-      path = resolve_executable(path, spec_.env, spec_.cwd, error);
-      if (path.empty()) {
-        result_.spawn_errno = error;
-        return false;
-      }
+    // The program is resolved here, so that a missing or non-executable one
+    // is reported as such (ENOENT, EACCES) and not hidden behind the guard.
+    int error = 0;
+    std::string path = resolve_executable(spec_.argv[0], spec_.env, spec_.cwd,
+                                          error);
+    if (path.empty()) {
+      result_.spawn_errno = error;
+      return false;
     }
-    // A path with a slash goes to posix_spawn as is: glibc reports the
-    // errno of the failed execve (ENOENT, EACCES, ENOEXEC, ...).
+    const std::string guard = find_guard();
+    guarded_ = !guard.empty();
 
     unique_fd in_read;
     unique_fd out_write;
     unique_fd err_write;
-    int error = 0;
+    unique_fd status_read;
+    unique_fd status_write;
     if (spec_.stdin_data)
       error = make_pipe(in_read, stdin_);
     if (error == 0)
       error = make_pipe(out_.fd, out_write);
     if (error == 0)
       error = make_pipe(err_.fd, err_write);
+    if (error == 0 && guarded_)
+      error = make_pipe(status_read, status_write);
     if (error != 0) {
       result_.spawn_errno = error;
       return false;
     }
 
+    // guard <our pid> <status fd> <program> <argv0> [args...]
+    std::vector<std::string> guard_args;
+    if (guarded_)
+      guard_args = {guard, std::to_string(getpid()),
+                    std::to_string(k_guard_status_fd), path};
     std::vector<char*> argv;
-    argv.reserve(spec_.argv.size() + 1);
+    argv.reserve(guard_args.size() + spec_.argv.size() + 1);
+    for (const auto& arg : guard_args)
+      argv.push_back(const_cast<char*>(arg.c_str()));
     for (const auto& arg : spec_.argv)
       argv.push_back(const_cast<char*>(arg.c_str()));
     argv.push_back(nullptr);
+    // The environment of the spec, with this run's marker instead of any
+    // marker it brought along (an orchestrator run by an agent).
+    marker_ = std::string{proc::marker_name} + "=" + make_marker();
+    const std::string marker_prefix = std::string{proc::marker_name} + "=";
     std::vector<char*> envp;
-    envp.reserve(spec_.env.size() + 1);
+    envp.reserve(spec_.env.size() + 2);
     for (const auto& entry : spec_.env)
-      envp.push_back(const_cast<char*>(entry.c_str()));
+      if (entry.compare(0, marker_prefix.size(), marker_prefix) != 0)
+        envp.push_back(const_cast<char*>(entry.c_str()));
+    envp.push_back(marker_.data());
     envp.push_back(nullptr);
 
     posix_spawn_file_actions_t actions;
@@ -363,13 +500,18 @@ private:
                                             0));
     step(posix_spawn_file_actions_adddup2(&actions, out_write.get(), 1));
     step(posix_spawn_file_actions_adddup2(&actions, err_write.get(), 2));
+    // After the stdio copies, so that none of them can be overwritten.
+    if (guarded_)
+      step(posix_spawn_file_actions_adddup2(&actions, status_write.get(),
+                                            k_guard_status_fd));
     if (!spec_.cwd.empty())
       step(posix_spawn_file_actions_addchdir_np(&actions, spec_.cwd.c_str()));
 #ifdef __GLIBC__
 #  if __GLIBC_PREREQ(2, 34)
     // Descriptors of this process that lack O_CLOEXEC (from libraries or
     // other threads) must not leak into the agent and keep pipes open.
-    step(posix_spawn_file_actions_addclosefrom_np(&actions, 3));
+    step(posix_spawn_file_actions_addclosefrom_np(
+      &actions, guarded_ ? k_guard_status_fd + 1 : 3));
 #  endif
 #endif
     step(posix_spawnattr_setpgroup(&attr, 0));
@@ -386,11 +528,15 @@ private:
                                            | POSIX_SPAWN_SETSIGDEF
                                            | POSIX_SPAWN_SETSIGMASK));
     pid_t pid = -1;
+    const char* program = guarded_ ? guard.c_str() : path.c_str();
     if (error == 0)
-      error = posix_spawn(&pid, path.c_str(), &actions, &attr, argv.data(),
+      error = posix_spawn(&pid, program, &actions, &attr, argv.data(),
                           envp.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
+    status_write.reset();
+    if (error == 0 && guarded_)
+      error = read_guard_status(pid, status_read);
     if (error != 0) {
       result_.spawn_errno = error;
       out_.fd.reset();
@@ -399,10 +545,13 @@ private:
       return false;
     }
     pid_ = pid;
+    if (!guarded_)
+      pgid_ = pid;
     result_.started = true;
 
-    // posix_spawn returns after the exec, so the child already leads its
-    // own group: kill(-pid_) reaches it from here on.
+    // posix_spawn returns after the exec and the guard reported after its
+    // fork, so the agent already leads its own group: kill(-pgid_) reaches
+    // it from here on.
     set_nonblocking(out_.fd.get());
     set_nonblocking(err_.fd.get());
     if (stdin_.valid()) {
@@ -412,6 +561,86 @@ private:
     }
     pidfd_.reset(open_pidfd(pid_));
     return true;
+  }
+
+  /// Reads the guard's records until it closed the pipe: the agent's pid
+  /// (its group id), and the errno of a failed exec. Returns 0 or the errno
+  /// for spawn_errno; on an error the guard has been reaped.
+  int read_guard_status(pid_t guard, unique_fd& status) {
+    std::string records;
+    const auto until = clock_type::now() + k_guard_status_wait;
+    char buf[64];
+    bool stuck = false;
+    for (;;) {
+      pollfd p{status.get(), POLLIN, 0};
+      int rc = poll(&p, 1, poll_timeout(clock_type::now(), until));
+      if (rc < 0 && errno == EINTR)
+        continue;
+      if (rc <= 0) {
+        stuck = true; // a stopped guard, say: a failed start
+        break;
+      }
+      ssize_t got = read(status.get(), buf, sizeof buf);
+      if (got > 0) {
+        records.append(buf, static_cast<std::size_t>(got));
+        continue;
+      }
+      if (got < 0 && errno == EINTR)
+        continue;
+      break; // EOF: the agent was exec'd, or failed
+    }
+    pid_t agent = -1;
+    int exec_error = 0;
+    for (std::size_t i = 0; i + 5 <= records.size(); i += 5) {
+      int32_t value = 0;
+      std::memcpy(&value, records.data() + i + 1, sizeof value);
+      if (records[i] == 'p')
+        agent = static_cast<pid_t>(value);
+      else if (records[i] == 'e' && exec_error == 0)
+        exec_error = value != 0 ? value : EIO;
+    }
+    if (stuck)
+      exec_error = ETIMEDOUT;
+    else if (exec_error == 0 && agent <= 0)
+      exec_error = ECHILD; // the guard failed before it could report
+    if (exec_error != 0) {
+      // Otherwise the guard exits by itself at once: the agent never ran.
+      if (stuck) {
+        if (agent > 0)
+          kill(-agent, SIGKILL);
+        kill(guard, SIGKILL);
+      }
+      int ignored = 0;
+      while (waitpid(guard, &ignored, 0) < 0 && errno == EINTR) {
+      }
+      return exec_error;
+    }
+    pgid_ = agent;
+    // The guard joined the agent's group before it reported: then its own
+    // zombie pins the group id until we reap it (see the top).
+    proc::proc_info info;
+    guard_in_group_ = proc::read_info(guard, info) && info.pgrp == agent;
+    return 0;
+  }
+
+  /// Kills everything at once (a callback threw): through the guard, and
+  /// directly if it has not exited by the backstop.
+  void stop_now() {
+    if (!guarded_) {
+      kill(-pgid_, SIGKILL);
+      return;
+    }
+    kill(pid_, SIGCONT);
+    kill(pid_, SIGUSR1);
+    if (pidfd_.valid()) {
+      pollfd p{pidfd_.get(), POLLIN, 0};
+      int timeout = static_cast<int>(k_guard_backstop.count());
+      while (poll(&p, 1, timeout) < 0 && errno == EINTR) {
+      }
+      if (p.revents != 0)
+        return; // exited: reap() collects it
+    }
+    kill_directly();
   }
 
   bool stop_requested() const noexcept {
@@ -443,16 +672,55 @@ private:
 
   void begin_termination(clock_type::time_point now) {
     stdin_.reset();
-    kill(-pid_, SIGTERM);
+    // The guard is in the group: it passes SIGTERM on to the processes that
+    // left the group.
+    kill(-pgid_, SIGTERM);
     // A stopped process would keep SIGTERM pending until continued.
-    kill(-pid_, SIGCONT);
+    kill(-pgid_, SIGCONT);
     if (spec_.kill_grace.count() > 0) {
       kill_at_ = now + spec_.kill_grace;
       phase_ = phase::terminating;
     } else {
-      kill(-pid_, SIGKILL);
-      phase_ = phase::killing;
+      escalate(now);
     }
+  }
+
+  /// The SIGKILL step of a stop. With the guard it is asked to do it, as
+  /// only it can find every descendant; the group and the guard get SIGKILL
+  /// from us only if it has not exited by the backstop.
+  void escalate(clock_type::time_point now) {
+    phase_ = phase::killing;
+    if (guarded_) {
+      kill(pid_, SIGCONT);
+      kill(pid_, SIGUSR1);
+      backstop_at_ = now + k_guard_backstop;
+      backstop_armed_ = true;
+    } else {
+      kill(-pgid_, SIGKILL);
+    }
+  }
+
+  /// SIGKILL to the group and to the process we spawned, whatever it is.
+  void kill_directly() {
+    backstop_armed_ = false;
+    if (group_pinned())
+      kill(-pgid_, SIGKILL);
+    kill(pid_, SIGKILL);
+  }
+
+  /// Returns true while a zombie or a live process of ours keeps the group
+  /// id from being reused: the agent itself without the guard, else the
+  /// guard once it joined the group.
+  bool group_pinned() const noexcept {
+    return !guarded_ || guard_in_group_;
+  }
+
+  /// Kills the marked processes once, at the end.
+  void sweep_once() {
+    if (swept_ || marker_.empty())
+      return;
+    swept_ = true;
+    sweep_marked(marker_);
   }
 
   /// Handles the leader's exit once waitid says it is a zombie: SIGKILL to
@@ -469,7 +737,8 @@ private:
       return; // still running
     leader_exited_ = true;
     if (rc == 0) {
-      kill(-pid_, SIGKILL);
+      if (group_pinned())
+        kill(-pgid_, SIGKILL);
       reap();
     } else {
       // ECHILD: someone else reaped our child (SIGCHLD ignored, or a
@@ -477,6 +746,8 @@ private:
       // not signalled: it might belong to someone else by now.
       reaped_ = true;
     }
+    // Before draining: a marked process that escaped may hold the pipes.
+    sweep_once();
     stdin_.reset();
     pidfd_.reset();
     phase_ = phase::draining;
@@ -600,10 +871,10 @@ private:
           }
         }
       }
-      if (phase_ == phase::terminating && now >= kill_at_) {
-        kill(-pid_, SIGKILL);
-        phase_ = phase::killing;
-      }
+      if (phase_ == phase::terminating && now >= kill_at_)
+        escalate(now);
+      if (phase_ == phase::killing && backstop_armed_ && now >= backstop_at_)
+        kill_directly();
       if (phase_ == phase::draining && now >= drain_until_) {
         sweep_stream(out_, buf.get());
         sweep_stream(err_, buf.get());
@@ -641,6 +912,8 @@ private:
           timeout = poll_timeout(now, kill_at_);
           break;
         case phase::killing:
+          if (backstop_armed_)
+            timeout = poll_timeout(now, backstop_at_);
           break;
         case phase::draining:
           timeout = poll_timeout(now, drain_until_);
@@ -687,7 +960,16 @@ private:
   unique_fd stdin_;
   unique_fd pidfd_;
   std::size_t written_ = 0;
+  /// The process we spawned and reap: the guard, or the agent without one.
   pid_t pid_ = -1;
+  /// The agent's process group (its pid).
+  pid_t pgid_ = -1;
+  bool guarded_ = false;
+  bool guard_in_group_ = false;
+  bool backstop_armed_ = false;
+  bool swept_ = false;
+  /// The run's marker entry, ORCH_RUN_MARKER=<unique>.
+  std::string marker_;
   bool leader_exited_ = false;
   bool reaped_ = false;
   bool any_output_ = false;
@@ -696,6 +978,7 @@ private:
   clock_type::time_point last_output_;
   clock_type::time_point kill_at_;
   clock_type::time_point drain_until_;
+  clock_type::time_point backstop_at_;
 };
 
 class posix_process_runner final : public process_runner {

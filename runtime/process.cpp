@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 namespace orch {
@@ -91,6 +92,21 @@ extern "C" void orch_interrupt_handler(int) {
   errno = saved;
 }
 
+// SIGPIPE: a write to a pipe or socket without reader. When our stdout or
+// stderr is that pipe (`ai-orchestrator run -v ... | head -5`), nobody reads
+// the run any more: it is stopped like on Ctrl-C, instead of this process
+// dying and leaving its agents behind. Any other SIGPIPE is left to the
+// EPIPE of the write that raised it. poll() is async-signal-safe; a pipe
+// whose reader is gone reports POLLERR, a socket POLLHUP.
+extern "C" void orch_sigpipe_handler(int) {
+  int saved = errno;
+  pollfd fds[2] = {{1, 0, 0}, {2, 0, 0}};
+  if (poll(fds, 2, 0) > 0
+      && ((fds[0].revents | fds[1].revents) & (POLLERR | POLLHUP)) != 0)
+    mark_interrupted();
+  errno = saved;
+}
+
 } // namespace
 
 void install_interrupt_handlers() {
@@ -114,6 +130,11 @@ void install_interrupt_handlers() {
     // A closed terminal: the agents sit in their own process groups and
     // would not get the SIGHUP, so they are stopped like on Ctrl-C.
     sigaction(SIGHUP, &sa, nullptr);
+    struct sigaction pipe_sa {};
+    pipe_sa.sa_handler = orch_sigpipe_handler;
+    sigemptyset(&pipe_sa.sa_mask);
+    pipe_sa.sa_flags = SA_RESTART;
+    sigaction(SIGPIPE, &pipe_sa, nullptr);
   });
 }
 

@@ -21,7 +21,9 @@ namespace orch {
 struct process_spec {
   /// argv[0] is a bare name (looked up on the PATH of `env`) or a path.
   std::vector<std::string> argv;
-  /// The complete environment, `NAME=value` entries. Nothing is inherited.
+  /// The complete environment, `NAME=value` entries. Nothing is inherited;
+  /// the runner adds one entry, ORCH_RUN_MARKER=<unique per run> (replacing
+  /// any given), by which it finds the run's processes that left the group.
   std::vector<std::string> env;
   /// Written to stdin, which is then closed; nullopt = stdin is /dev/null.
   std::optional<std::string> stdin_data;
@@ -100,7 +102,8 @@ using line_callback = std::function<void(output_stream, std::string_view)>;
 
 /// Runs subprocesses to completion. Implementations block the calling thread
 /// (run them in a detached actor), honour every deadline, and never leave a
-/// process of the group behind when they return.
+/// process of the run behind when they return: not of the group, and not
+/// one that left it (see posix_process_runner.cpp for how, and its limits).
 class process_runner {
 public:
   virtual ~process_runner();
@@ -116,20 +119,25 @@ public:
 std::shared_ptr<process_runner> make_posix_process_runner();
 
 /// Resolves a bare program name against the PATH entry of `env` (or of this
-/// process when `env` has none); a name with a slash is returned as is when
-/// it is executable. Returns an empty string when not found.
+/// process when `env` has none); only absolute PATH elements are searched,
+/// since an empty or relative one would resolve against the agent's working
+/// directory (the workspace). A name with a slash is returned as is when it
+/// is executable. Returns an empty string when not found.
 std::string find_executable(const std::string& name,
                             const std::vector<std::string>& env = {});
 
 // -- interruption (Ctrl-C) --------------------------------------------------
 
 /// Installs SIGINT/SIGTERM/SIGHUP handlers that mark the process as
-/// interrupted.
-/// Every running posix process is then stopped (group SIGTERM, grace,
-/// SIGKILL) and returns with `cancelled` set.
+/// interrupted, and a SIGPIPE handler that does the same when stdout or
+/// stderr is a pipe or socket whose reader is gone (writes then fail with
+/// EPIPE instead of killing the process). Every running posix process is
+/// then stopped (group SIGTERM, grace, SIGKILL) and returns with
+/// `cancelled` set.
 void install_interrupt_handlers();
 
-/// Returns true once SIGINT, SIGTERM or SIGHUP arrived.
+/// Returns true once SIGINT, SIGTERM or SIGHUP arrived, or SIGPIPE with a
+/// broken stdout or stderr.
 bool interrupted() noexcept;
 
 /// A descriptor readable once interrupted (for poll); -1 before install.

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -304,21 +305,35 @@ TEST_F(posix_runner, child_leads_its_own_process_group) {
 
 // -- environment, program lookup, working directory ---------------------------
 
-TEST_F(posix_runner, environment_is_exactly_spec_env) {
+TEST_F(posix_runner, environment_is_exactly_spec_env_plus_the_run_marker) {
   setenv("ORCH_PARENT_ONLY", "must-not-leak", 1);
   process_spec spec;
   spec.argv = {"env"};
-  spec.env = {"PATH=/usr/bin:/bin", "ORCH_ONE=1", "ORCH_TWO=two words"};
+  spec.env = {"PATH=/usr/bin:/bin", "ORCH_ONE=1", "ORCH_TWO=two words",
+              "ORCH_RUN_MARKER=given"};
   spec.total_deadline = k_max_test_wait;
   line_log lines;
   auto result = run(spec, lines.callback());
   unsetenv("ORCH_PARENT_ONLY");
   EXPECT_TRUE(result.clean_exit());
-  auto got = lines.out;
-  auto want = spec.env;
+  // One marker entry, ours: a given one is replaced.
+  std::vector<std::string> got;
+  std::vector<std::string> markers;
+  for (const auto& line : lines.out)
+    (line.rfind("ORCH_RUN_MARKER=", 0) == 0 ? markers : got).push_back(line);
+  ASSERT_EQ(markers.size(), 1u);
+  EXPECT_NE(markers[0], "ORCH_RUN_MARKER=given");
+  EXPECT_GT(markers[0].size(), std::string{"ORCH_RUN_MARKER="}.size());
+  std::vector<std::string> want{"PATH=/usr/bin:/bin", "ORCH_ONE=1",
+                                "ORCH_TWO=two words"};
   std::sort(got.begin(), got.end());
   std::sort(want.begin(), want.end());
   EXPECT_EQ(got, want);
+
+  // Every run has its own marker.
+  line_log again;
+  run(spec, again.callback());
+  EXPECT_EQ(std::count(again.out.begin(), again.out.end(), markers[0]), 0);
 }
 
 TEST_F(posix_runner, program_is_looked_up_on_the_path_of_spec_env) {
@@ -415,6 +430,50 @@ TEST_F(posix_runner, find_executable_falls_back_to_this_process_path) {
   std::string found = orch::find_executable("sh", {"HOME=/"});
   ASSERT_FALSE(found.empty());
   EXPECT_EQ(std::filesystem::path(found).filename(), "sh");
+}
+
+TEST_F(posix_runner, empty_and_relative_path_elements_are_not_searched) {
+  // An agent could write a program named like another agent into the
+  // workspace, the next step's working directory.
+  temp_dir dir;
+  dir.write("orch-planted", "#!/bin/sh\necho planted ran\n", 0755);
+  std::filesystem::create_directory(dir.path() + "/bin");
+  dir.write("bin/orch-planted", "#!/bin/sh\necho planted ran\n", 0755);
+  for (std::string path : {".:/usr/bin", ":/usr/bin", "/usr/bin:", "bin"}) {
+    process_spec spec;
+    spec.argv = {"orch-planted"};
+    spec.env = {"PATH=" + path};
+    spec.cwd = dir.path();
+    spec.total_deadline = k_max_test_wait;
+    auto result = run(spec);
+    EXPECT_FALSE(result.started) << path;
+    EXPECT_EQ(result.spawn_errno, ENOENT) << path;
+    EXPECT_EQ(result.out, "") << path;
+  }
+  // find_executable, from this process's working directory.
+  auto old_cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path());
+  EXPECT_EQ(orch::find_executable("orch-planted", {"PATH=.:/usr/bin"}), "");
+  EXPECT_EQ(orch::find_executable("orch-planted", {"PATH=:/usr/bin"}), "");
+  EXPECT_EQ(orch::find_executable("orch-planted", {"PATH=bin"}), "");
+  EXPECT_EQ(orch::find_executable("orch-planted", {"PATH=" + dir.path()}),
+            dir.path() + "/orch-planted");
+  std::filesystem::current_path(old_cwd);
+}
+
+TEST_F(posix_runner, an_exec_failure_behind_the_guard_is_reported) {
+  // Executable but not a program: execve fails with ENOEXEC in the guard's
+  // child, and the runner must say so instead of reporting a run.
+  temp_dir dir;
+  std::string file = dir.write("garbage", "not a program\n", 0755);
+  process_spec spec;
+  spec.argv = {file};
+  spec.env = k_env;
+  spec.total_deadline = k_max_test_wait;
+  auto result = run(spec);
+  EXPECT_FALSE(result.started);
+  EXPECT_EQ(result.spawn_errno, ENOEXEC);
+  EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1); // the guard was reaped
 }
 
 TEST_F(posix_runner, find_executable_returns_an_executable_path_as_is) {
@@ -537,11 +596,12 @@ echo leader done)");
   EXPECT_TRUE(process_gone(std::stoi(lines.out[1])));
 }
 
-TEST_F(posix_runner, stdout_held_by_a_process_outside_the_group_does_not_hang) {
-  // setsid moves the grandchild out of reach of the group kill; the run
-  // still ends shortly after the leader. The fifo makes the leader wait
-  // until the grandchild has left the group, else the group kill could
-  // catch it before setsid() ran.
+TEST_F(posix_runner, a_process_that_left_the_group_is_killed_with_the_leader) {
+  // setsid moves the grandchild out of reach of the group kill (as Node's
+  // `detached: true` does), and it holds our stdout; the run still ends
+  // shortly after the leader, and the grandchild is gone. The fifo makes
+  // the leader wait until the grandchild has left the group, else the group
+  // kill could catch it before setsid() ran.
   temp_dir dir;
   auto spec = shell(R"(mkfifo escaped
 setsid sh -c 'echo $$ > escaped; exec sleep 30' &
@@ -554,8 +614,152 @@ read pid < escaped; echo $pid)");
   EXPECT_LT(result.elapsed, k_fast);
   ASSERT_EQ(lines.out.size(), 1u);
   pid_t escaped = std::stoi(lines.out[0]);
-  EXPECT_EQ(kill(escaped, 0), 0); // really out of reach: still running
-  kill(escaped, SIGKILL);         // our own cleanup
+  EXPECT_TRUE(process_gone(escaped));
+}
+
+/// A script whose leader starts a grandchild that leaves the group (setsid),
+/// scrubs its environment (env -i: no marker) and ignores SIGTERM, waits
+/// until it runs, prints "<leader pid> <grandchild pid>" and then runs
+/// `rest`. Uses the fifo `escaped` in the working directory.
+std::string escaping_grandchild(const std::string& rest) {
+  return "mkfifo escaped\n"
+         "setsid env -i /bin/sh -c 'trap \"\" TERM; echo $$ > escaped; "
+         "exec sleep 30' &\n"
+         "read pid < escaped; echo $$ $pid\n"
+         + rest;
+}
+
+/// Parses "<leader> <grandchild>".
+std::pair<pid_t, pid_t> two_pids(const std::string& line) {
+  auto space = line.find(' ');
+  return {std::stoi(line.substr(0, space)), std::stoi(line.substr(space + 1))};
+}
+
+TEST_F(posix_runner, an_escaped_grandchild_without_marker_dies_on_cancel) {
+  temp_dir dir;
+  orch::cancel_token cancel;
+  std::string pids;
+  auto on_line = [&](output_stream, std::string_view line) {
+    pids = std::string{line};
+    cancel.cancel();
+  };
+  auto spec = shell(escaping_grandchild("exec sleep 30"));
+  spec.cwd = dir.path();
+  spec.kill_grace = 5s;
+  auto result = run(spec, on_line, &cancel);
+  EXPECT_TRUE(result.cancelled);
+  EXPECT_EQ(result.term_signal, SIGTERM);
+  EXPECT_LT(result.elapsed, k_fast); // no wait for the grace period
+  ASSERT_FALSE(pids.empty());
+  auto [leader, escaped] = two_pids(pids);
+  EXPECT_EQ(kill(leader, 0), -1);
+  EXPECT_EQ(kill(escaped, 0), -1); // killed and reaped before run returned
+  EXPECT_TRUE(process_gone(escaped));
+}
+
+TEST_F(posix_runner,
+       an_escaped_grandchild_dies_when_sigkill_follows_the_grace) {
+  // Leader and grandchild ignore SIGTERM: the SIGKILL step must reach both.
+  temp_dir dir;
+  line_log lines;
+  auto spec = shell(escaping_grandchild("trap '' TERM; exec sleep 30"));
+  spec.cwd = dir.path();
+  spec.first_output_deadline = 0ms;
+  spec.idle_deadline = 300ms;
+  spec.kill_grace = 200ms;
+  auto result = run(spec, lines.callback());
+  EXPECT_EQ(result.expired, deadline_kind::idle);
+  EXPECT_EQ(result.term_signal, SIGKILL);
+  EXPECT_LT(result.elapsed, k_fast);
+  ASSERT_EQ(lines.out.size(), 1u);
+  auto [leader, escaped] = two_pids(lines.out[0]);
+  EXPECT_EQ(kill(leader, 0), -1);
+  EXPECT_TRUE(process_gone(escaped));
+}
+
+TEST_F(posix_runner, an_escaped_grandchild_dies_on_interrupt) {
+  orch::install_interrupt_handlers();
+  temp_dir dir;
+  std::string pids;
+  auto on_line = [&](output_stream, std::string_view line) {
+    pids = std::string{line};
+    orch::raise_interrupt();
+  };
+  auto spec = shell(escaping_grandchild("exec sleep 30"));
+  spec.cwd = dir.path();
+  auto result = run(spec, on_line);
+  EXPECT_TRUE(result.cancelled);
+  ASSERT_FALSE(pids.empty());
+  auto [leader, escaped] = two_pids(pids);
+  EXPECT_EQ(kill(leader, 0), -1);
+  EXPECT_TRUE(process_gone(escaped));
+}
+
+TEST_F(posix_runner, agents_die_with_the_runner_process_even_on_sigkill) {
+  // A forked copy of this test plays the orchestrator; it is killed with
+  // SIGKILL while its agent and the agent's escaped grandchild run.
+  temp_dir dir;
+  std::string report = dir.path() + "/report";
+  ASSERT_EQ(mkfifo(report.c_str(), 0600), 0);
+  int report_fd = open(report.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(report_fd, 0);
+  auto spec = shell(escaping_grandchild("echo $$ $pid > report\n"
+                                        "exec sleep 30"));
+  spec.cwd = dir.path();
+  pid_t orchestrator = fork();
+  ASSERT_GE(orchestrator, 0);
+  if (orchestrator == 0) {
+    orch::make_posix_process_runner()->run(spec, {}, nullptr);
+    _exit(0);
+  }
+  std::string pids;
+  pollfd p{report_fd, POLLIN, 0};
+  while (pids.find('\n') == std::string::npos
+         && poll(&p, 1, static_cast<int>(k_max_test_wait.count())) > 0) {
+    char buf[64];
+    ssize_t got = read(report_fd, buf, sizeof buf);
+    if (got <= 0)
+      break;
+    pids.append(buf, static_cast<std::size_t>(got));
+  }
+  close(report_fd);
+  ASSERT_FALSE(pids.empty());
+  auto [leader, escaped] = two_pids(pids);
+  // The agent's parent is the guard; after the orchestrator's death it
+  // comes to us (subreaper), and process_gone reaps it.
+  std::ifstream stat{"/proc/" + std::to_string(leader) + "/stat"};
+  std::string stat_line;
+  std::getline(stat, stat_line);
+  std::istringstream fields{stat_line.substr(stat_line.rfind(')') + 2)};
+  char state = 0;
+  pid_t guard = 0;
+  fields >> state >> guard;
+
+  ASSERT_EQ(kill(orchestrator, SIGKILL), 0);
+  ASSERT_EQ(waitpid(orchestrator, nullptr, 0), orchestrator);
+  EXPECT_NE(guard, orchestrator); // the agent was started through a guard
+  EXPECT_TRUE(process_gone(guard));
+  EXPECT_TRUE(process_gone(leader));
+  EXPECT_TRUE(process_gone(escaped));
+}
+
+TEST_F(posix_runner, without_the_guard_marked_processes_are_still_swept) {
+  // The fallback (no guard found): the marker finds a grandchild that left
+  // the group but kept its environment.
+  setenv("ORCH_AGENT_GUARD", "none", 1);
+  temp_dir dir;
+  auto spec = shell(R"(mkfifo escaped
+setsid sh -c 'echo $$ > escaped; exec sleep 30' &
+read pid < escaped; echo $$ $pid)");
+  spec.cwd = dir.path();
+  line_log lines;
+  auto result = run(spec, lines.callback());
+  unsetenv("ORCH_AGENT_GUARD");
+  EXPECT_TRUE(result.clean_exit());
+  ASSERT_EQ(lines.out.size(), 1u);
+  auto [leader, escaped] = two_pids(lines.out[0]);
+  // No guard: the shell is our child and its own parent is this process.
+  EXPECT_EQ(waitpid(leader, nullptr, WNOHANG), -1);
   EXPECT_TRUE(process_gone(escaped));
 }
 
@@ -686,6 +890,50 @@ TEST_F(posix_runner, raise_interrupt_stops_a_hanging_child) {
   pollfd p{orch::interrupt_fd(), POLLIN, 0};
   EXPECT_EQ(poll(&p, 1, 0), 0); // drained
   EXPECT_TRUE(run(shell("echo after")).clean_exit());
+}
+
+/// Runs `body` in a forked child and returns its wait status.
+template<class F>
+int in_child(F body) {
+  pid_t pid = fork();
+  if (pid == 0)
+    _exit(body());
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+TEST_F(posix_runner, a_broken_stdout_interrupts_instead_of_killing) {
+  // `ai-orchestrator run ... | head -1`: SIGPIPE must stop the run (and its
+  // agents) like Ctrl-C, and the write fail with EPIPE.
+  int status = in_child([] {
+    orch::install_interrupt_handlers();
+    int fds[2];
+    if (pipe(fds) != 0)
+      return 2;
+    close(fds[0]);
+    dup2(fds[1], 1);
+    if (write(1, "x", 1) != -1 || errno != EPIPE)
+      return 3;
+    return orch::interrupted() ? 0 : 4;
+  });
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST_F(posix_runner, sigpipe_from_another_pipe_only_fails_the_write) {
+  int status = in_child([] {
+    orch::install_interrupt_handlers();
+    int fds[2];
+    if (pipe(fds) != 0)
+      return 2;
+    close(fds[0]);
+    if (write(fds[1], "x", 1) != -1 || errno != EPIPE)
+      return 3;
+    return orch::interrupted() ? 4 : 0;
+  });
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 TEST_F(posix_runner, sigint_marks_the_process_interrupted) {

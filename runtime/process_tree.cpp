@@ -1,0 +1,178 @@
+#include "runtime/process_tree.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_map>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace orch::proc {
+
+namespace {
+
+/// Reads all of a small /proc file; false when it cannot be opened.
+bool read_file(const char* path, std::string& out) {
+  out.clear();
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  char buf[4096];
+  for (;;) {
+    ssize_t rc = read(fd, buf, sizeof buf);
+    if (rc > 0) {
+      out.append(buf, static_cast<std::size_t>(rc));
+      continue;
+    }
+    if (rc < 0 && errno == EINTR)
+      continue;
+    break;
+  }
+  close(fd);
+  return true;
+}
+
+/// Parses "pid (comm) S ppid pgrp ..."; comm may hold spaces and ')'.
+bool parse_stat(const std::string& text, proc_info& out) {
+  auto close_paren = text.rfind(')');
+  if (close_paren == std::string::npos || close_paren + 2 >= text.size())
+    return false;
+  const char* p = text.c_str() + close_paren + 2;
+  char state = *p;
+  char* end = nullptr;
+  long ppid = std::strtol(p + 1, &end, 10);
+  if (end == p + 1)
+    return false;
+  const char* q = end;
+  long pgrp = std::strtol(q, &end, 10);
+  if (end == q)
+    return false;
+  out.pid = static_cast<pid_t>(std::strtol(text.c_str(), nullptr, 10));
+  out.ppid = static_cast<pid_t>(ppid);
+  out.pgrp = static_cast<pid_t>(pgrp);
+  out.state = state;
+  return true;
+}
+
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+int pidfd_signal(int pidfd, int sig) {
+#ifdef SYS_pidfd_send_signal
+  return static_cast<int>(
+    syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+#else
+  (void)pidfd;
+  (void)sig;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+/// Returns true when `pid` still matches `expected` and `entry`.
+bool still_matches(const proc_info& expected, std::string_view entry) {
+  proc_info now;
+  if (!read_info(expected.pid, now) || now.dead())
+    return false;
+  if (now.ppid != expected.ppid)
+    return false;
+  return entry.empty() || environ_has(expected.pid, entry);
+}
+
+} // namespace
+
+bool read_info(pid_t pid, proc_info& out) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  std::string text;
+  return read_file(path, text) && parse_stat(text, out);
+}
+
+std::vector<proc_info> snapshot() {
+  std::vector<proc_info> result;
+  DIR* dir = opendir("/proc");
+  if (dir == nullptr)
+    return result;
+  while (dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0')
+      continue;
+    proc_info info;
+    if (read_info(static_cast<pid_t>(pid), info))
+      result.push_back(info);
+  }
+  closedir(dir);
+  return result;
+}
+
+std::vector<proc_info> descendants(const std::vector<proc_info>& all,
+                                   pid_t root) {
+  std::unordered_multimap<pid_t, const proc_info*> children;
+  for (const auto& p : all)
+    children.emplace(p.ppid, &p);
+  std::vector<proc_info> result;
+  std::vector<pid_t> todo{root};
+  while (!todo.empty()) {
+    pid_t parent = todo.back();
+    todo.pop_back();
+    auto [first, last] = children.equal_range(parent);
+    for (auto i = first; i != last; ++i) {
+      // pid 0 and self-parented entries cannot form a loop in /proc, but a
+      // snapshot is not atomic: guard against a cycle of reused pids.
+      if (i->second->pid == root || i->second->pid == parent)
+        continue;
+      result.push_back(*i->second);
+      todo.push_back(i->second->pid);
+      if (result.size() > all.size())
+        return result;
+    }
+  }
+  return result;
+}
+
+bool environ_has(pid_t pid, std::string_view entry) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/environ", static_cast<int>(pid));
+  std::string env;
+  if (!read_file(path, env))
+    return false;
+  std::size_t begin = 0;
+  while (begin < env.size()) {
+    std::size_t end = env.find('\0', begin);
+    if (end == std::string::npos)
+      end = env.size();
+    if (std::string_view{env}.substr(begin, end - begin) == entry)
+      return true;
+    begin = end + 1;
+  }
+  return false;
+}
+
+bool signal_checked(const proc_info& expected, int sig,
+                    std::string_view entry) {
+  int pidfd = open_pidfd(expected.pid);
+  if (pidfd < 0) {
+    if (errno == ESRCH)
+      return false;
+    // No pidfd support: check, then kill (a tiny window for pid reuse).
+    return still_matches(expected, entry) && kill(expected.pid, sig) == 0;
+  }
+  bool sent = still_matches(expected, entry) && pidfd_signal(pidfd, sig) == 0;
+  close(pidfd);
+  return sent;
+}
+
+} // namespace orch::proc

@@ -1,0 +1,58 @@
+#pragma once
+
+// Finding and stopping the processes of one agent run through /proc: by
+// parentage (every descendant of a pid) and by a marker entry in the
+// environment (ORCH_RUN_MARKER=<unique>, set for each run and inherited by
+// everything the agent starts unless it scrubs its environment). Shared by
+// the process runner and the agent guard (agent_guard.cpp), so it depends on
+// nothing but libc and the standard library. Linux only.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace orch::proc {
+
+/// Name of the environment entry that marks every process of one run.
+inline constexpr std::string_view marker_name = "ORCH_RUN_MARKER";
+
+/// What /proc/<pid>/stat says about one process.
+struct proc_info {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+  /// R, S, D, Z (zombie), T, X, ...
+  char state = '?';
+
+  /// Returns true when the process has exited (a zombie or being reaped).
+  bool dead() const noexcept {
+    return state == 'Z' || state == 'X' || state == 'x';
+  }
+};
+
+/// Reads /proc/<pid>/stat; false when the process is gone.
+bool read_info(pid_t pid, proc_info& out);
+
+/// Returns every process visible in /proc now.
+std::vector<proc_info> snapshot();
+
+/// Returns the processes of `all` that descend from `root` (not `root`).
+std::vector<proc_info> descendants(const std::vector<proc_info>& all,
+                                   pid_t root);
+
+/// Returns true when the environment of `pid` holds exactly the entry
+/// `entry` ("NAME=value"). False for a zombie, for a process of another user
+/// and for one that rewrote its environment block.
+bool environ_has(pid_t pid, std::string_view entry);
+
+/// Sends `sig` to `pid` only if it is still the process `expected` described
+/// (same parent) and, when `entry` is not empty, still carries it. The check
+/// is made after a pidfd pinned the process, so a pid reused in between is
+/// never signalled (without pidfd support: a plain kill). Returns true when
+/// the signal was sent.
+bool signal_checked(const proc_info& expected, int sig,
+                    std::string_view entry = {});
+
+} // namespace orch::proc
