@@ -5,11 +5,13 @@
 #include <string>
 
 #include <caf/actor_system.hpp>
+#include <caf/after.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/vocabulary.hpp"
+#include "runtime/text.hpp"
 
 namespace orch {
 
@@ -47,7 +49,7 @@ std::string probe_version(const agent_config& agent, const std::string& path,
     auto nl = text.find('\n', pos);
     auto line = trim(text.substr(pos, nl == std::string::npos ? nl : nl - pos));
     if (!line.empty())
-      return line.size() > 80 ? line.substr(0, 80) : line;
+      return text::clip(line, 80, "");
     if (nl == std::string::npos)
       break;
     pos = nl + 1;
@@ -143,15 +145,31 @@ std::vector<agent_status> probe_agents(caf::actor_system& sys,
   }
   for (auto& [idx, probe] : probes)
     self->send(probe, atom::run_step_v, static_cast<int32_t>(idx));
-  for (size_t n = 0; n < probes.size(); ++n) {
-    self->receive([&](int32_t idx, std::string& version) {
-      auto& st = out[static_cast<size_t>(idx)];
-      st.version = std::move(version);
-      if (st.version.empty() && st.status == "available") {
-        st.status = "error";
-        st.detail = "`" + st.command + " --version` failed or timed out";
-      }
-    });
+  // Each probe answers within its process deadline; the bound only matters
+  // when a probe dies without an answer.
+  std::vector<bool> answered(out.size(), false);
+  bool gave_up = false;
+  for (size_t n = 0; n < probes.size() && !gave_up; ++n) {
+    self->receive(
+      [&](int32_t idx, std::string& version) {
+        if (idx < 0 || static_cast<size_t>(idx) >= out.size())
+          return;
+        answered[static_cast<size_t>(idx)] = true;
+        out[static_cast<size_t>(idx)].version = std::move(version);
+      },
+      caf::after(std::chrono::seconds{30}) >>
+        [&] {
+          gave_up = true;
+        });
+  }
+  for (auto& [idx, probe] : probes) {
+    auto& st = out[idx];
+    if (!answered[idx])
+      self->send_exit(probe, caf::exit_reason::kill);
+    if (st.version.empty() && st.status == "available") {
+      st.status = "error";
+      st.detail = "`" + st.command + " --version` failed or timed out";
+    }
   }
   return out;
 }

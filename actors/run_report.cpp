@@ -1,8 +1,8 @@
 #include "actors/run_report.hpp"
 
-#include <filesystem>
-#include <fstream>
+#include <exception>
 
+#include "runtime/safe_file.hpp"
 #include "runtime/workspace.hpp"
 
 namespace orch {
@@ -119,30 +119,17 @@ nlohmann::ordered_json to_json(const run_result& res) {
 }
 
 bool write_manifest(const run_result& res, std::string& error) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  auto dir = fs::path{res.workspace} / workspace_meta_dir;
-  fs::create_directories(dir, ec);
-  if (ec) {
-    error = "cannot create " + dir.string() + ": " + ec.message();
+  std::string text;
+  try {
+    text = dump_json(to_json(res)) + "\n";
+  } catch (const std::exception& e) {
+    // dump_json replaces bad UTF-8; what is left is running out of memory.
+    error = std::string{"cannot render the manifest: "} + e.what();
     return false;
   }
-  auto path = dir / "manifest.json";
-  auto tmp = dir / "manifest.json.tmp";
-  {
-    std::ofstream out{tmp, std::ios::trunc};
-    out << to_json(res).dump(2) << '\n';
-    if (!out) {
-      error = "cannot write " + tmp.string();
-      return false;
-    }
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    error = "cannot write " + path.string() + ": " + ec.message();
-    return false;
-  }
-  return true;
+  return write_file_atomic(res.workspace,
+                           std::string{workspace_meta_dir} + "/manifest.json",
+                           text, error);
 }
 
 void write_manifest_quietly(const run_result& res) {

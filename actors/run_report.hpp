@@ -18,8 +18,18 @@ nlohmann::ordered_json to_json(const run_result& res);
 /// Returns the JSON shape of one finding.
 nlohmann::ordered_json to_json(const finding& f);
 
-/// Writes `<workspace>/.orchestrator/manifest.json` atomically (temp file
-/// and rename). Returns false and sets `error` on failure.
+/// Returns `j` as JSON text, never throwing: strings that are not valid
+/// UTF-8 (agent output, file names, version strings) get U+FFFD in place of
+/// each bad byte. Every dump of data that came from outside goes through
+/// this (manifest, `run --json`, `agents --json`, `workflows --json`).
+template<class Json>
+std::string dump_json(const Json& j, int indent = 2) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// Writes `<workspace>/.orchestrator/manifest.json` atomically and never
+/// through a link below the workspace (write_file_atomic). Returns false
+/// and sets `error` on failure.
 bool write_manifest(const run_result& res, std::string& error);
 
 /// Like write_manifest, ignoring failures (progress snapshots mid-run).

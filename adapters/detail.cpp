@@ -11,6 +11,8 @@
 
 #include <sys/stat.h>
 
+#include "runtime/text.hpp"
+
 namespace orch::detail {
 
 namespace {
@@ -35,10 +37,10 @@ bool is_digit(char c) {
 }
 
 // Keeps messages readable when a CLI prints a whole JSON blob or a stack.
+// Cuts on a UTF-8 character boundary: half a character would make the
+// manifest's JSON invalid.
 std::string clip(std::string_view text, std::size_t max = 400) {
-  if (text.size() <= max)
-    return std::string(text);
-  return std::string(text.substr(0, max)) + "…";
+  return orch::text::clip(text, max);
 }
 
 std::string seconds(std::chrono::milliseconds ms) {

@@ -14,7 +14,9 @@
 #include <sstream>
 
 #include <caf/actor_system.hpp>
+#include <caf/after.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/system_messages.hpp>
 #include <nlohmann/json.hpp>
 
 #include "actors/agent_actor.hpp"
@@ -27,6 +29,8 @@
 #include "cli/terminal.hpp"
 #include "config/config.hpp"
 #include "runtime/review.hpp"
+#include "runtime/safe_file.hpp"
+#include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
 
 namespace orch::cli {
@@ -58,8 +62,17 @@ std::string pad(std::string s, size_t width) {
   return s;
 }
 
-/// Prints rows as an aligned table; the last column is not padded.
-void print_table(const std::vector<std::vector<std::string>>& rows) {
+/// Returns `s` safe for the terminal (agent versions, paths, messages).
+std::string shown(const std::string& s) {
+  return text::escape_for_terminal(s);
+}
+
+/// Prints rows as an aligned table; the last column is not padded. Cells
+/// are escaped for the terminal.
+void print_table(std::vector<std::vector<std::string>> rows) {
+  for (auto& row : rows)
+    for (auto& cell : row)
+      cell = shown(cell);
   std::vector<size_t> widths;
   for (auto& row : rows)
     for (size_t i = 0; i < row.size(); ++i) {
@@ -247,13 +260,29 @@ void print_dry_run(const config& cfg, const workflow_config& wf,
   }
 }
 
+/// Reads stdin into `out` up to `limit` bytes. Returns false (having read
+/// `limit` + 1 bytes, no more) when stdin holds more.
+bool read_stdin(std::size_t limit, std::string& out) {
+  out.clear();
+  std::vector<char> buf(64 * 1024);
+  for (;;) {
+    auto room = limit - std::min(limit, out.size()) + 1;
+    auto n = std::fread(buf.data(), 1, std::min(buf.size(), room), stdin);
+    if (n == 0)
+      return true;
+    out.append(buf.data(), n);
+    if (out.size() > limit)
+      return false;
+  }
+}
+
 void print_summary(const run_result& res, const terminal& term) {
   std::printf("\n%s\n", term.bold("Summary").c_str());
   for (auto& it : res.iterations) {
     std::string line = "  iteration " + std::to_string(it.number) + ":";
     for (auto& s : it.steps) {
       line += "  " + (s.outcome.ok ? term.green("✓") : term.red("✗")) + " "
-              + s.agent + " " + s.task_kind;
+              + shown(s.agent) + " " + shown(s.task_kind);
     }
     if (it.open_findings >= 0)
       line += "  → " + std::to_string(it.open_findings) + " finding(s)";
@@ -264,24 +293,26 @@ void print_summary(const run_result& res, const terminal& term) {
               || res.status == run_status::completed;
   bool bad = res.status == run_status::failed
              || res.status == run_status::cancelled;
-  auto shown = good  ? term.green(status)
-               : bad ? term.red(status)
-                     : term.yellow(status);
-  std::printf("Result: %s%s\n", shown.c_str(),
-              res.message.empty() ? "" : (" — " + res.message).c_str());
+  auto styled = good  ? term.green(status)
+                : bad ? term.red(status)
+                      : term.yellow(status);
+  std::printf("Result: %s%s\n", styled.c_str(),
+              res.message.empty() ? "" : (" — " + shown(res.message)).c_str());
   std::printf("Open findings: %zu\n", res.findings.size());
   for (auto& f : res.findings) {
     std::string where = f.file.empty() ? "" : f.file;
     if (f.line > 0)
       where += ":" + std::to_string(f.line);
-    std::printf("  [%s] %s%s\n", f.severity.c_str(),
-                where.empty() ? "" : (where + " ").c_str(), f.text.c_str());
+    std::printf("  [%s] %s%s\n", shown(f.severity).c_str(),
+                where.empty() ? "" : (shown(where) + " ").c_str(),
+                shown(f.text).c_str());
   }
   std::vector<std::string> refused;
   for (auto& it : res.iterations)
     for (auto& s : it.steps)
       for (auto& r : s.refused)
-        refused.push_back(s.agent + ": " + r.path + " (" + r.reason + ")");
+        refused.push_back(shown(s.agent) + ": " + shown(r.path) + " ("
+                          + shown(r.reason) + ")");
   if (!refused.empty()) {
     std::printf("Refused paths (%zu), nothing written:\n", refused.size());
     for (auto& r : refused)
@@ -289,14 +320,14 @@ void print_summary(const run_result& res, const terminal& term) {
   }
   std::printf("Generated files (%zu):\n", res.files.size());
   for (auto& f : res.files)
-    std::printf("  %s\n", f.c_str());
+    std::printf("  %s\n", shown(f).c_str());
   size_t backups = 0;
   std::vector<std::string> deleted;
   for (auto& it : res.iterations)
     for (auto& s : it.steps) {
       backups += s.backups.size();
       for (auto& d : s.deleted)
-        deleted.push_back(s.agent + ": " + d);
+        deleted.push_back(shown(s.agent) + ": " + shown(d));
     }
   if (!deleted.empty()) {
     std::printf("Deleted by agents (%zu):\n", deleted.size());
@@ -306,13 +337,13 @@ void print_summary(const run_result& res, const terminal& term) {
   if (res.preserved_files > 0 || backups > 0)
     std::printf("Backups: %d file(s) as they were before the run, %zu "
                 "before an overwrite, in %s/%s/backups/%s/\n",
-                res.preserved_files, backups, res.workspace.c_str(),
+                res.preserved_files, backups, shown(res.workspace).c_str(),
                 workspace_meta_dir, res.run_id.c_str());
   if (!res.preserve_error.empty())
     std::printf("Warning: existing files were not saved: %s\n",
-                res.preserve_error.c_str());
-  std::printf("Workspace: %s\n", res.workspace.c_str());
-  std::printf("Manifest: %s/%s/manifest.json\n", res.workspace.c_str(),
+                shown(res.preserve_error).c_str());
+  std::printf("Workspace: %s\n", shown(res.workspace).c_str());
+  std::printf("Manifest: %s/%s/manifest.json\n", shown(res.workspace).c_str(),
               workspace_meta_dir);
   std::string cost;
   if (res.tokens.has_cost) {
@@ -324,6 +355,82 @@ void print_summary(const run_result& res, const terminal& term) {
               static_cast<long long>(res.tokens.input_tokens),
               static_cast<long long>(res.tokens.output_tokens),
               static_cast<long long>(res.tokens.cached_tokens), cost.c_str());
+}
+
+/// How the wait for a run ended.
+struct run_wait {
+  bool got_result = false;
+  run_result result;
+  /// Why there is no result.
+  std::string failure;
+  /// The workflow actor died, or did not stop after Ctrl-C.
+  bool run_lost = false;
+  bool display_down = false;
+};
+
+/// Sends `req` to `run` and waits for its result, never without a bound:
+/// the run and the display are monitored, so the death of either ends the
+/// wait (a dead display only loses the live view), and after Ctrl-C the run
+/// gets `kill_grace` plus a margin to stop its agents and report before
+/// the wait gives up.
+run_wait await_run(caf::actor_system& sys, caf::blocking_actor& self,
+                   const workflow_actor& run, const display_actor& display,
+                   run_request req, std::chrono::milliseconds kill_grace) {
+  using clock = std::chrono::steady_clock;
+  constexpr auto poll = std::chrono::milliseconds{200};
+  const auto grace = kill_grace + std::chrono::seconds{10};
+  run_wait out;
+  self.monitor(run);
+  self.monitor(display);
+  // A plain send: the reply arrives as an ordinary message, so one receive
+  // sees it, the monitors' down messages and the interrupt poll alike.
+  self.send(run, atom::run_task_v, std::move(req));
+  std::optional<clock::time_point> interrupted_at;
+  bool done = false;
+  while (!done) {
+    self.receive(
+      [&](run_result& res) {
+        out.result = std::move(res);
+        out.got_result = true;
+        done = true;
+      },
+      [&](caf::error& e) {
+        out.failure = sys.render(e);
+        done = true;
+      },
+      [&](caf::down_msg& dm) {
+        if (dm.source == run.address()) {
+          out.failure = "the run stopped without a result ("
+                        + sys.render(dm.reason) + ")";
+          out.run_lost = true;
+          done = true;
+        } else if (dm.source == display.address()) {
+          out.display_down = true;
+          std::fprintf(stderr, "warning: the progress display stopped (%s)\n",
+                       sys.render(dm.reason).c_str());
+        }
+      },
+      caf::after(poll) >>
+        [&] {
+          if (!interrupted())
+            return;
+          auto now = clock::now();
+          if (!interrupted_at) {
+            interrupted_at = now;
+          } else if (now - *interrupted_at > grace) {
+            out.failure
+              = "interrupted; the run did not stop within "
+                + format_duration(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(grace)
+                    .count());
+            out.run_lost = true;
+            done = true;
+          }
+        });
+  }
+  self.demonitor(run.address());
+  self.demonitor(display.address());
+  return out;
 }
 
 } // namespace
@@ -354,10 +461,10 @@ int cmd_agents(const std::string& config_path, bool json) {
       j["role"] = s.role;
       arr.push_back(std::move(j));
     }
-    std::printf("%s\n", arr.dump(2).c_str());
+    std::printf("%s\n", dump_json(arr).c_str());
     return exit_ok;
   }
-  std::printf("Config: %s\n\n", cfg->source.c_str());
+  std::printf("Config: %s\n\n", shown(cfg->source).c_str());
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"AGENT", "ADAPTER", "STATUS", "VERSION", "COMMAND", "ROLE"});
   for (auto& s : statuses)
@@ -372,7 +479,7 @@ int cmd_agents(const std::string& config_path, bool json) {
     if (!any_detail)
       std::printf("\n");
     any_detail = true;
-    std::printf("%s: %s\n", s.name.c_str(), s.detail.c_str());
+    std::printf("%s: %s\n", shown(s.name).c_str(), shown(s.detail).c_str());
   }
   return exit_ok;
 }
@@ -423,10 +530,10 @@ int cmd_workflows(const std::string& config_path, bool json) {
       j["steps"] = std::move(steps);
       arr.push_back(std::move(j));
     }
-    std::printf("%s\n", arr.dump(2).c_str());
+    std::printf("%s\n", dump_json(arr).c_str());
     return exit_ok;
   }
-  std::printf("Config: %s\n\n", cfg->source.c_str());
+  std::printf("Config: %s\n\n", shown(cfg->source).c_str());
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"WORKFLOW", "ITER", "THRESHOLD", "STEPS", "DESCRIPTION"});
   for (auto& wf : cfg->workflows)
@@ -440,17 +547,23 @@ int cmd_workflows(const std::string& config_path, bool json) {
 
 int cmd_run(const run_options& given) {
   auto opts = given;
-  if (opts.task == "-") {
-    // Long tasks come through stdin: one argv element is capped at 128 KiB.
-    std::ostringstream text;
-    text << std::cin.rdbuf();
-    opts.task = text.str();
-  }
   auto loaded = load_or_report(opts.config_path);
   if (!loaded)
     return exit_usage;
   auto cfg = std::make_shared<config>(std::move(*loaded));
   // -- the task text --------------------------------------------------------
+  if (opts.task == "-") {
+    // Long tasks come through stdin: one argv element is capped at 128 KiB.
+    // One byte past the limit is enough to refuse; the rest is never read.
+    auto limit = cfg->settings.max_task_chars;
+    if (!read_stdin(limit, opts.task)) {
+      std::fprintf(stderr,
+                   "error: the task text on stdin is longer than the limit "
+                   "of %zu bytes (settings.max_task_chars)\n",
+                   limit);
+      return exit_usage;
+    }
+  }
   auto first = opts.task.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) {
     std::fprintf(stderr, "error: the task text is empty\n");
@@ -533,10 +646,19 @@ int cmd_run(const run_options& given) {
                  ws_str.c_str(), err.c_str());
     return exit_failure;
   }
+  // One run per workspace: a second run would mix its files and manifest
+  // into this one's. Held until cmd_run returns.
+  auto lock = workspace_lock::acquire(ws_path, run_id, err);
+  if (!lock) {
+    std::fprintf(stderr, "error: cannot run in %s: %s\n", shown(ws_str).c_str(),
+                 shown(err).c_str());
+    return exit_usage;
+  }
   // -- the run --------------------------------------------------------------
   install_interrupt_handlers();
   run_result result;
   bool got_result = false;
+  bool run_lost = false;
   std::string failure;
   {
     system_config sys_cfg;
@@ -563,27 +685,38 @@ int cmd_run(const run_options& given) {
                  run_id.c_str(), wf.name.c_str(), describe_steps(wf).c_str(),
                  max_iterations);
     caf::scoped_actor self{sys};
-    self->request(run, caf::infinite, atom::run_task_v, std::move(req))
-      .receive(
-        [&](run_result& res) {
-          result = std::move(res);
-          got_result = true;
-        },
-        [&](caf::error& e) {
-          failure = sys.render(e);
-        });
-    self->request(display, caf::infinite, atom::flush_v)
-      .receive([](bool) {}, [](caf::error&) {});
-    for (auto& kvp : agents)
+    auto outcome = await_run(sys, *self, run, display, std::move(req),
+                             cfg->settings.kill_grace);
+    got_result = outcome.got_result;
+    result = std::move(outcome.result);
+    failure = std::move(outcome.failure);
+    run_lost = outcome.run_lost;
+    // Nothing may keep the actor system (its destructor waits for every
+    // actor) alive: steps still running are cancelled, and the display
+    // gets a bounded wait.
+    if (!outcome.display_down)
+      self->request(display, std::chrono::seconds{5}, atom::flush_v)
+        .receive([](bool) {}, [](caf::error&) {});
+    for (auto& kvp : agents) {
+      self->send(kvp.second, atom::cancel_v);
       self->send_exit(kvp.second, caf::exit_reason::user_shutdown);
+    }
+    if (!got_result)
+      self->send_exit(run, caf::exit_reason::kill);
     self->send_exit(display, caf::exit_reason::user_shutdown);
   }
   if (!got_result) {
     std::fprintf(stderr, "error: %s\n", failure.c_str());
+    if (run_lost)
+      std::fprintf(stderr,
+                   "The workspace %s may hold what the agents wrote "
+                   "so far; its manifest may be missing or out of "
+                   "date.\n",
+                   shown(ws_str).c_str());
     return interrupted() ? exit_interrupted : exit_failure;
   }
   if (opts.json)
-    std::printf("%s\n", to_json(result).dump(2).c_str());
+    std::printf("%s\n", dump_json(to_json(result)).c_str());
   else
     print_summary(result, terminal::for_stream(stdout));
   if (result.status == run_status::cancelled || interrupted())

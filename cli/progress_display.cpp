@@ -4,6 +4,8 @@
 
 #include <caf/stateful_actor.hpp>
 
+#include "runtime/text.hpp"
+
 namespace orch::cli {
 
 namespace {
@@ -14,10 +16,16 @@ constexpr auto tick_interval = std::chrono::milliseconds{125};
 
 const char* spinner[] = {"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"};
 
+/// Returns `s` safe for the terminal: agent text may hold escape
+/// sequences and bytes that are not UTF-8.
+std::string shown(const std::string& s) {
+  return text::escape_for_terminal(s);
+}
+
 std::string step_label(const progress_event& ev) {
   return "step " + std::to_string(ev.step_index + 1) + "/"
-         + std::to_string(ev.step_count) + "  " + ev.agent + " · "
-         + ev.task_kind;
+         + std::to_string(ev.step_count) + "  " + shown(ev.agent) + " · "
+         + shown(ev.task_kind);
 }
 
 void clear_status(self_ptr self) {
@@ -59,7 +67,7 @@ void on_event(self_ptr self, const progress_event& ev) {
   using kind = progress_event::kind_t;
   switch (ev.kind) {
     case kind::run_started:
-      print_line(self, "Workspace: " + ev.text);
+      print_line(self, "Workspace: " + shown(ev.text));
       break;
     case kind::iteration_started:
       st.iteration = ev.iteration;
@@ -67,7 +75,8 @@ void on_event(self_ptr self, const progress_event& ev) {
                  st.term.bold("Iteration " + std::to_string(ev.iteration)));
       break;
     case kind::step_started:
-      st.running[key] = {ev.agent + " " + ev.task_kind, ev.elapsed_ms};
+      st.running[key] = {shown(ev.agent) + " " + shown(ev.task_kind),
+                         ev.elapsed_ms};
       print_line(self, "  → " + step_label(ev));
       if (st.term.tty && !st.ticking) {
         st.ticking = true;
@@ -76,7 +85,8 @@ void on_event(self_ptr self, const progress_event& ev) {
       break;
     case kind::agent_event:
       if (st.verbose)
-        print_line(self, st.term.dim("      " + ev.agent + ": " + ev.text));
+        print_line(self, st.term.dim("      " + shown(ev.agent) + ": "
+                                     + shown(ev.text)));
       break;
     case kind::step_finished: {
       auto i = st.running.find(key);
@@ -86,7 +96,7 @@ void on_event(self_ptr self, const progress_event& ev) {
       auto line = "  " + mark + " " + step_label(ev) + "  ("
                   + format_duration(ev.elapsed_ms - start) + ")";
       if (!ev.text.empty())
-        line += "  " + (ev.ok ? ev.text : st.term.red(ev.text));
+        line += "  " + (ev.ok ? shown(ev.text) : st.term.red(shown(ev.text)));
       print_line(self, line);
       break;
     }

@@ -1,8 +1,9 @@
 #pragma once
 
-// ASCII string helpers shared by the text readers of runtime/ (review
-// findings, code blocks, paths). Locale-independent on purpose: agent output
-// is parsed the same way whatever the user's locale.
+// String helpers shared by the text readers of runtime/ (review findings,
+// code blocks, paths) and by everything that cuts, stores or prints agent
+// text (UTF-8 section). Locale-independent on purpose: agent output is
+// parsed the same way whatever the user's locale.
 
 #include <cstddef>
 #include <optional>
@@ -124,6 +125,180 @@ inline std::optional<fence> parse_fence(std::string_view line) {
     return std::nullopt;
   f.info = std::string{info};
   return f;
+}
+
+// -- UTF-8 --------------------------------------------------------------------
+//
+// Agents are untrusted: their output, the file names they create and the
+// error text they print may hold any bytes. These helpers never throw and
+// accept any input; "valid" means well-formed UTF-8 as RFC 3629 defines it
+// (no overlong forms, no surrogates, nothing above U+10FFFF), the rule
+// nlohmann::json's dump checks.
+
+/// Returns the length (1..4) of the well-formed UTF-8 character that starts
+/// at `s[i]`, or 0 when the bytes there are not one (or `i` is past the
+/// end).
+inline std::size_t utf8_char_length(std::string_view s,
+                                    std::size_t i) noexcept {
+  if (i >= s.size())
+    return 0;
+  auto b = [&](std::size_t k) {
+    return static_cast<unsigned char>(s[i + k]);
+  };
+  auto cont = [&](std::size_t k) {
+    return i + k < s.size() && (b(k) & 0xC0) == 0x80;
+  };
+  unsigned char c = b(0);
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2))
+      return 0;
+    if (c == 0xE0 && b(1) < 0xA0) // overlong
+      return 0;
+    if (c == 0xED && b(1) > 0x9F) // surrogate
+      return 0;
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3))
+      return 0;
+    if (c == 0xF0 && b(1) < 0x90) // overlong
+      return 0;
+    if (c == 0xF4 && b(1) > 0x8F) // above U+10FFFF
+      return 0;
+    return 4;
+  }
+  return 0;
+}
+
+/// Returns true when `s` is well-formed UTF-8.
+inline bool is_valid_utf8(std::string_view s) noexcept {
+  for (std::size_t i = 0; i < s.size();) {
+    auto n = utf8_char_length(s, i);
+    if (n == 0)
+      return false;
+    i += n;
+  }
+  return true;
+}
+
+/// Returns the largest length <= `max` at which `s` can be cut without
+/// splitting a UTF-8 character (an invalid byte counts as one character).
+inline std::size_t utf8_cut(std::string_view s, std::size_t max) noexcept {
+  if (s.size() <= max)
+    return s.size();
+  // A character is at most 4 bytes: step back over at most 3 continuation
+  // bytes, then keep the character only if it ends at or before `max`.
+  std::size_t start = max;
+  for (int k = 0; k < 3 && start > 0
+                  && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80;
+       ++k)
+    --start;
+  auto n = utf8_char_length(s, start);
+  if (n != 0 && start + n > max)
+    return start;
+  return max;
+}
+
+/// Returns `s` cut to at most `max` bytes on a UTF-8 character boundary,
+/// followed by `ellipsis` when something was cut (the ellipsis is not
+/// counted in `max`).
+inline std::string clip(std::string_view s, std::size_t max,
+                        std::string_view ellipsis = "…") {
+  if (s.size() <= max)
+    return std::string{s};
+  std::string out{s.substr(0, utf8_cut(s, max))};
+  out += ellipsis;
+  return out;
+}
+
+/// Returns `s` with every byte that is not part of a well-formed UTF-8
+/// character replaced by U+FFFD; valid text is returned unchanged.
+inline std::string to_valid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    auto n = utf8_char_length(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+/// Returns `s` safe to print on a terminal: nothing in it can move the
+/// cursor, change colours, set the window title or reorder text. Escaped
+/// are the C0 controls (as `\n`, `\r`, `\t` or `\xNN`; tab is kept), DEL
+/// (`\x7f`), the C1 controls U+0080..U+009F and the bidi embedding,
+/// override and isolate marks U+202A..U+202E, U+2066..U+2069 (as
+/// `\uNNNN`), and every byte that is not valid UTF-8 (as `\xNN`). With
+/// `keep_newlines`, `\n` (and a `\r` before it) stays a line break.
+/// Printable text, including non-ASCII, is unchanged.
+inline std::string escape_for_terminal(std::string_view s,
+                                       bool keep_newlines = false) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  auto byte_escape = [&](unsigned char c) {
+    out += "\\x";
+    out += hex[c >> 4];
+    out += hex[c & 0xF];
+  };
+  auto cp_escape = [&](unsigned cp) {
+    out += "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4)
+      out += hex[(cp >> shift) & 0xF];
+  };
+  for (std::size_t i = 0; i < s.size();) {
+    auto n = utf8_char_length(s, i);
+    auto c = static_cast<unsigned char>(s[i]);
+    if (n == 0) {
+      byte_escape(c);
+      ++i;
+      continue;
+    }
+    if (n == 1) {
+      bool crlf = c == '\r' && i + 1 < s.size() && s[i + 1] == '\n';
+      if (keep_newlines && (c == '\n' || crlf)) {
+        // A CRLF's \r is dropped: the \n that follows breaks the line.
+        if (c == '\n')
+          out += '\n';
+      } else if (c == '\n')
+        out += "\\n";
+      else if (c == '\r')
+        out += "\\r";
+      else if (c == '\t')
+        out += '\t';
+      else if (c < 0x20 || c == 0x7F)
+        byte_escape(c);
+      else
+        out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    unsigned cp = 0;
+    if (n == 2)
+      cp = ((c & 0x1Fu) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu);
+    else if (n == 3)
+      cp = ((c & 0x0Fu) << 12)
+           | ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 6)
+           | (static_cast<unsigned char>(s[i + 2]) & 0x3Fu);
+    bool hidden = (cp >= 0x80 && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E)
+                  || (cp >= 0x2066 && cp <= 0x2069);
+    if (hidden)
+      cp_escape(cp);
+    else
+      out.append(s.substr(i, n));
+    i += n;
+  }
+  return out;
 }
 
 } // namespace orch::text
