@@ -34,10 +34,14 @@ public:
   workspace_lock& operator=(const workspace_lock&) = delete;
   ~workspace_lock();
 
-  /// Takes the lock for `run_id` without waiting. When another process
-  /// holds it, returns nullopt and sets `error` to a message naming the
-  /// holder's run id (e.g. "the workspace is in use by run 20261201-...
-  /// (pid 1234)").
+  /// Takes the lock for `run_id` without waiting, creating `.orchestrator`
+  /// if missing. The meta dir and the lock file are reached through the
+  /// workspace's descriptor with O_NOFOLLOW: a symlink at either, a lock that
+  /// is not a regular file or has other hard links is refused. On success
+  /// the file holds "run_id pid\n" (emptied again on release). When another
+  /// holder has it, returns nullopt and sets `error` to a message naming the
+  /// holder (e.g. "the workspace /x is in use by run 20261201-... (pid
+  /// 1234)").
   static std::optional<workspace_lock>
   acquire(const std::filesystem::path& workspace, const std::string& run_id,
           std::string& error);

@@ -4,6 +4,8 @@
 // what an agent wrote itself, code blocks in agent text that name a file,
 // and writes that back up whatever they would overwrite.
 
+#include "runtime/hashing.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -27,19 +29,21 @@ struct path_check {
 };
 
 /// Accepts `path` only if it is relative, has no control characters, no
-/// backslash, no `~` prefix, no `..` escaping, is not inside the meta dir,
-/// and stays inside `root` after resolving symlinks of existing parents.
+/// backslash, no `~` prefix, no `..` escaping, is not inside the meta dir or
+/// a `.git` folder, and reaches under `root` without passing any symlink.
 ///
 /// The rules, in the order they are checked (the first failing one is the
 /// reason):
 /// - not empty, at most 4096 bytes, no component longer than 255 bytes;
 /// - no ASCII control character (0x00-0x1F, 0x7F, so no NUL) and no `\`;
 /// - well-formed UTF-8 (shortest form, no surrogates, <= U+10FFFF). Other
-///   non-ASCII text is allowed (`docs/café.md`) except characters that could
-///   pass for path syntax or hide text: look-alikes of `/ \ . : ~` (division,
-///   fraction, fullwidth, small, vertical, big and combining-overlay
-///   solidus, dot leaders, ideographic and fullwidth full stops, ratio ...),
-///   C1 controls, invisible and bidi format characters (U+061C, U+200B-200F,
+///   non-ASCII text is allowed (`docs/café.md`, `col·lecció`) except
+///   characters that could pass for path syntax or hide text: look-alikes of
+///   `/ \ . : ~` (division, fraction, fullwidth, small, vertical, big and
+///   combining-overlay solidus, dot leaders, hyphenation point, ideographic,
+///   fullwidth, Armenian, Syriac, Ethiopic, Vai, Mongolian and runic stops
+///   and colons, Arabic-Indic zeros, Lisu tone letters, ratio ...), C1
+///   controls, invisible and bidi format characters (U+061C, U+200B-200F,
 ///   U+202A-202E, U+2060-206F incl. U+2066-2069, U+FEFF, variation
 ///   selectors, tags), non-ASCII spaces and line separators, U+FFFD and
 ///   noncharacters;
@@ -51,9 +55,11 @@ struct path_check {
 ///   name a file (not `.`/`..`), and the result must not be empty;
 /// - the first component is not the meta dir and no component is `.git`
 ///   (both compared ASCII case-insensitively, for case-folding file systems);
-/// - under `root`: every existing parent is a directory, a parent that is a
-///   symlink must resolve inside `root`, and the target itself is not a
-///   symlink, directory or special file.
+/// - under `root`, walked from a descriptor one component at a time with
+///   O_NOFOLLOW (the same walk workspace::write does): no existing component
+///   is a symlink (`g -> .git` cannot smuggle `g/config` into `.git`), every
+///   existing parent is a folder, and the target is missing or a regular
+///   file. Missing folders are fine: a write creates them.
 path_check check_workspace_path(const std::filesystem::path& root,
                                 std::string_view path);
 
@@ -65,12 +71,12 @@ path_check normalize_workspace_path(std::string_view path);
 /// root, skipping the meta dir.
 using file_snapshot = std::map<std::string, std::string>;
 
-/// Returns the SHA-256 of `data` as 64 lower-case hex digits.
-std::string sha256_hex(std::string_view data);
-
-/// Walks `root` without following symlinks: values are `<size>:<sha256>`.
+/// Walks `root` with openat/fdopendir without following symlinks: values are
+/// `<size>:<sha256>`, keys the raw bytes of the names joined with `/`.
 /// Skips the meta dir at the top, every `.git` folder, symlinks, special
-/// files, our own temp files (`.orch-tmp-*`) and what cannot be read.
+/// files, our own temp files (`.orch-tmp-*`) and what cannot be read. Files
+/// are hashed in 64 KiB blocks, so memory does not grow with their size.
+/// Never throws on odd names (any byte but `/` and NUL).
 file_snapshot snapshot_files(const std::filesystem::path& root);
 
 /// Returns the paths added or changed between two snapshots, sorted.
@@ -84,7 +90,7 @@ std::vector<std::string> removed_files(const file_snapshot& before,
 /// Returns true when `s` reads as a file path: no spaces or markup, and a
 /// last component with an extension containing a letter, a dotfile name, or
 /// a well-known extension-less name (Makefile, README, ...). Safety is
-/// judged by check_workspace_path, not here.
+/// judged by check_workspace_path / workspace::write, not here.
 bool looks_like_path(std::string_view s);
 
 /// A fenced code block in agent text that names its file.
@@ -122,14 +128,16 @@ struct write_outcome {
 /// `<root>/.orchestrator/backups/<backup_id>/<path>`.
 ///
 /// Writes walk from an open descriptor of the root one component at a time
-/// (openat with O_NOFOLLOW, mkdirat for missing folders). A parent that is a
-/// symlink is opened and the opened folder is checked to lie under the root
-/// (by walking `..` up to the root's device/inode), so swapping a folder for
-/// a symlink between check and write cannot redirect the write. The content
-/// goes to a temp file (O_EXCL|O_NOFOLLOW) in the target folder, is fsynced
-/// and renamed over the target: readers never see half a file, and a target
-/// hard-linked to a file outside is replaced, not modified. The meta dir and
-/// backups are never reached through a symlink.
+/// (openat with O_NOFOLLOW|O_DIRECTORY, mkdirat for missing folders) and
+/// refuse any symlink on the way, even one that stays inside the workspace:
+/// the rules on `.git` and the meta dir then hold for the real location, and
+/// swapping a folder for a symlink between check and write changes nothing.
+/// The content goes to a temp file (O_EXCL|O_NOFOLLOW) in the target folder,
+/// is fsynced and renamed over the target: readers never see half a file,
+/// and a target hard-linked to a file outside is replaced, not modified.
+/// Existing files are compared and backed up in 64 KiB blocks; a backup is
+/// written to a temp file and renamed into place without replacing anything
+/// (never partial, never overwriting another backup).
 class workspace {
 public:
   /// `backup_id` names the backup folder of this run; characters outside
@@ -140,11 +148,15 @@ public:
     return root_;
   }
 
-  /// Creates the root (and meta dir) if missing.
+  /// Creates the root (and meta dir) if missing. The meta dir is created
+  /// and checked through the root's descriptor: a symlink or a file there
+  /// is an error.
   bool ensure(std::string& error) const;
 
-  /// Checks `path`, backs up an existing different file, writes `content`.
+  /// Checks `path` (check_workspace_path's rules, on the descriptors used
+  /// for the write), backs up an existing different file, writes `content`.
   /// Identical content is left alone (written = false, reason "unchanged").
+  /// A symlink anywhere in the path is refused ("g is a symlink").
   /// A backup never overwrites another: the second backup of `a.py` in the
   /// same run is `a.py.~1~`, then `a.py.~2~` (a name that already ends in
   /// `.~N~` always gets such a suffix, so restore can strip exactly one).
@@ -152,22 +164,39 @@ public:
 
   /// What preserve_existing did.
   struct preserve_report {
+    /// Files and symlinks saved.
     std::size_t files = 0;
+    /// Bytes saved (file contents and link targets).
     std::uintmax_t bytes = 0;
-    /// Set when nothing (or not everything) could be saved.
+    /// Set when something could not be saved: the paths (printable, e.g.
+    /// `a\xff`, `b\tc`) and why, or that the total is over the limit and
+    /// nothing was saved. A run should not start when it is set.
     std::string error;
+    /// Special files (FIFOs, sockets, devices) that have no content to
+    /// save, each as "path (a FIFO)". Not an error.
+    std::vector<std::string> skipped;
   };
 
-  /// Saves every file already in the workspace (not the meta dir, not .git)
-  /// into this run's backup folder, so that edits an agent makes in place
-  /// (CLIs write files themselves) can be undone: the un-suffixed backup of
-  /// a path is then its state before the run. Saves nothing and reports an
-  /// error when the files add up to more than `max_bytes`.
+  /// Saves the user's files already in the workspace into this run's backup
+  /// folder, so that edits an agent makes in place (CLIs write files
+  /// themselves) can be undone: the un-suffixed backup of a path is then its
+  /// state before the run.
+  ///
+  /// This copies the user's files, not an agent's answer, so the agent-path
+  /// rules do not apply: every regular file is copied byte for byte (in
+  /// blocks, holes kept) and every symlink is re-created with the same
+  /// target (never followed), whatever bytes their names hold. Skipped: the
+  /// meta dir at the top, every `.git` folder (version control keeps its
+  /// own history) and special files (listed in `skipped`). What cannot be
+  /// read or saved is named in `error`. When the files and link targets add
+  /// up to more than `max_bytes`, nothing is saved and `error` says so.
   preserve_report preserve_existing(std::uintmax_t max_bytes) const;
 
   /// Copies a backup back over the file it came from. `backup_path` is a
   /// write_outcome::backup (`.orchestrator/backups/<id>/<path>[.~N~]`, any
-  /// run's id). The current file, if different, is backed up first.
+  /// run's id). The current file, if different, is backed up first. The
+  /// backup and the target are both reached without following symlinks;
+  /// a saved symlink is not restored by this (it is refused).
   bool restore(std::string_view backup_path, std::string& error) const;
 
 private:

@@ -8,7 +8,7 @@ ORCH_PACKAGES=(
   g++ cmake make pkg-config ccache
   libcaf-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
   prometheus-cpp-dev libsqlitecpp-dev libcli11-dev libedit-dev
-  libgtest-dev libgmock-dev clang-format clang-tidy git
+  libgtest-dev libgmock-dev libssl-dev clang-format clang-tidy git
 )
 
 orch_install_deps() {

@@ -193,7 +193,22 @@ INSTANTIATE_TEST_SUITE_P(
              "UTF-8"},
     bad_path{"a\xFF.py", "UTF-8"}, bad_path{"a\xE2\x88", "UTF-8"},
     bad_path{"a\xED\xA0\x80.py", "UTF-8"},
-    bad_path{"a\xF4\x90\x80\x80.py", "UTF-8"}));
+    bad_path{"a\xF4\x90\x80\x80.py", "UTF-8"},
+    // Dots and colons of other scripts (issue 10, 9c).
+    bad_path{"\xD9\xA0\xD9\xA0/x.py", "U+0660"},
+    bad_path{"a\xDB\xB0py", "U+06F0"},
+    bad_path{"\xEA\x93\xB8\xEA\x93\xB8/x.py", "U+A4F8"},
+    bad_path{"a\xEA\x93\xB9py", "U+A4F9"},
+    bad_path{"a\xEA\x93\xBApy", "U+A4FA"},
+    bad_path{"a\xEA\x93\xBDpy", "U+A4FD"}, bad_path{"C\xD6\x89x", "U+0589"},
+    bad_path{"C\xD7\x83x", "U+05C3"}, bad_path{"a\xDC\x81py", "U+0701"},
+    bad_path{"a\xDC\x83py", "U+0703"},
+    bad_path{"\xE2\x80\xA7\xE2\x80\xA7/x.py", "U+2027"},
+    bad_path{"a\xEA\x98\x8Epy", "U+A60E"},
+    bad_path{"a\xE1\x8D\xA2py", "U+1362"},
+    bad_path{"a\xE1\x8D\xA1py", "U+1361"}, bad_path{"a\xDB\x94py", "U+06D4"},
+    bad_path{"C\xE2\x88\xB6x", "U+2236"}, bad_path{"C\xEA\x9E\x89x", "U+A789"},
+    bad_path{"a\xE1\x9B\xABpy", "U+16EB"}));
 
 TEST_F(workspace_fixture, absolute_path_into_the_sentinel_is_refused) {
   std::string target = (outside_ / "x.py").string();
@@ -234,18 +249,19 @@ TEST_P(accepted_path_test, is_normalised_and_written_inside) {
 
 INSTANTIATE_TEST_SUITE_P(
   corpus, accepted_path_test,
-  ::testing::Values(good_path{"a/../b", "b"}, good_path{"a/./b", "a/b"},
-                    good_path{"./a.py", "a.py"}, good_path{"a//b.py", "a/b.py"},
-                    good_path{"api/models.py", "api/models.py"},
-                    good_path{"a/~/b", "a/~/b"}, good_path{"x..y", "x..y"},
-                    good_path{"...", "..."}, good_path{".env", ".env"},
-                    good_path{".github/ci.yml", ".github/ci.yml"},
-                    good_path{"my file.txt", "my file.txt"},
-                    good_path{"docs/caf\xC3\xA9.md", "docs/caf\xC3\xA9.md"},
-                    good_path{"\xE6\x97\xA5\xE6\x9C\xAC/a.txt",
-                              "\xE6\x97\xA5\xE6\x9C\xAC/a.txt"},
-                    good_path{repeat('n', 252) + ".py",
-                              repeat('n', 252) + ".py"}));
+  ::testing::Values(
+    good_path{"a/../b", "b"}, good_path{"a/./b", "a/b"},
+    good_path{"./a.py", "a.py"}, good_path{"a//b.py", "a/b.py"},
+    good_path{"api/models.py", "api/models.py"}, good_path{"a/~/b", "a/~/b"},
+    good_path{"x..y", "x..y"}, good_path{"...", "..."},
+    good_path{".env", ".env"}, good_path{".github/ci.yml", ".github/ci.yml"},
+    good_path{"my file.txt", "my file.txt"},
+    good_path{"docs/caf\xC3\xA9.md", "docs/caf\xC3\xA9.md"},
+    good_path{"\xE6\x97\xA5\xE6\x9C\xAC/a.txt",
+              "\xE6\x97\xA5\xE6\x9C\xAC/a.txt"},
+    // The middle dot is part of words and stays allowed.
+    good_path{"col\xC2\xB7lecci\xC3\xB3.md", "col\xC2\xB7lecci\xC3\xB3.md"},
+    good_path{repeat('n', 252) + ".py", repeat('n', 252) + ".py"}));
 
 TEST(normalize_workspace_path, gives_the_same_verdict_without_a_root) {
   EXPECT_EQ(normalize_workspace_path("a/./b/../c.py").normalized, "a/c.py");
@@ -261,11 +277,11 @@ TEST_F(workspace_fixture, symlinked_folder_pointing_outside_is_refused) {
 
   path_check check = check_workspace_path(root_, "link/x.py");
   EXPECT_FALSE(check.ok);
-  EXPECT_NE(check.reason.find("outside"), std::string::npos) << check.reason;
+  EXPECT_EQ(check.reason, "link is a symlink");
 
   write_outcome w = ws.write("link/x.py", "evil");
   EXPECT_FALSE(w.written);
-  EXPECT_NE(w.reason.find("outside"), std::string::npos) << w.reason;
+  EXPECT_EQ(w.reason, "link is a symlink");
   write_outcome deep = ws.write("link/sub/dir/x.py", "evil");
   EXPECT_FALSE(deep.written);
   expect_nothing_outside();
@@ -305,15 +321,67 @@ TEST_F(workspace_fixture, symlink_to_an_existing_outside_file_is_left_alone) {
   EXPECT_TRUE(fs::is_symlink(fs::symlink_status(root_ / "key")));
 }
 
-TEST_F(workspace_fixture, symlinked_folder_inside_the_workspace_is_followed) {
+// A link that stays inside is refused too: following it would let the
+// path text say one place and the write land in another.
+TEST_F(workspace_fixture, symlinked_folder_inside_the_workspace_is_refused) {
   fs::create_directories(root_ / "real");
   fs::create_directory_symlink("real", root_ / "alias");
   workspace ws{root_, "run1"};
-  EXPECT_TRUE(check_workspace_path(root_, "alias/x.py").ok);
+  EXPECT_EQ(check_workspace_path(root_, "alias/x.py").reason,
+            "alias is a symlink");
   write_outcome w = ws.write("alias/x.py", "inside\n");
-  EXPECT_TRUE(w.written) << w.reason;
-  EXPECT_EQ(read_text(root_ / "real" / "x.py"), "inside\n");
+  EXPECT_FALSE(w.written);
+  EXPECT_EQ(w.reason, "alias is a symlink");
+  EXPECT_FALSE(fs::exists(root_ / "real" / "x.py"));
   expect_nothing_outside();
+}
+
+TEST_F(workspace_fixture, a_link_to_git_cannot_carry_a_write_into_it) {
+  fs::create_directories(root_ / ".git");
+  write_text(root_ / ".git" / "config", "[core]\n");
+  fs::create_directory_symlink(".git", root_ / "g");
+  fs::create_directories(root_ / "sub");
+  fs::create_directory_symlink("../.git", root_ / "sub" / "up");
+  workspace ws{root_, "run1"};
+
+  EXPECT_FALSE(check_workspace_path(root_, "g/config").ok);
+  write_outcome w = ws.write("g/config", "[core]\n\tfsmonitor = evil\n");
+  EXPECT_FALSE(w.written);
+  EXPECT_EQ(w.reason, "g is a symlink");
+  write_outcome hook = ws.write("g/hooks/pre-commit", "evil");
+  EXPECT_FALSE(hook.written);
+  write_outcome deep = ws.write("sub/up/config", "evil");
+  EXPECT_FALSE(deep.written);
+  EXPECT_EQ(deep.reason, "sub/up is a symlink");
+
+  EXPECT_EQ(read_text(root_ / ".git" / "config"), "[core]\n");
+  EXPECT_FALSE(fs::exists(root_ / ".git" / "hooks"));
+  EXPECT_FALSE(fs::exists(root_ / ".orchestrator" / "backups"));
+}
+
+TEST_F(workspace_fixture, restore_cannot_write_through_a_planted_link) {
+  fs::create_directories(root_ / ".git");
+  write_text(root_ / ".git" / "config", "[core]\n");
+  workspace ws{root_, "run1"};
+  // A backup of `g/config` exists (here made by hand, as an agent could).
+  fs::create_directories(root_ / ".orchestrator/backups/run1/g");
+  write_text(root_ / ".orchestrator/backups/run1/g/config", "evil");
+  fs::create_directory_symlink(".git", root_ / "g");
+
+  std::string error;
+  EXPECT_FALSE(ws.restore(".orchestrator/backups/run1/g/config", error));
+  EXPECT_EQ(error, "g is a symlink");
+  EXPECT_EQ(read_text(root_ / ".git" / "config"), "[core]\n");
+
+  // Nor through a link inside the backup folder.
+  fs::create_directories(root_ / ".orchestrator/backups/run2");
+  fs::create_directory_symlink(outside_,
+                               root_ / ".orchestrator/backups/run2/d");
+  write_text(outside_ / "x.py", "outside");
+  error.clear();
+  EXPECT_FALSE(ws.restore(".orchestrator/backups/run2/d/x.py", error));
+  EXPECT_NE(error.find("is a symlink"), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(root_ / "d"));
 }
 
 TEST_F(workspace_fixture, hard_linked_outside_file_is_replaced_not_changed) {
@@ -411,6 +479,19 @@ TEST_F(workspace_fixture, snapshot_skips_meta_git_symlinks_and_temp_files) {
   EXPECT_EQ(snap.begin()->first, "real.py");
 }
 
+TEST_F(workspace_fixture, snapshot_keeps_names_with_any_byte) {
+  const std::vector<std::string> names{"\xFF\xFE.bin", "t\tab", "n\nl", "a\\b",
+                                       "\xC0\xAF"};
+  for (const auto& n : names)
+    write_text(root_ / n, n);
+  file_snapshot snap = snapshot_files(root_);
+  ASSERT_EQ(snap.size(), names.size());
+  for (const auto& n : names)
+    EXPECT_EQ(snap.count(n), 1u) << escaped(n);
+  EXPECT_EQ(snap.at("t\tab"),
+            "4:" + sha256_hex("t\tab")); // size and hash of the content
+}
+
 TEST(snapshot_files, of_a_missing_root_is_empty) {
   EXPECT_TRUE(snapshot_files("/nonexistent/orch/ws").empty());
 }
@@ -423,6 +504,20 @@ TEST_F(workspace_fixture, ensure_creates_root_and_meta_folder) {
   ASSERT_TRUE(ws.ensure(error)) << error;
   EXPECT_TRUE(fs::is_directory(root_ / "deep" / "run" / ".orchestrator"));
   EXPECT_TRUE(ws.ensure(error)) << error;
+}
+
+TEST_F(workspace_fixture, ensure_refuses_a_meta_dir_that_is_a_file_or_link) {
+  write_text(root_ / ".orchestrator", "x");
+  workspace ws{root_, "run1"};
+  std::string error;
+  EXPECT_FALSE(ws.ensure(error));
+  EXPECT_NE(error.find("not a folder"), std::string::npos) << error;
+  fs::remove(root_ / ".orchestrator");
+  fs::create_directory_symlink(outside_, root_ / ".orchestrator");
+  error.clear();
+  EXPECT_FALSE(ws.ensure(error));
+  EXPECT_NE(error.find("is a symlink"), std::string::npos) << error;
+  EXPECT_TRUE(fs::is_empty(outside_));
 }
 
 TEST_F(workspace_fixture, write_creates_parents_and_leaves_no_temp_files) {
@@ -505,6 +600,81 @@ TEST_F(workspace_fixture, preserve_existing_over_the_limit_saves_nothing) {
   EXPECT_EQ(rep.files, 0u);
   EXPECT_NE(rep.error.find("100 bytes"), std::string::npos) << rep.error;
   EXPECT_FALSE(fs::exists(root_ / ".orchestrator/backups/run1/big.bin"));
+}
+
+// The pre-run copy is of the user's files: names our agent-path rules would
+// refuse and symlinks are saved as they are.
+TEST_F(workspace_fixture, preserve_existing_saves_odd_names_and_links_exactly) {
+  const std::vector<std::string> names{"a\\b.txt",
+                                       "~x",
+                                       "nb\xC2\xA0sp.txt",
+                                       "t\tab.txt",
+                                       "\xFF.bin",
+                                       "sub\xE2\x80\xAE"
+                                       "dir/n\nl.txt"};
+  fs::create_directories(root_
+                         / "sub\xE2\x80\xAE"
+                           "dir");
+  for (const auto& n : names)
+    write_text(root_ / n, "content of " + n);
+  ASSERT_EQ(::mkfifo((root_ / "fifo").c_str(), 0600), 0);
+  fs::create_symlink("../outside/target", root_ / "ln");
+  fs::create_directory_symlink(outside_, root_ / "dirln");
+  write_text(outside_ / "inner.txt", "must not be copied");
+  ASSERT_EQ(::chmod((root_ / "t\tab.txt").c_str(), 0750), 0);
+
+  workspace ws{root_, "run1"};
+  auto rep = ws.preserve_existing(1 << 20);
+  EXPECT_TRUE(rep.error.empty()) << rep.error;
+  EXPECT_EQ(rep.files, names.size() + 2);
+  EXPECT_EQ(rep.skipped, (std::vector<std::string>{"fifo (a FIFO)"}));
+  fs::path saved = root_ / ".orchestrator/backups/run1";
+  for (const auto& n : names)
+    EXPECT_EQ(read_text(saved / n), "content of " + n) << escaped(n);
+  EXPECT_EQ(fs::status(saved / "t\tab.txt").permissions() & fs::perms::all,
+            fs::perms(0750));
+  // Links are saved as links with the same target, never followed.
+  ASSERT_TRUE(fs::is_symlink(fs::symlink_status(saved / "ln")));
+  EXPECT_EQ(fs::read_symlink(saved / "ln"), "../outside/target");
+  ASSERT_TRUE(fs::is_symlink(fs::symlink_status(saved / "dirln")));
+  EXPECT_EQ(fs::read_symlink(saved / "dirln"), outside_);
+  EXPECT_FALSE(fs::exists(saved / "fifo"));
+  EXPECT_EQ(base_entries(), (std::set<std::string>{"outside", "ws"}));
+}
+
+TEST_F(workspace_fixture, preserve_existing_names_what_it_could_not_save) {
+  fs::create_directories(root_ / "d");
+  write_text(root_ / "d" / "\xFF\tx", "data");
+  write_text(root_ / "ok.txt", "ok");
+  // A file where the backup needs the folder `d`: that backup must fail.
+  fs::create_directories(root_ / ".orchestrator/backups/run1");
+  write_text(root_ / ".orchestrator/backups/run1/d", "in the way");
+
+  workspace ws{root_, "run1"};
+  auto rep = ws.preserve_existing(1 << 20);
+  EXPECT_EQ(rep.files, 1u);
+  EXPECT_NE(rep.error.find("d/\\xff\\tx ("), std::string::npos) << rep.error;
+  EXPECT_NE(rep.error.find("not a folder"), std::string::npos) << rep.error;
+  EXPECT_EQ(rep.error.find('\t'), std::string::npos) << rep.error;
+  EXPECT_EQ(read_text(root_ / ".orchestrator/backups/run1/ok.txt"), "ok");
+}
+
+TEST_F(workspace_fixture, preserve_existing_refuses_a_linked_meta_folder) {
+  write_text(root_ / "a.txt", "a");
+  fs::create_directory_symlink(outside_, root_ / ".orchestrator");
+  workspace ws{root_, "run1"};
+  auto rep = ws.preserve_existing(1 << 20);
+  EXPECT_EQ(rep.files, 0u);
+  EXPECT_NE(rep.error.find(".orchestrator is a symlink"), std::string::npos)
+    << rep.error;
+  EXPECT_TRUE(fs::is_empty(outside_));
+}
+
+TEST_F(workspace_fixture, preserve_existing_of_a_missing_workspace_is_empty) {
+  workspace ws{root_ / "new", "run1"};
+  auto rep = ws.preserve_existing(1 << 20);
+  EXPECT_EQ(rep.files, 0u);
+  EXPECT_TRUE(rep.error.empty()) << rep.error;
 }
 
 TEST_F(workspace_fixture, restore_recreates_a_deleted_file_with_its_mode) {
