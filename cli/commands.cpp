@@ -39,14 +39,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
+/// Returns a config diagnostic safe for the terminal: it quotes values of
+/// the file, which may hold escape sequences.
+template<class Diagnostic>
+std::string diagnostic_text(const Diagnostic& d) {
+  return text::escape_for_terminal(d.to_string(), true);
+}
+
 /// Loads the config, printing errors (and warnings) to stderr.
 std::optional<config> load_or_report(const std::string& path) {
   auto res = load_config(path);
   for (auto& w : res.warnings)
-    std::fprintf(stderr, "warning: %s\n", w.to_string().c_str());
+    std::fprintf(stderr, "warning: %s\n", diagnostic_text(w).c_str());
   if (!res.errors.empty() || !res.value) {
     for (auto& e : res.errors)
-      std::fprintf(stderr, "error: %s\n", e.to_string().c_str());
+      std::fprintf(stderr, "error: %s\n", diagnostic_text(e).c_str());
     return std::nullopt;
   }
   return std::move(res.value);
@@ -489,10 +496,10 @@ int cmd_validate(const std::string& config_path) {
   auto res = load_config(config_path);
   auto source = path.empty() ? std::string{"built-in default"} : path;
   for (auto& w : res.warnings)
-    std::printf("warning: %s\n", w.to_string().c_str());
+    std::printf("warning: %s\n", diagnostic_text(w).c_str());
   if (!res.errors.empty() || !res.value) {
     for (auto& e : res.errors)
-      std::printf("error: %s\n", e.to_string().c_str());
+      std::printf("error: %s\n", diagnostic_text(e).c_str());
     std::printf("%s: %zu error(s), %zu warning(s)\n", source.c_str(),
                 res.errors.size(), res.warnings.size());
     return exit_usage;
