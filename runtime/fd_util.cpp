@@ -101,30 +101,31 @@ bool list_dir(
   int fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return false;
-  std::unique_ptr<DIR, int (*)(DIR*)> d{::fdopendir(fd), &::closedir};
-  if (!d) {
-    int err = errno;
-    ::close(fd);
-    errno = err;
-    return false;
-  }
-  // Names first, then the callbacks: a visitor that recurses keeps only one
-  // descriptor per level open.
   std::vector<std::string> names;
-  errno = 0;
-  while (const dirent* e = ::readdir(d.get())) {
-    std::string name{e->d_name};
-    if (name != "." && name != "..")
-      names.push_back(std::move(name));
+  {
+    std::unique_ptr<DIR, int (*)(DIR*)> d{::fdopendir(fd), &::closedir};
+    if (!d) {
+      int err = errno;
+      ::close(fd);
+      errno = err;
+      return false;
+    }
     errno = 0;
+    while (const dirent* e = ::readdir(d.get())) {
+      std::string name{e->d_name};
+      if (name != "." && name != "..")
+        names.push_back(std::move(name));
+      errno = 0;
+    }
+    if (errno != 0)
+      return false;
   }
-  if (errno != 0)
-    return false;
+  // The listing is closed before the callbacks: a visitor that recurses
+  // keeps only its own folder's descriptor open per level.
   std::sort(names.begin(), names.end());
   for (const auto& name : names) {
     struct stat st {};
-    if (::fstatat(::dirfd(d.get()), name.c_str(), &st, AT_SYMLINK_NOFOLLOW)
-        != 0)
+    if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
       continue; // gone since the listing
     visit(name, st);
   }

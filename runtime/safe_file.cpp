@@ -5,6 +5,7 @@
 #include "runtime/workspace.hpp"
 
 #include <cerrno>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -51,6 +52,10 @@ bool write_file_atomic(const std::filesystem::path& base, std::string_view rel,
   if (!split_own(rel, parts, error))
     return false;
   std::string shown = (base / std::string{rel}).string();
+  // `base` is the caller's and may sit behind a link: create it if missing,
+  // then never follow anything under it.
+  std::error_code ec;
+  std::filesystem::create_directories(base, ec);
   unique_fd base_fd{::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   if (!base_fd) {
     error = "cannot write " + printable(shown) + ": cannot open "

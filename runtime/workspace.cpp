@@ -187,12 +187,14 @@ unique_fd open_root(const fs::path& root) {
 constexpr int max_depth = 256;
 
 struct tree_visitor {
-  /// Every entry that is not a folder (or a folder too deep to enter).
+  /// Every entry that is not a folder, with the descriptor of its folder.
   std::function<void(int dir, const std::vector<std::string>& parts,
                      const struct stat& st)>
     entry;
-  /// A folder that cannot be opened or listed.
-  std::function<void(const std::vector<std::string>& parts, int err)> error;
+  /// A folder that cannot be opened or listed, and why.
+  std::function<void(const std::vector<std::string>& parts,
+                     const std::string& why)>
+    error;
 };
 
 // Walks the folder `dir` without following symlinks, skipping the meta dir
@@ -206,14 +208,15 @@ void walk_tree(int dir, std::vector<std::string>& parts,
         return;
       parts.push_back(name);
       if (parts.size() > max_depth) {
-        visit.error(parts, ELOOP);
+        visit.error(parts, "nested deeper than " + std::to_string(max_depth)
+                             + " folders");
       } else {
         unique_fd sub{::openat(
           dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
         if (sub)
           walk_tree(sub.get(), parts, visit);
         else
-          visit.error(parts, errno);
+          visit.error(parts, "cannot open: " + errno_text(errno));
       }
       parts.pop_back();
       return;
@@ -223,7 +226,7 @@ void walk_tree(int dir, std::vector<std::string>& parts,
     parts.pop_back();
   });
   if (!listed)
-    visit.error(parts, errno);
+    visit.error(parts, "cannot list: " + errno_text(errno));
 }
 
 } // namespace
@@ -282,7 +285,7 @@ file_snapshot snapshot_files(const fs::path& root) {
     if (sha256_file(leaf.fd.get(), hex, size))
       out[join(path)] = std::to_string(size) + ":" + hex;
   };
-  visit.error = [](const std::vector<std::string>&, int) {
+  visit.error = [](const std::vector<std::string>&, const std::string&) {
     // nop: what cannot be read is not in the snapshot
   };
   walk_tree(root_fd.get(), parts, visit);
@@ -521,9 +524,10 @@ workspace::preserve_existing(std::uintmax_t max_bytes) const {
                             + special_kind(st.st_mode) + ")");
     }
   };
-  visit.error = [&failed](const std::vector<std::string>& path, int err) {
+  visit.error = [&failed](const std::vector<std::string>& path,
+                          const std::string& why) {
     failed.push_back((path.empty() ? std::string{"."} : printable(join(path)))
-                     + " (" + errno_text(err) + ")");
+                     + " (" + why + ")");
   };
   walk_tree(root_fd.get(), parts, visit);
   if (total > max_bytes) {

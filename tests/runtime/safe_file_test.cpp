@@ -82,6 +82,14 @@ TEST_F(safe_file_fixture, writes_creates_folders_and_leaves_no_temp_file) {
     EXPECT_EQ(e.path().filename(), "manifest.json");
 }
 
+TEST_F(safe_file_fixture, a_missing_base_is_created) {
+  std::string error;
+  ASSERT_TRUE(
+    write_file_atomic(root_ / "state" / "cache", "x/y.json", "{}", error))
+    << error;
+  EXPECT_EQ(read_text(root_ / "state/cache/x/y.json"), "{}");
+}
+
 TEST_F(safe_file_fixture, a_linked_folder_below_the_base_is_refused) {
   fs::create_directory_symlink(outside_, root_ / ".orchestrator");
   std::string error;
