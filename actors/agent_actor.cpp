@@ -9,6 +9,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/attribution.hpp"
+#include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
 
 namespace orch {
@@ -39,10 +40,7 @@ bool worth_reporting(const agent_event& ev) {
 }
 
 std::string first_line(const std::string& text, size_t max = 160) {
-  auto line = text.substr(0, text.find('\n'));
-  if (line.size() > max)
-    line = line.substr(0, max) + "…";
-  return line;
+  return text::clip(std::string_view{text}.substr(0, text.find('\n')), max);
 }
 
 /// A worker runs exactly one invocation, then quits.

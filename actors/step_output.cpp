@@ -3,35 +3,12 @@
 #include <algorithm>
 
 #include "runtime/safe_file.hpp"
+#include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
 
 namespace orch {
 
 namespace {
-
-bool is_continuation(char c) noexcept {
-  return (static_cast<unsigned char>(c) & 0xC0) == 0x80;
-}
-
-/// Returns the largest n <= `max` that does not split a UTF-8 sequence.
-std::size_t floor_boundary(std::string_view s, std::size_t max) noexcept {
-  if (max >= s.size())
-    return s.size();
-  // A character is at most 4 bytes: step back over at most 3 continuation
-  // bytes (more of them means the text is not UTF-8 there; cut anywhere).
-  std::size_t n = max;
-  for (int k = 0; k < 3 && n > 0 && is_continuation(s[n]); ++k)
-    --n;
-  return is_continuation(s[n]) ? max : n;
-}
-
-/// Returns the smallest n >= `min` that does not split a UTF-8 sequence.
-std::size_t ceil_boundary(std::string_view s, std::size_t min) noexcept {
-  std::size_t n = min;
-  for (int k = 0; k < 3 && n < s.size() && is_continuation(s[n]); ++k)
-    ++n;
-  return n < s.size() && is_continuation(s[n]) ? min : n;
-}
 
 std::string file_component(const std::string& x) {
   std::string out;
@@ -50,18 +27,10 @@ std::string file_component(const std::string& x) {
 
 std::string output_excerpt(std::string_view text, std::size_t head,
                            std::size_t tail, std::string_view note) {
-  if (text.size() <= head + tail)
-    return std::string{text};
-  auto head_end = floor_boundary(text, head);
-  auto tail_start = ceil_boundary(text, text.size() - tail);
-  std::string out{text.substr(0, head_end)};
-  out += "\n…[";
-  out += std::to_string(tail_start - head_end);
-  out += " bytes omitted; ";
-  out += note;
-  out += "]…\n";
-  out += text.substr(tail_start);
-  return out;
+  return text::head_and_tail(text, head, tail, [&](std::size_t n) {
+    return "\n…[" + std::to_string(n) + " bytes omitted; " + std::string{note}
+           + "]…\n";
+  });
 }
 
 std::string output_file_name(const std::string& run_id, int32_t iteration,

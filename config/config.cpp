@@ -137,16 +137,16 @@ std::string join(const std::vector<std::string>& xs) {
 
 std::string quote(std::string_view str) {
   // Long values would drown the message; the position finds the rest.
+  // (config/ sits below runtime/, so no runtime/text.hpp here: the cut just
+  // steps back over UTF-8 continuation bytes so no character is split.)
   constexpr size_t max_len = 40;
-  std::string out = "'";
-  if (str.size() > max_len) {
-    out.append(str.substr(0, max_len));
-    out += "...";
-  } else {
-    out.append(str);
-  }
-  out += '\'';
-  return out;
+  if (str.size() <= max_len)
+    return "'" + std::string{str} + "'";
+  size_t cut = max_len;
+  while (cut > max_len - 3
+         && (static_cast<unsigned char>(str[cut]) & 0xC0) == 0x80)
+    --cut;
+  return "'" + std::string{str.substr(0, cut)} + "...'";
 }
 
 std::string index_path(const std::string& path, size_t i) {

@@ -787,21 +787,6 @@ std::vector<finding> parse_text_findings(std::string_view text) {
 
 // -- prompts ------------------------------------------------------------------
 
-// Keeps `n` bytes or fewer without splitting a UTF-8 sequence.
-std::size_t utf8_floor(std::string_view s, std::size_t n) {
-  if (n >= s.size())
-    return s.size();
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80)
-    --n;
-  return n;
-}
-
-std::size_t utf8_ceil(std::string_view s, std::size_t n) {
-  while (n < s.size() && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80)
-    ++n;
-  return n;
-}
-
 const task_template* find_custom(const config& cfg, std::string_view kind) {
   for (const auto& t : cfg.tasks)
     if (t.name == kind)
@@ -1000,14 +985,9 @@ bool is_review_task(const config& cfg, std::string_view kind) {
 }
 
 std::string cap_text(std::string_view text, std::size_t cap) {
-  if (text.size() <= cap)
-    return std::string{text};
-  std::size_t head = utf8_floor(text, cap / 2);
-  std::size_t tail = utf8_ceil(text, text.size() - (cap - cap / 2));
-  std::string out{text.substr(0, head)};
-  out += "\n[... " + std::to_string(tail - head) + " bytes cut ...]\n";
-  out += text.substr(tail);
-  return out;
+  return text::head_and_tail(text, cap / 2, cap - cap / 2, [](std::size_t n) {
+    return "\n[... " + std::to_string(n) + " bytes cut ...]\n";
+  });
 }
 
 std::string render_prompt(const config& cfg, const prompt_context& ctx) {

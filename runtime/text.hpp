@@ -203,6 +203,39 @@ inline std::size_t utf8_cut(std::string_view s, std::size_t max) noexcept {
   return max;
 }
 
+/// Returns the smallest start >= `min` from which the rest of `s` begins on
+/// a UTF-8 character boundary (the mirror of utf8_cut, for tails).
+inline std::size_t utf8_cut_forward(std::string_view s,
+                                    std::size_t min) noexcept {
+  if (min >= s.size())
+    return s.size();
+  std::size_t start = min;
+  for (int k = 0; k < 3 && start < s.size()
+                  && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80;
+       ++k)
+    ++start;
+  // Past three continuation bytes the text is not UTF-8 there: cut anywhere.
+  if (start < s.size() && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80)
+    return min;
+  return start;
+}
+
+/// Keeps the first `head` and the last `tail` bytes of `text`, both cut on
+/// character boundaries, with `marker(omitted_bytes)` between them; text of
+/// at most head + tail bytes is returned whole.
+template<class Marker>
+std::string head_and_tail(std::string_view text, std::size_t head,
+                          std::size_t tail, Marker&& marker) {
+  if (text.size() <= head + tail)
+    return std::string{text};
+  std::size_t head_end = utf8_cut(text, head);
+  std::size_t tail_start = utf8_cut_forward(text, text.size() - tail);
+  std::string out{text.substr(0, head_end)};
+  out += marker(tail_start - head_end);
+  out += text.substr(tail_start);
+  return out;
+}
+
 /// Returns `s` cut to at most `max` bytes on a UTF-8 character boundary,
 /// followed by `ellipsis` when something was cut (the ellipsis is not
 /// counted in `max`).
