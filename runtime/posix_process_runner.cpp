@@ -32,6 +32,18 @@
 // a child subreaper in that mode: with several runs at once it could not
 // tell which run an orphan belongs to without the marker, and reaping with
 // waitpid(-1) would steal another run's leader.
+//
+// What still escapes, with the guard: a process the agent gets started by
+// someone outside its tree (systemd-run --user, D-Bus activation, at/cron,
+// an already running tmux server, ssh localhost, a container daemon) that
+// does not inherit the marker; a process of another user (setuid programs,
+// sudo): it can be neither signalled nor identified; and, since the agent
+// runs as our user, an agent that kills or stops its guard: its orphans go
+// to init, and only the group kill and our marker sweep remain, which miss
+// a process that left the group and dropped or overwrote its environment.
+// The sweeps are bounded (2 s in the guard, 1 s here): a process stuck in
+// uninterruptible sleep, or a fork bomb outpacing the rounds, may outlast
+// them.
 
 #include "runtime/process.hpp"
 #include "runtime/process_tree.hpp"
