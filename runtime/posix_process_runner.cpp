@@ -154,18 +154,6 @@ void set_nonblocking(int fd) {
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-// The raw syscall: glibc 2.36's <sys/pidfd.h> lacks extern "C" (fixed in
-// 2.37), so its pidfd_open cannot be linked from C++.
-int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-#else
-  (void)pid;
-  errno = ENOSYS;
-  return -1;
-#endif
-}
-
 /// Returns 0 when `path` is an executable regular file, else the errno
 /// execve would report for it.
 int executable_status(const std::string& path) {
@@ -347,7 +335,7 @@ void sweep_marked(const std::string& entry) {
     for (const auto& p : proc::snapshot()) {
       if (p.pid == self || p.dead() || !proc::environ_has(p.pid, entry))
         continue;
-      unique_fd pidfd{open_pidfd(p.pid)};
+      unique_fd pidfd{proc::open_pidfd(p.pid)};
       if (proc::signal_checked(p, SIGKILL, entry)) {
         any = true;
         if (pidfd.valid())
@@ -571,7 +559,7 @@ private:
       if (spec_.stdin_data->empty())
         stdin_.reset();
     }
-    pidfd_.reset(open_pidfd(pid_));
+    pidfd_.reset(proc::open_pidfd(pid_));
     return true;
   }
 

@@ -59,16 +59,6 @@ bool parse_stat(const std::string& text, proc_info& out) {
   return true;
 }
 
-int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-#else
-  (void)pid;
-  errno = ENOSYS;
-  return -1;
-#endif
-}
-
 int pidfd_signal(int pidfd, int sig) {
 #ifdef SYS_pidfd_send_signal
   return static_cast<int>(
@@ -92,6 +82,16 @@ bool still_matches(const proc_info& expected, std::string_view entry) {
 }
 
 } // namespace
+
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
 
 bool read_info(pid_t pid, proc_info& out) {
   char path[64];

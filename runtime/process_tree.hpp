@@ -32,6 +32,10 @@ struct proc_info {
   }
 };
 
+/// Returns a pidfd for `pid` (pidfd_open through the raw syscall: glibc
+/// 2.36's <sys/pidfd.h> lacks extern "C"), or -1 with errno set.
+int open_pidfd(pid_t pid);
+
 /// Reads /proc/<pid>/stat; false when the process is gone.
 bool read_info(pid_t pid, proc_info& out);
 

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/temp_tree.hpp"
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -17,36 +19,16 @@ namespace fs = std::filesystem;
 namespace orch {
 namespace {
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in{p, std::ios::binary};
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void write_text(const fs::path& p, const std::string& s) {
-  std::ofstream out{p, std::ios::binary};
-  out << s;
-}
+using test::read_text;
+using test::write_text;
 
 // A workspace `ws/` next to `outside/`, which holds a file that nothing may
 // change.
-class safe_file_fixture : public ::testing::Test {
+class safe_file_fixture : public test::temp_tree {
 protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "orch-sf-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    base_ = tmpl;
-    root_ = base_ / "ws";
-    outside_ = base_ / "outside";
-    fs::create_directories(root_);
-    fs::create_directories(outside_);
+    test::temp_tree::SetUp();
     write_text(outside_ / "secret", "original");
-  }
-
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(base_, ec);
   }
 
   void expect_outside_untouched() const {
@@ -56,10 +38,6 @@ protected:
     EXPECT_EQ(names, std::set<std::string>{"secret"});
     EXPECT_EQ(read_text(outside_ / "secret"), "original");
   }
-
-  fs::path base_;
-  fs::path root_;
-  fs::path outside_;
 };
 
 // -- write_file_atomic --------------------------------------------------------

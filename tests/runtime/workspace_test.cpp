@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/temp_tree.hpp"
+
 #include <cstdlib>
 #include <fstream>
 #include <ostream>
@@ -22,37 +24,13 @@ namespace fs = std::filesystem;
 namespace orch {
 namespace {
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in{p, std::ios::binary};
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void write_text(const fs::path& p, const std::string& s) {
-  std::ofstream out{p, std::ios::binary};
-  out << s;
-}
+using test::read_text;
+using test::write_text;
 
 // A temp folder holding the workspace `ws/` next to a sentinel `outside/`
 // that every refused write must leave empty.
-class workspace_fixture : public ::testing::Test {
+class workspace_fixture : public test::temp_tree {
 protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "orch-ws-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    base_ = tmpl;
-    root_ = base_ / "ws";
-    outside_ = base_ / "outside";
-    fs::create_directories(root_);
-    fs::create_directories(outside_);
-  }
-
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(base_, ec);
-  }
-
   // Names directly in the temp folder: only ws and outside may be there.
   std::set<std::string> base_entries() const {
     std::set<std::string> out;
@@ -65,10 +43,6 @@ protected:
     EXPECT_TRUE(fs::is_empty(outside_)) << "something was written outside";
     EXPECT_EQ(base_entries(), (std::set<std::string>{"outside", "ws"}));
   }
-
-  fs::path base_;
-  fs::path root_;
-  fs::path outside_;
 };
 
 // -- path corpus --------------------------------------------------------------
