@@ -8,23 +8,6 @@
 
 namespace orch {
 
-namespace {
-
-std::string file_component(const std::string& x) {
-  std::string out;
-  out.reserve(x.size());
-  for (char c : x) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    out += ok ? c : '_';
-  }
-  if (out.empty() || out == "." || out == "..")
-    out = "_";
-  return out;
-}
-
-} // namespace
-
 std::string output_excerpt(std::string_view text, std::size_t head,
                            std::size_t tail, std::string_view note) {
   return text::head_and_tail(text, head, tail, [&](std::size_t n) {
@@ -36,9 +19,9 @@ std::string output_excerpt(std::string_view text, std::size_t head,
 std::string output_file_name(const std::string& run_id, int32_t iteration,
                              int32_t step, std::size_t item,
                              const std::string& agent) {
-  return std::string{workspace_meta_dir} + "/outputs/" + file_component(run_id)
+  return std::string{workspace_meta_dir} + "/outputs/" + plain_name(run_id)
          + "/i" + std::to_string(iteration) + "-s" + std::to_string(step) + "-"
-         + std::to_string(item) + "-" + file_component(agent) + ".txt";
+         + std::to_string(item) + "-" + plain_name(agent) + ".txt";
 }
 
 bool offload_output(step_result& res, const std::filesystem::path& workspace,

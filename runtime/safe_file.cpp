@@ -46,6 +46,20 @@ bool split_own(std::string_view rel, std::vector<std::string>& parts,
 
 } // namespace
 
+std::string plain_name(std::string x) {
+  for (char& c : x) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok)
+      c = '_';
+  }
+  if (x.size() > 200)
+    x.resize(200);
+  if (x.empty() || x == "." || x == "..")
+    x = "_";
+  return x;
+}
+
 bool write_file_atomic(const std::filesystem::path& base, std::string_view rel,
                        std::string_view content, std::string& error) {
   std::vector<std::string> parts;

@@ -13,6 +13,11 @@
 
 namespace orch {
 
+/// Returns `x` as one plain file-name component of our own (a run id, an
+/// agent name): characters outside [A-Za-z0-9._-] become `_`, at most 200
+/// bytes are kept, and an empty name, `.` or `..` becomes `_`.
+std::string plain_name(std::string x);
+
 /// Writes `content` to `<base>/<rel>` atomically. `rel` is relative,
 /// '/'-separated, with no `.`/`..`/empty components (our own names only; it is
 /// checked and refused otherwise). Missing folders below `base` are created

@@ -1,4 +1,5 @@
 #include "runtime/workspace.hpp"
+#include "runtime/safe_file.hpp"
 
 #include "runtime/fd_util.hpp"
 #include "runtime/path_rules.hpp"
@@ -29,20 +30,6 @@ using detail::walk_result;
 namespace {
 
 // -- backup names -------------------------------------------------------------
-
-std::string sanitize_backup_id(std::string id) {
-  for (char& c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok)
-      c = '_';
-  }
-  if (id.size() > 200)
-    id.resize(200);
-  if (id.empty() || id == "." || id == "..")
-    id = "_";
-  return id;
-}
 
 // True when `name` ends in `.~N~` (our numbered-backup suffix).
 bool has_backup_suffix(std::string_view name) {
@@ -315,8 +302,7 @@ std::vector<std::string> removed_files(const file_snapshot& before,
 // -- workspace ----------------------------------------------------------------
 
 workspace::workspace(fs::path root, std::string backup_id)
-  : root_{std::move(root)}, backup_id_{
-                              sanitize_backup_id(std::move(backup_id))} {}
+  : root_{std::move(root)}, backup_id_{plain_name(std::move(backup_id))} {}
 
 bool workspace::ensure(std::string& error) const {
   std::error_code ec;
