@@ -84,6 +84,9 @@ public:
     if (const char* marker
         = std::getenv(std::string{orch::proc::marker_name}.c_str()))
       marker_ = std::string{orch::proc::marker_name} + "=" + marker;
+    orch::proc::proc_info self;
+    if (orch::proc::read_info(getpid(), self))
+      started_ = self.start;
   }
 
   int run(char* program, char** argv) {
@@ -203,7 +206,7 @@ private:
         bool in_tree = false;
         for (const auto& t : tree)
           in_tree = in_tree || t.pid == p.pid;
-        if (!in_tree && orch::proc::environ_has(p.pid, marker_)) {
+        if (!in_tree && orch::proc::marked_since(p, started_, marker_)) {
           tree.push_back(p);
           marked_outside = true;
         }
@@ -275,6 +278,8 @@ private:
   pid_t parent_;
   int status_fd_;
   std::string marker_;
+  /// Our start time: only processes started since can carry the marker.
+  unsigned long long started_ = 0;
   int sfd_ = -1;
   pid_t agent_ = -1;
   pid_t group_ = -1;

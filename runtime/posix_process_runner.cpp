@@ -326,14 +326,14 @@ int poll_timeout(clock_type::time_point now, clock_type::time_point when) {
 /// SIGKILLs every process whose environment holds `entry` (the run's
 /// marker), round after round until none is left or k_sweep_wait passed.
 /// Waits for the killed ones on pidfds.
-void sweep_marked(const std::string& entry) {
+void sweep_marked(const std::string& entry, unsigned long long since) {
   const auto until = clock_type::now() + k_sweep_wait;
   const pid_t self = getpid();
   for (;;) {
     std::vector<unique_fd> killed;
     bool any = false;
     for (const auto& p : proc::snapshot()) {
-      if (p.pid == self || p.dead() || !proc::environ_has(p.pid, entry))
+      if (p.pid == self || p.dead() || !proc::marked_since(p, since, entry))
         continue;
       unique_fd pidfd{proc::open_pidfd(p.pid)};
       if (proc::signal_checked(p, SIGKILL, entry)) {
@@ -547,6 +547,10 @@ private:
     pid_ = pid;
     if (!guarded_)
       pgid_ = pid;
+    // Nothing that started before the child can carry its marker.
+    proc::proc_info child;
+    if (proc::read_info(pid, child))
+      started_ = child.start;
     result_.started = true;
 
     // posix_spawn returns after the exec and the guard reported after its
@@ -720,7 +724,7 @@ private:
     if (swept_ || marker_.empty())
       return;
     swept_ = true;
-    sweep_marked(marker_);
+    sweep_marked(marker_, started_);
   }
 
   /// Handles the leader's exit once waitid says it is a zombie: SIGKILL to
@@ -962,6 +966,9 @@ private:
   std::size_t written_ = 0;
   /// The process we spawned and reap: the guard, or the agent without one.
   pid_t pid_ = -1;
+  /// The child's start time (clock ticks since boot): the marker sweep only
+  /// reads the environment of processes started since.
+  unsigned long long started_ = 0;
   /// The agent's process group (its pid).
   pid_t pgid_ = -1;
   bool guarded_ = false;

@@ -52,6 +52,18 @@ bool parse_stat(const std::string& text, proc_info& out) {
   long pgrp = std::strtol(q, &end, 10);
   if (end == q)
     return false;
+  // Fields 6..21 (session .. itrealvalue), then starttime (22).
+  const char* r = end;
+  for (int field = 6; field <= 21; ++field) {
+    std::strtoll(r, &end, 10);
+    if (end == r)
+      return false;
+    r = end;
+  }
+  unsigned long long start = std::strtoull(r, &end, 10);
+  if (end == r)
+    return false;
+  out.start = start;
   out.pid = static_cast<pid_t>(std::strtol(text.c_str(), nullptr, 10));
   out.ppid = static_cast<pid_t>(ppid);
   out.pgrp = static_cast<pid_t>(pgrp);
@@ -159,6 +171,11 @@ bool environ_has(pid_t pid, std::string_view entry) {
     begin = end + 1;
   }
   return false;
+}
+
+bool marked_since(const proc_info& p, unsigned long long since,
+                  std::string_view entry) {
+  return p.start >= since && environ_has(p.pid, entry);
 }
 
 bool signal_checked(const proc_info& expected, int sig,

@@ -25,6 +25,9 @@ struct proc_info {
   pid_t pgrp = 0;
   /// R, S, D, Z (zombie), T, X, ...
   char state = '?';
+  /// When it started, in clock ticks since boot (stat field 22): a process
+  /// that started before a run began cannot carry that run's marker.
+  unsigned long long start = 0;
 
   /// Returns true when the process has exited (a zombie or being reaped).
   bool dead() const noexcept {
@@ -45,6 +48,13 @@ std::vector<proc_info> snapshot();
 /// Returns the processes of `all` that descend from `root` (not `root`).
 std::vector<proc_info> descendants(const std::vector<proc_info>& all,
                                    pid_t root);
+
+/// Returns true when `p` may carry a marker set at or after `since` (a
+/// start time in clock ticks) and its environment holds exactly `entry`.
+/// Only processes started since then are read, so a sweep costs one stat
+/// per process instead of one environment read each.
+bool marked_since(const proc_info& p, unsigned long long since,
+                  std::string_view entry);
 
 /// Returns true when the environment of `pid` holds exactly the entry
 /// `entry` ("NAME=value"). False for a zombie, for a process of another user
