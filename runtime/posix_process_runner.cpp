@@ -740,6 +740,11 @@ private:
     if (rc == 0 && info.si_pid == 0)
       return; // still running
     leader_exited_ = true;
+    // A guard that exited by itself finished its own sweep of the tree and
+    // the marked processes; ours is the backstop for a guard that was
+    // killed (or re-raised a signal, which looks the same).
+    if (rc == 0 && guarded_ && info.si_code == CLD_EXITED)
+      swept_ = true;
     if (rc == 0) {
       if (group_pinned())
         kill(-pgid_, SIGKILL);
