@@ -71,6 +71,22 @@ probe_actor::behavior_type probe_impl(probe_actor::pointer self,
 
 } // namespace
 
+std::string to_string(availability x) {
+  switch (x) {
+    case availability::available:
+      return "available";
+    case availability::not_installed:
+      return "not installed";
+    case availability::disabled:
+      return "disabled";
+    case availability::auth_required:
+      return "auth required";
+    case availability::error:
+      return "error";
+  }
+  return "error";
+}
+
 std::string install_hint(adapter_kind kind) {
   switch (kind) {
     case adapter_kind::codex:
@@ -104,18 +120,18 @@ agent_status check_agent(const agent_config& agent,
   if (base == default_command(agent.kind))
     st.auth = make_adapter(agent.kind)->probe_auth(env, home);
   if (!agent.enabled) {
-    st.status = "disabled";
+    st.status = availability::disabled;
     st.detail = "enabled: false in the config";
   } else if (!st.installed) {
-    st.status = "not installed";
+    st.status = availability::not_installed;
     st.detail = "`" + agent.command + "` not found on PATH; "
                 + install_hint(agent.kind);
   } else if (st.auth == auth_state::missing) {
-    st.status = "auth required";
+    st.status = availability::auth_required;
     st.detail = "no credentials found; log in with `" + agent.command
                 + "` once or set one of its API key variables";
   } else {
-    st.status = "available";
+    st.status = availability::available;
   }
   return st;
 }
@@ -166,8 +182,8 @@ std::vector<agent_status> probe_agents(caf::actor_system& sys,
     auto& st = out[idx];
     if (!answered[idx])
       self->send_exit(probe, caf::exit_reason::kill);
-    if (st.version.empty() && st.status == "available") {
-      st.status = "error";
+    if (st.version.empty() && st.status == availability::available) {
+      st.status = availability::error;
       st.detail = "`" + st.command + " --version` failed or timed out";
     }
   }

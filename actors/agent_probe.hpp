@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +12,23 @@
 #include "runtime/process.hpp"
 
 namespace orch {
+
+/// Whether an agent can run, as `agents` reports it.
+enum class availability : uint8_t {
+  available,
+  /// The executable is not on PATH.
+  not_installed,
+  /// `enabled: false` in the config.
+  disabled,
+  /// Installed, but no credentials were found.
+  auth_required,
+  /// Installed, but `--version` failed or timed out.
+  error,
+};
+
+/// Returns the display spelling of `x` ("available", "not installed", ...),
+/// also used by `agents --json`.
+std::string to_string(availability x);
 
 /// What `agents` reports for one configured agent.
 struct agent_status {
@@ -24,8 +42,7 @@ struct agent_status {
   /// First line of `<command> --version`, when it answered.
   std::string version;
   auth_state auth = auth_state::unknown;
-  /// available, not installed, disabled, auth required, or error.
-  std::string status;
+  availability status = availability::available;
   /// Why, and what to do, when not available.
   std::string detail;
   std::string role;

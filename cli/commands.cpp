@@ -463,7 +463,7 @@ int cmd_agents(const std::string& config_path, bool json) {
       j["auth"] = s.auth == auth_state::present   ? "present"
                   : s.auth == auth_state::missing ? "missing"
                                                   : "unknown";
-      j["status"] = s.status;
+      j["status"] = to_string(s.status);
       j["detail"] = s.detail;
       j["role"] = s.role;
       arr.push_back(std::move(j));
@@ -475,13 +475,14 @@ int cmd_agents(const std::string& config_path, bool json) {
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"AGENT", "ADAPTER", "STATUS", "VERSION", "COMMAND", "ROLE"});
   for (auto& s : statuses)
-    rows.push_back(
-      {s.name, to_string(s.kind), s.status, s.version.empty() ? "-" : s.version,
-       s.path.empty() ? s.command : s.path, s.role.empty() ? "-" : s.role});
+    rows.push_back({s.name, to_string(s.kind), to_string(s.status),
+                    s.version.empty() ? "-" : s.version,
+                    s.path.empty() ? s.command : s.path,
+                    s.role.empty() ? "-" : s.role});
   print_table(rows);
   bool any_detail = false;
   for (auto& s : statuses) {
-    if (s.detail.empty() || s.status == "disabled")
+    if (s.detail.empty() || s.status == availability::disabled)
       continue;
     if (!any_detail)
       std::printf("\n");
@@ -626,8 +627,10 @@ int cmd_run(const run_options& given) {
   std::vector<std::string> missing;
   for (auto& name : agents_of(wf)) {
     auto st = check_agent(*cfg->find_agent(name), env, home ? home : "");
-    if (st.status == "not installed" || st.status == "disabled")
-      missing.push_back(name + " (" + st.status + ": " + st.detail + ")");
+    if (st.status == availability::not_installed
+        || st.status == availability::disabled)
+      missing.push_back(name + " (" + to_string(st.status) + ": " + st.detail
+                        + ")");
   }
   if (opts.dry_run) {
     print_dry_run(*cfg, wf, opts, ws_str, max_iterations);
