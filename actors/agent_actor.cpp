@@ -64,7 +64,7 @@ void start(agent_actor::stateful_pointer<agent_state> self,
   auto& st = self->state;
   auto id = st.next_id++;
   auto token = std::make_shared<cancel_token>();
-  st.running.emplace(id, token);
+  st.running.emplace(id, agent_state::running_job{job.request.run_id, token});
   worker_actor worker;
   if (st.deps.detached_workers)
     worker = self->spawn<caf::detached>(worker_impl, st.agent, st.adapt,
@@ -104,6 +104,35 @@ void start_next(agent_actor::stateful_pointer<agent_state> self) {
     st.queue.pop_front();
     start(self, std::move(job));
   }
+}
+
+/// Cancels the queued and running steps of `run_id` (all when null); steps
+/// of other runs keep their places.
+void cancel_run(agent_actor::stateful_pointer<agent_state> self,
+                const std::string* run_id) {
+  auto& st = self->state;
+  std::deque<agent_state::pending> keep;
+  std::vector<agent_state::pending> dropped;
+  for (auto& job : st.queue) {
+    if (run_id == nullptr || job.request.run_id == *run_id)
+      dropped.push_back(std::move(job));
+    else
+      keep.push_back(std::move(job));
+  }
+  st.queue = std::move(keep);
+  for (auto& job : dropped) {
+    step_result res;
+    res.agent = job.request.agent;
+    res.task_kind = job.request.task_kind;
+    res.iteration = job.request.iteration;
+    res.step_index = job.request.step_index;
+    res.outcome.failure = failure_kind::cancelled;
+    res.outcome.message = job.request.agent + ": cancelled before start";
+    job.promise.deliver(std::move(res));
+  }
+  for (auto& kvp : st.running)
+    if (run_id == nullptr || kvp.second.run_id == *run_id)
+      kvp.second.token->cancel();
 }
 
 } // namespace
@@ -206,20 +235,10 @@ agent_impl(agent_actor::stateful_pointer<agent_state> self, agent_config agent,
       return rp;
     },
     [=](atom::cancel) {
-      auto& st = self->state;
-      for (auto& job : st.queue) {
-        step_result res;
-        res.agent = job.request.agent;
-        res.task_kind = job.request.task_kind;
-        res.iteration = job.request.iteration;
-        res.step_index = job.request.step_index;
-        res.outcome.failure = failure_kind::cancelled;
-        res.outcome.message = job.request.agent + ": cancelled before start";
-        job.promise.deliver(std::move(res));
-      }
-      st.queue.clear();
-      for (auto& kvp : st.running)
-        kvp.second->cancel();
+      cancel_run(self, nullptr);
+    },
+    [=](atom::cancel, const std::string& run_id) {
+      cancel_run(self, run_id.empty() ? nullptr : &run_id);
     },
   };
 }

@@ -46,13 +46,21 @@ struct agent_state {
   std::shared_ptr<const adapter> adapt;
   /// Steps waiting for a free slot, in arrival order.
   std::deque<pending> queue;
-  /// Cancel tokens of running invocations, by invocation id.
-  std::map<uint64_t, std::shared_ptr<cancel_token>> running;
+  /// A running invocation: its run and its cancel token.
+  struct running_job {
+    std::string run_id;
+    std::shared_ptr<cancel_token> token;
+  };
+  /// Running invocations, by invocation id.
+  std::map<uint64_t, running_job> running;
   uint64_t next_id = 0;
 };
 
 /// Returns the behaviour of the actor for one configured agent: it accepts
-/// steps, runs at most `agent.max_concurrency` at once and queues the rest.
+/// steps, runs at most `agent.max_concurrency` at once and queues the rest
+/// (in arrival order, across runs). `cancel(run_id)` answers that run's
+/// queued steps as cancelled and cancels its running ones (SIGTERM, grace,
+/// SIGKILL by the runner); `cancel` alone does so for every run.
 agent_actor::behavior_type
 agent_impl(agent_actor::stateful_pointer<agent_state> self, agent_config agent,
            agent_deps deps);

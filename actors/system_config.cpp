@@ -12,6 +12,14 @@ std::string to_string(errc x) {
       return "unknown_name";
     case errc::invalid_request:
       return "invalid_request";
+    case errc::agent_unavailable:
+      return "agent_unavailable";
+    case errc::workspace_failed:
+      return "workspace_failed";
+    case errc::workspace_locked:
+      return "workspace_locked";
+    case errc::unknown_run:
+      return "unknown_run";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

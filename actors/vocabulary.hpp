@@ -16,6 +16,7 @@
 #include <caf/type_id.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "config/config.hpp"
 #include "runtime/events.hpp"
 #include "runtime/review.hpp"
 
@@ -36,6 +37,13 @@ ORCH_ATOM(cancel, "cancel")
 ORCH_ATOM(progress, "progress")
 ORCH_ATOM(tick, "orchTick")
 ORCH_ATOM(flush, "orchFlush")
+ORCH_ATOM(submit, "submit")
+ORCH_ATOM(result, "result")
+ORCH_ATOM(list, "list")
+ORCH_ATOM(status, "status")
+ORCH_ATOM(subscribe, "subscribe")
+ORCH_ATOM(unsubscribe, "unsubscr")
+ORCH_ATOM(done, "orchDone")
 
 } // namespace orch::atom
 
@@ -115,6 +123,23 @@ struct run_request {
   /// Overrides the workflow's max_iterations when > 0.
   int32_t max_iterations = 0;
   progress_sink progress;
+  /// The resolved workflow of this run (per-run `--agents` applied). When it
+  /// has no steps, the workflow actor looks `workflow` up in its config.
+  workflow_config workflow_def;
+};
+
+/// What a front door submits to the coordinator: a run before validation.
+struct run_spec {
+  std::string task;
+  /// Workflow name.
+  std::string workflow;
+  /// `--agents` csv: one name for every step item, or one per item in order;
+  /// empty keeps the workflow's agents.
+  std::string agents;
+  /// Overrides the workflow's max_iterations when > 0.
+  int32_t max_iterations = 0;
+  /// Empty: `<settings.workspace_dir>/<run id>`.
+  std::string workspace;
 };
 
 /// How a run ended.
@@ -183,6 +208,23 @@ struct progress_event {
   std::string text;
   bool ok = true;
   int64_t elapsed_ms = 0;
+  /// Per-run sequence number, from 1, assigned by the coordinator's fan-out
+  /// (0: not stamped, e.g. sent by a workflow actor directly).
+  uint64_t seq = 0;
+};
+
+/// What the coordinator knows of one run.
+struct run_info {
+  std::string run_id;
+  std::string workflow;
+  std::string task;
+  std::string workspace;
+  /// queued, running or finished.
+  std::string state;
+  /// Meaningful once `state` is finished.
+  run_status status = run_status::failed;
+  /// Wall clock, ms since the epoch.
+  int64_t started_ms = 0;
 };
 
 // -- inspect (CAF 0.17 form) --------------------------------------------------
@@ -227,9 +269,39 @@ typename Inspector::result_type inspect(Inspector& f, step_result& x) {
 }
 
 template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_item& x) {
+  return f(caf::meta::type_name("orch::step_item"), x.agent, x.task,
+           x.description);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_config& x) {
+  return f(caf::meta::type_name("orch::step_config"), x.items);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, workflow_config& x) {
+  return f(caf::meta::type_name("orch::workflow_config"), x.name, x.description,
+           x.max_iterations, x.min_suggestions_threshold, x.steps);
+}
+
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_request& x) {
   return f(caf::meta::type_name("orch::run_request"), x.run_id, x.task,
-           x.workflow, x.workspace, x.max_iterations, x.progress);
+           x.workflow, x.workspace, x.max_iterations, x.progress,
+           x.workflow_def);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_spec& x) {
+  return f(caf::meta::type_name("orch::run_spec"), x.task, x.workflow, x.agents,
+           x.max_iterations, x.workspace);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_info& x) {
+  return f(caf::meta::type_name("orch::run_info"), x.run_id, x.workflow, x.task,
+           x.workspace, x.state, x.status, x.started_ms);
 }
 
 template<class Inspector>
@@ -250,7 +322,7 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, progress_event& x) {
   return f(caf::meta::type_name("orch::progress_event"), x.kind, x.run_id,
            x.iteration, x.step_index, x.step_count, x.agent, x.task_kind,
-           x.text, x.ok, x.elapsed_ms);
+           x.text, x.ok, x.elapsed_ms, x.seq);
 }
 
 /// Error codes of the runtime, sent as caf::error.
@@ -259,6 +331,14 @@ enum class errc : uint8_t {
   unknown_name = 1,
   /// The request itself is malformed.
   invalid_request,
+  /// An agent the run needs is not installed or is disabled.
+  agent_unavailable,
+  /// The workspace cannot be created or used.
+  workspace_failed,
+  /// Another run holds the workspace's lock (the message names it).
+  workspace_locked,
+  /// No run with that id (or no longer retained).
+  unknown_run,
 };
 
 std::string to_string(errc x);
@@ -283,6 +363,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(orch, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orch, (orch::run_result))
   CAF_ADD_TYPE_ID(orch, (orch::progress_event))
   CAF_ADD_TYPE_ID(orch, (orch::progress_sink))
+  CAF_ADD_TYPE_ID(orch, (orch::run_spec))
+  CAF_ADD_TYPE_ID(orch, (orch::run_info))
+  CAF_ADD_TYPE_ID(orch, (std::vector<orch::run_info>))
+  CAF_ADD_TYPE_ID(orch, (orch::workflow_config))
 
 CAF_END_TYPE_ID_BLOCK(orch)
 
@@ -294,13 +378,37 @@ namespace orch {
 
 /// One configured agent: owns its concurrency limit and queue; a step is a
 /// request to it.
+/// `cancel` alone cancels every step; `cancel(run_id)` only the queued and
+/// running steps of that run.
 using agent_actor = caf::typed_actor<
   caf::replies_to<atom::run_step, step_request>::with<step_result>,
-  caf::reacts_to<atom::cancel>>;
+  caf::reacts_to<atom::cancel>, caf::reacts_to<atom::cancel, std::string>>;
 
 /// One task run through a workflow to convergence.
 using workflow_actor = caf::typed_actor<
   caf::replies_to<atom::run_task, run_request>::with<run_result>,
   caf::reacts_to<atom::cancel>>;
+
+/// Many runs in one process: validates and starts runs, shares one agent
+/// actor per agent between them, cancels one run or all, and fans progress
+/// out to subscribers with per-run sequence numbers.
+using coordinator_actor = caf::typed_actor<
+  /// Validates the spec and answers the new run's id at once, or an error
+  /// (errc + message): unknown workflow or agent, bad --agents, bad task,
+  /// agent unavailable, workspace failed or locked (the message names the
+  /// holder).
+  caf::replies_to<atom::submit, run_spec>::with<std::string>,
+  /// Answered when the run ends (also later, while the result is retained).
+  caf::replies_to<atom::result, std::string>::with<run_result>,
+  caf::replies_to<atom::list>::with<std::vector<run_info>>,
+  caf::replies_to<atom::status, std::string>::with<run_info>,
+  /// One run by id; "" = every run. Answers whether a run was found.
+  caf::replies_to<atom::cancel, std::string>::with<bool>,
+  /// Run id ("" = all runs); replays buffered events with seq > from, then
+  /// sends live ones.
+  caf::reacts_to<atom::subscribe, std::string, uint64_t, progress_sink>,
+  caf::reacts_to<atom::unsubscribe, std::string, progress_sink>,
+  /// From the coordinator's own workflow actors (stamped and fanned out).
+  caf::reacts_to<atom::progress, progress_event>>;
 
 } // namespace orch

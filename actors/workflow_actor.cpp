@@ -141,21 +141,62 @@ void finish(self_ptr self, run_status status, std::string message) {
                          + some_of(st.conflicts);
   st.result.findings = st.open_findings;
   st.result.duration_ms = elapsed_ms(st);
-  std::string err;
-  if (!write_manifest(st.result, err))
-    st.result.message += (st.result.message.empty() ? "" : "; ") + err;
-  notify(
-    self, progress_event::kind_t::run_finished, {}, {},
-    to_string(status)
-      + (st.result.message.empty() ? std::string{} : ": " + st.result.message),
-    status != run_status::failed && status != run_status::cancelled);
-  st.promise.deliver(st.result);
-  self->quit();
+  // The manifest is written off the scheduler's threads; the result goes
+  // out once it is on disk (or known not to be).
+  auto copy = std::make_shared<run_result>(st.result);
+  auto err = std::make_shared<std::string>();
+  run_blocking(
+    self, st.deps.detached_workers,
+    [copy, err] {
+      if (!write_manifest(*copy, *err) && err->empty())
+        *err = "the manifest could not be written";
+    },
+    [self, err](const std::string& failed) {
+      auto& st = self->state;
+      auto why = !failed.empty() ? failed : *err;
+      if (!why.empty())
+        st.result.message += (st.result.message.empty() ? "" : "; ") + why;
+      auto status = st.result.status;
+      notify(self, progress_event::kind_t::run_finished, {}, {},
+             to_string(status)
+               + (st.result.message.empty() ? std::string{}
+                                            : ": " + st.result.message),
+             status != run_status::failed && status != run_status::cancelled);
+      st.promise.deliver(st.result);
+      self->quit();
+    });
 }
 
 void run_step(self_ptr self);
 
+void merge_step(self_ptr self);
+void after_step(self_ptr self);
+
+/// All items of the current step answered: long outputs go to files (on a
+/// worker) before the step is merged into the result.
 void step_done(self_ptr self) {
+  auto& st = self->state;
+  auto group = std::make_shared<std::vector<step_result>>(std::move(st.group));
+  auto workspace = st.request.workspace;
+  auto run_id = st.request.run_id;
+  run_blocking(
+    self, st.deps.detached_workers,
+    [group, workspace, run_id] {
+      // A long output goes to a file and the result keeps an excerpt, so
+      // the run result, the manifest and the next prompt stay small.
+      for (size_t i = 0; i < group->size(); ++i) {
+        std::string err;
+        offload_output((*group)[i], workspace, run_id, i, err);
+      }
+    },
+    [self, group](const std::string&) {
+      // A failed offload keeps the outputs whole: nothing is lost.
+      self->state.group = std::move(*group);
+      merge_step(self);
+    });
+}
+
+void merge_step(self_ptr self) {
   auto& st = self->state;
   auto& record = st.result.iterations.back();
   const auto& step = st.workflow.steps[st.step];
@@ -171,11 +212,6 @@ void step_done(self_ptr self) {
   std::set<std::string> conflicts{st.conflicts.begin(), st.conflicts.end()};
   for (size_t i = 0; i < st.group.size(); ++i) {
     auto& res = st.group[i];
-    // A long output goes to a file and the result keeps an excerpt, so the
-    // run result, the manifest and the next prompt stay small. One blocking
-    // write on this actor's thread, only for long outputs.
-    std::string err;
-    offload_output(res, st.request.workspace, st.request.run_id, i, err);
     st.result.tokens += res.outcome.tokens;
     files.insert(res.files.begin(), res.files.end());
     conflicts.insert(res.conflicts.begin(), res.conflicts.end());
@@ -237,10 +273,25 @@ void step_done(self_ptr self) {
     }
   }
   // Findings handed to a fixing step stay open until a later review says
-  // otherwise. The manifest is kept current so an interrupted run has one.
-  write_manifest_quietly(st.result);
-  if (interrupted()) {
-    finish(self, run_status::cancelled, "interrupted");
+  // otherwise. The manifest is kept current so an interrupted run has one;
+  // the run moves on once it is written (writes never overlap).
+  auto copy = std::make_shared<run_result>(st.result);
+  run_blocking(
+    self, st.deps.detached_workers,
+    [copy] {
+      write_manifest_quietly(*copy);
+    },
+    [self](const std::string&) {
+      after_step(self);
+    });
+}
+
+void after_step(self_ptr self) {
+  auto& st = self->state;
+  if (!st.running)
+    return;
+  if (st.cancel_requested) {
+    finish(self, run_status::cancelled, "cancelled");
     return;
   }
   if (++st.step < st.workflow.steps.size()) {
@@ -315,14 +366,41 @@ void agent_down(self_ptr self, const std::string& agent,
   }
 }
 
+void send_step(self_ptr self, const std::vector<std::string>& files);
+
+/// Lists the workspace for the prompts (on a worker), then sends the step.
 void run_step(self_ptr self) {
+  auto& st = self->state;
+  if (st.cancel_requested) {
+    finish(self, run_status::cancelled, "cancelled");
+    return;
+  }
+  auto files = std::make_shared<std::vector<std::string>>();
+  auto root = st.request.workspace;
+  run_blocking(
+    self, st.deps.detached_workers,
+    [files, root] {
+      *files = list_files(root);
+    },
+    [self, files](const std::string&) {
+      auto& st = self->state;
+      if (!st.running)
+        return;
+      if (st.cancel_requested) {
+        finish(self, run_status::cancelled, "cancelled");
+        return;
+      }
+      send_step(self, *files);
+    });
+}
+
+void send_step(self_ptr self, const std::vector<std::string>& files) {
   auto& st = self->state;
   const auto& step = st.workflow.steps[st.step];
   auto seq = ++st.step_seq;
   st.group.assign(step.items.size(), step_result{});
   st.pending.assign(step.items.size(), true);
   st.outstanding = step.items.size();
-  auto files = list_files(st.request.workspace);
   // Items that cannot be sent fail after every request went out, so a
   // failure never moves the run on in the middle of this loop.
   std::vector<std::pair<size_t, step_result>> unsent;
@@ -385,6 +463,22 @@ void run_step(self_ptr self) {
 
 } // namespace
 
+blocking_worker::behavior_type
+blocking_worker_impl(blocking_worker::pointer self,
+                     std::function<void()> work) {
+  return {
+    [=](atom::run_task) -> std::string {
+      self->quit();
+      try {
+        work();
+      } catch (const std::exception& e) {
+        return e.what();
+      }
+      return {};
+    },
+  };
+}
+
 bool same_findings(std::vector<finding> a, std::vector<finding> b) {
   auto key = [](const finding& f) {
     return std::tie(f.file, f.line, f.severity, f.text);
@@ -401,8 +495,18 @@ workflow_actor::behavior_type
 workflow_impl(workflow_actor::stateful_pointer<workflow_state> self,
               std::shared_ptr<const config> cfg,
               std::map<std::string, agent_actor> agents) {
+  return workflow_run_impl(self, std::move(cfg), std::move(agents),
+                           workflow_deps{});
+}
+
+workflow_actor::behavior_type
+workflow_run_impl(workflow_actor::stateful_pointer<workflow_state> self,
+                  std::shared_ptr<const config> cfg,
+                  std::map<std::string, agent_actor> agents,
+                  workflow_deps deps) {
   self->state.cfg = std::move(cfg);
   self->state.agents = std::move(agents);
+  self->state.deps = deps;
   // A step waits on its agent actor without a timeout; if that actor dies,
   // the down message is the only word the run gets.
   for (auto& kvp : self->state.agents)
@@ -425,25 +529,31 @@ workflow_impl(workflow_actor::stateful_pointer<workflow_state> self,
   return {
     [=](atom::run_task, run_request& req) -> caf::result<run_result> {
       auto& st = self->state;
-      if (st.running)
+      if (st.running || st.promise.pending())
         return caf::make_error(errc::invalid_request, "a run is in progress");
-      auto wf = st.cfg->find_workflow(req.workflow);
-      if (wf == nullptr)
-        return caf::make_error(errc::unknown_name,
-                               "unknown workflow " + req.workflow);
-      if (wf->steps.empty())
+      workflow_config wf;
+      if (!req.workflow_def.steps.empty()) {
+        wf = req.workflow_def;
+      } else {
+        auto found = st.cfg->find_workflow(req.workflow);
+        if (found == nullptr)
+          return caf::make_error(errc::unknown_name,
+                                 "unknown workflow " + req.workflow);
+        wf = *found;
+      }
+      if (wf.steps.empty())
         return caf::make_error(errc::invalid_request,
                                "workflow " + req.workflow + " has no steps");
       st.promise = self->make_response_promise<run_result>();
       st.request = std::move(req);
-      st.workflow = *wf;
+      st.workflow = std::move(wf);
       st.running = true;
       st.started = std::chrono::steady_clock::now();
       st.max_iterations = st.request.max_iterations > 0
                             ? st.request.max_iterations
-                            : std::max(1, wf->max_iterations);
+                            : std::max(1, st.workflow.max_iterations);
       st.has_review = false;
-      for (auto& step : wf->steps)
+      for (auto& step : st.workflow.steps)
         for (auto& item : step.items)
           st.has_review = st.has_review || is_review_task(*st.cfg, item.task);
       st.result.run_id = st.request.run_id;
@@ -453,33 +563,52 @@ workflow_impl(workflow_actor::stateful_pointer<workflow_state> self,
       st.iteration = 1;
       st.step = 0;
       // Agents edit files in place; what was there before the run must stay
-      // recoverable.
-      auto kept
-        = workspace{st.request.workspace, st.request.run_id}.preserve_existing(
-          preserve_max_bytes);
-      st.result.preserved_files = static_cast<int32_t>(kept.files);
-      st.result.preserve_error = kept.error;
-      auto started = st.request.workspace;
-      if (kept.files > 0)
-        started += " (" + std::to_string(kept.files)
-                   + " existing file(s) saved to " + workspace_meta_dir
-                   + "/backups/" + st.request.run_id + "/)";
-      notify(self, progress_event::kind_t::run_started, {}, {}, started);
-      if (!kept.error.empty()) {
-        // An agent may delete or rewrite any file; one never saved would be
-        // lost for good. No step runs.
-        finish(self, run_status::failed,
-               "existing files could not be saved: " + kept.error);
-        return st.promise;
-      }
-      st.result.iterations.push_back(iteration_record{1, {}, -1});
-      notify(self, progress_event::kind_t::iteration_started);
-      run_step(self);
+      // recoverable. Up to 1 GiB of copying: on a worker.
+      auto kept = std::make_shared<workspace::preserve_report>();
+      auto root = st.request.workspace;
+      auto run_id = st.request.run_id;
+      run_blocking(
+        self, st.deps.detached_workers,
+        [kept, root, run_id] {
+          *kept = workspace{root, run_id}.preserve_existing(preserve_max_bytes);
+        },
+        [self, kept](const std::string& failed) {
+          auto& st = self->state;
+          if (!failed.empty() && kept->error.empty())
+            kept->error = failed;
+          st.result.preserved_files = static_cast<int32_t>(kept->files);
+          st.result.preserve_error = kept->error;
+          auto started = st.request.workspace;
+          if (kept->files > 0)
+            started += " (" + std::to_string(kept->files)
+                       + " existing file(s) saved to " + workspace_meta_dir
+                       + "/backups/" + st.request.run_id + "/)";
+          notify(self, progress_event::kind_t::run_started, {}, {}, started);
+          if (!kept->error.empty()) {
+            // An agent may delete or rewrite any file; one never saved would
+            // be lost for good. No step runs.
+            finish(self, run_status::failed,
+                   "existing files could not be saved: " + kept->error);
+            return;
+          }
+          if (st.cancel_requested) {
+            finish(self, run_status::cancelled, "cancelled");
+            return;
+          }
+          st.result.iterations.push_back(iteration_record{1, {}, -1});
+          notify(self, progress_event::kind_t::iteration_started);
+          run_step(self);
+        });
       return st.promise;
     },
     [=](atom::cancel) {
-      for (auto& kvp : self->state.agents)
-        self->send(kvp.second, atom::cancel_v);
+      // Only this run's steps: the agent actors may serve other runs.
+      auto& st = self->state;
+      st.cancel_requested = true;
+      if (!st.running || st.request.run_id.empty())
+        return;
+      for (auto& kvp : st.agents)
+        self->send(kvp.second, atom::cancel_v, st.request.run_id);
     },
   };
 }

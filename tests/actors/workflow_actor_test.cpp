@@ -171,6 +171,9 @@ silent_agent(agent_actor::stateful_pointer<silent_agent_state> self) {
     [=](atom::cancel) {
       // nop
     },
+    [=](atom::cancel, const std::string&) {
+      // nop
+    },
   };
 }
 

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/vocabulary.hpp"
+#include "config/config.hpp"
+#include "runtime/process.hpp"
+#include "runtime/safe_file.hpp"
+
+namespace orch {
+
+/// Returns a new run id, `YYYYMMDD-HHMMSS-mmm-xxxxxx` (local time,
+/// milliseconds, then 6 hex digits: a per-process counter mixed with a random
+/// start). Unique within the process and sortable: ids made later sort after
+/// earlier ones, even thousands within one millisecond (the counter part
+/// only grows).
+std::string make_run_id();
+
+/// What a coordinator needs besides the config.
+struct coordinator_deps {
+  std::shared_ptr<process_runner> runner;
+  /// Run agent invocations and blocking file work on detached actors (their
+  /// own threads). Tests on CAF's test coordinator turn it off, with a fake
+  /// runner that never blocks.
+  bool detached_workers = true;
+  /// Returns "" when the agent can run, else why not ("not installed:
+  /// ..."). Null: check_agent (PATH lookup); tests with a fake runner pass
+  /// one that accepts everything.
+  std::function<std::string(const agent_config&)> check_agent;
+  /// Events kept per run for a late subscriber's replay.
+  size_t event_buffer = 10000;
+  /// Finished runs kept for `result` and `status`.
+  size_t retained_runs = 100;
+};
+
+struct coordinator_state {
+  static inline const char* name = "orch.coordinator";
+
+  struct run_entry {
+    run_info info;
+    workflow_actor actor;
+    /// Held until the run ends.
+    std::shared_ptr<workspace_lock> lock;
+    std::deque<progress_event> events;
+    uint64_t next_seq = 1;
+    std::vector<progress_sink> subscribers;
+    std::optional<run_result> result;
+    std::vector<caf::typed_response_promise<run_result>> waiters;
+  };
+
+  std::shared_ptr<const config> cfg;
+  coordinator_deps deps;
+  /// One per enabled agent, shared by all runs.
+  std::map<std::string, agent_actor> agents;
+  /// Agents whose actor went down, with the reason.
+  std::map<std::string, std::string> down_agents;
+  /// By run id (ids sort by creation).
+  std::map<std::string, run_entry> runs;
+  /// Finished run ids, oldest first (bounded by deps.retained_runs).
+  std::deque<std::string> finished;
+  /// Subscribers to every run.
+  std::vector<progress_sink> all_subscribers;
+};
+
+/// Returns the behaviour of a run coordinator (see coordinator_actor).
+coordinator_actor::behavior_type
+coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
+                 std::shared_ptr<const config> cfg, coordinator_deps deps);
+
+/// Spawns a coordinator.
+coordinator_actor spawn_coordinator(caf::actor_system& sys,
+                                    std::shared_ptr<const config> cfg,
+                                    coordinator_deps deps);
+
+} // namespace orch
