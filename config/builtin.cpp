@@ -68,8 +68,9 @@ config builtin_config() {
   cfg.agents.push_back(make_agent(adapter_kind::claude, "refinement",
                                   "Refines code based on review feedback"));
   // The original ships copilot disabled, but its `thorough` workflow uses
-  // it and silently skips the step. Here a step naming a disabled agent is
-  // a load error, so copilot is enabled to keep `thorough` valid.
+  // it and silently skips the step. Here a step naming a disabled agent
+  // loads with a warning and `run` refuses the workflow, so copilot is
+  // enabled to keep `thorough` runnable.
   cfg.agents.push_back(make_agent(adapter_kind::copilot, "suggestions",
                                   "Suggests improvements and alternatives"));
 

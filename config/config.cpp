@@ -111,9 +111,6 @@ namespace {
 constexpr std::string_view log_levels[] = {"trace", "debug", "info",
                                            "warn",  "error", "off"};
 
-constexpr std::string_view task_placeholders[]
-  = {"task", "findings", "files", "previous_output", "workspace"};
-
 /// Settings of the original that are read but have no effect here.
 constexpr std::string_view compat_settings[]
   = {"output_dir",  "log_file",       "create_reports",
@@ -177,6 +174,15 @@ bool valid_env_name(std::string_view name) {
   return std::all_of(name.begin(), name.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
   });
+}
+
+/// An `env` entry: a variable name, or a name prefix ending in `*` ("LC_*",
+/// as adapters/ matches them). A lone `*` is refused: it would pass the whole
+/// environment.
+bool valid_env_pattern(std::string_view name) {
+  if (name.size() > 1 && name.back() == '*')
+    name.remove_suffix(1);
+  return valid_env_name(name);
 }
 
 std::string seconds_text(std::chrono::milliseconds x) {
@@ -524,10 +530,12 @@ void validate_agent(diagnostics& diag, const agent_config& agent) {
   validate_deadline(diag, dl_path, "first_output", dl.first_output, dl.total);
   validate_deadline(diag, dl_path, "idle", dl.idle, dl.total);
   for (size_t i = 0; i < agent.env_allow.size(); ++i)
-    if (!valid_env_name(agent.env_allow[i]))
+    if (!valid_env_pattern(agent.env_allow[i]))
       diag.check_error(index_path(path + ".env", i),
                        "invalid environment variable name "
-                         + quote(agent.env_allow[i]));
+                         + quote(agent.env_allow[i])
+                         + "; expected a name or a prefix ending in '*', "
+                           "such as LC_*");
   for (const auto& [name, value] : agent.env_set)
     if (!valid_env_name(name))
       diag.check_error(key_path(path + ".env_set", name),
@@ -638,6 +646,13 @@ void validate_settings(diagnostics& diag, const settings& s) {
     diag.check_error("settings.log_level",
                      "unknown log level " + quote(s.log_level)
                        + "; expected trace, debug, info, warn, error or off");
+  // Relative to what would be a guess (the working directory, the config
+  // file): the state outlives both.
+  if (!s.state_dir.empty() && s.state_dir.front() != '/'
+      && s.state_dir.rfind("~/", 0) != 0)
+    diag.check_error("settings.state_dir",
+                     "must be an absolute path or start with ~/, got "
+                       + quote(s.state_dir));
 }
 
 template<class T>
@@ -1160,6 +1175,18 @@ private:
     return task;
   }
 
+  static std::string known_placeholders() {
+    std::string out;
+    for (const auto& [ph, name] : prompt_placeholders) {
+      if (!out.empty())
+        out += ", ";
+      out += '{';
+      out += name;
+      out += '}';
+    }
+    return out;
+  }
+
   /// Warns about `{word}` placeholders nothing will fill; literal braces
   /// elsewhere (code samples, JSON) are left alone.
   void warn_placeholders(const entry& e, const std::string& prompt) {
@@ -1173,14 +1200,15 @@ private:
         = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
             return std::islower(static_cast<unsigned char>(c)) || c == '_';
           });
-      if (is_word
-          && std::find(std::begin(task_placeholders),
-                       std::end(task_placeholders), word)
-               == std::end(task_placeholders))
+      auto known = std::any_of(std::begin(prompt_placeholders),
+                               std::end(prompt_placeholders),
+                               [word](const auto& ph) {
+                                 return ph.second == word;
+                               });
+      if (is_word && !known)
         diag_.warning(e.at, e.path,
                       "unknown placeholder {" + std::string{word}
-                        + "} stays as written; known: {task}, {findings}, "
-                          "{files}, {previous_output}, {workspace}");
+                        + "} stays as written; known: " + known_placeholders());
       pos = end + 1;
     }
   }
@@ -1321,7 +1349,7 @@ private:
     key_list allowed{"max_iterations",   "min_suggestions_threshold",
                      "workspace_dir",    "max_task_chars",
                      "output_cap_bytes", "kill_grace",
-                     "log_level"};
+                     "log_level",        "state_dir"};
     allowed.insert(allowed.end(), std::begin(compat_settings),
                    std::end(compat_settings));
     for_each_key(e.value, e.path, allowed, [&](entry f) {
@@ -1352,26 +1380,23 @@ private:
       } else if (f.name == "log_level") {
         if (auto x = get_string(f))
           parse_log_level(f, *x, out.log_level);
+      } else if (f.name == "state_dir") {
+        if (auto x = get_string(f))
+          out.state_dir = *x;
       }
     });
   }
 
   void parse_log_level(const entry& e, const std::string& text,
                        std::string& out) {
-    auto level = lowercase(text);
-    // The original used Python's names (INFO, WARNING, CRITICAL).
-    if (level == "warning")
-      level = "warn";
-    else if (level == "critical")
-      level = "error";
-    if (std::find(std::begin(log_levels), std::end(log_levels), level)
-        == std::end(log_levels)) {
+    auto level = normalize_log_level(text);
+    if (!level) {
       diag_.error(e.at, e.path,
                   "unknown log level " + quote(text)
                     + "; expected trace, debug, info, warn, error or off");
       return;
     }
-    out = level;
+    out = *level;
   }
 
   diagnostics& diag_;
@@ -1407,6 +1432,19 @@ load_result single_error(const std::string& file, position at,
 }
 
 } // namespace
+
+std::optional<std::string> normalize_log_level(std::string_view text) {
+  auto level = lowercase(std::string{text});
+  // The original used Python's names (INFO, WARNING, CRITICAL).
+  if (level == "warning")
+    level = "warn";
+  else if (level == "critical")
+    level = "error";
+  if (std::find(std::begin(log_levels), std::end(log_levels), level)
+      == std::end(log_levels))
+    return std::nullopt;
+  return level;
+}
 
 std::vector<config_error> validate_config(const config& cfg) {
   diagnostics diag{cfg.source};

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace orch {
@@ -102,8 +103,38 @@ struct workflow_config {
   std::vector<step_config> steps;
 };
 
-/// A custom task kind with its prompt template. Placeholders: {task},
-/// {findings}, {files}, {previous_output}, {workspace}.
+/// A placeholder of a custom task prompt, written `{name}` in the template.
+enum class prompt_placeholder : uint8_t {
+  /// The task text.
+  task,
+  /// The open findings of the previous review.
+  findings,
+  /// The files in the workspace so far.
+  files,
+  /// The previous step's final text.
+  previous_output,
+  /// The absolute workspace path.
+  workspace,
+  /// The 1-based iteration number.
+  iteration,
+  /// The task kind of the step.
+  task_kind,
+};
+
+/// The one list of prompt placeholders with their spellings: config
+/// validation warns about any other `{word}`, and render_prompt fills each.
+inline constexpr std::pair<prompt_placeholder, std::string_view>
+  prompt_placeholders[] = {
+    {prompt_placeholder::task, "task"},
+    {prompt_placeholder::findings, "findings"},
+    {prompt_placeholder::files, "files"},
+    {prompt_placeholder::previous_output, "previous_output"},
+    {prompt_placeholder::workspace, "workspace"},
+    {prompt_placeholder::iteration, "iteration"},
+    {prompt_placeholder::task_kind, "task_kind"},
+};
+
+/// A custom task kind with its prompt template; see prompt_placeholders.
 struct task_template {
   std::string name;
   std::string prompt;
@@ -121,8 +152,19 @@ struct settings {
   std::size_t output_cap_bytes = std::size_t{16} * 1024 * 1024;
   /// SIGTERM -> SIGKILL grace period.
   std::chrono::milliseconds kill_grace{std::chrono::seconds{3}};
+  /// trace, debug, info, warn, error or off: what the log file keeps.
   std::string log_level = "info";
+  /// Where the log (and later sessions, cache, history) is kept: an
+  /// absolute path or one starting with `~/`. Empty means
+  /// `$XDG_STATE_HOME/ai-orchestrator`, else `~/.local/state/ai-orchestrator`
+  /// (see runtime/state_dir.hpp).
+  std::string state_dir;
 };
+
+/// Returns the canonical log level for `text` (trace, debug, info, warn,
+/// error, off; any case, and the original's WARNING and CRITICAL), or
+/// nothing when it names none.
+std::optional<std::string> normalize_log_level(std::string_view text);
 
 /// The whole configuration, validated.
 struct config {

@@ -2,7 +2,7 @@
 
 // The typed vocabulary of what an agent invocation produced. Adapters turn
 // each CLI's own output into these; actors, the CLI and the result manifest
-// consume them. Plain structs, no CAF: actors/messages.hpp adds `inspect`.
+// consume them. Plain structs, no CAF: actors/vocabulary.hpp adds `inspect`.
 
 #include <cstdint>
 #include <string>

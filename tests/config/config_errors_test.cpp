@@ -405,6 +405,42 @@ agents:
                         "invalid environment variable name '1X'"));
 }
 
+TEST(config_errors, an_env_entry_may_end_in_a_star_as_a_prefix) {
+  // As the README says and adapters/ matches them ("LC_*").
+  auto res = parse(R"(
+agents:
+  codex:
+    env: [FAKE_*, OPENAI_BASE_URL]
+workflows: {quick: [{agent: codex, task: implement}]}
+)");
+  ASSERT_TRUE(res.value) << dump(res);
+  EXPECT_EQ(res.value->agents[0].env_allow,
+            (std::vector<std::string>{"FAKE_*", "OPENAI_BASE_URL"}));
+}
+
+TEST(config_errors, a_lone_star_or_a_star_inside_an_env_entry_is_an_error) {
+  auto res = parse(R"(
+agents:
+  codex:
+    env: ["*", "A*B", "**"]
+)");
+  EXPECT_TRUE(has_error(res, 3, "agents.codex.env[0]",
+                        "invalid environment variable name '*'"));
+  EXPECT_TRUE(has_error(res, 3, "agents.codex.env[1]",
+                        "invalid environment variable name 'A*B'"));
+  EXPECT_TRUE(
+    has_error(res, 3, "agents.codex.env[2]", "a prefix ending in '*'"));
+}
+
+TEST(config_errors, a_relative_state_dir_is_an_error) {
+  auto res = parse(R"(
+agents: {codex: {}}
+settings: {state_dir: state}
+)");
+  EXPECT_TRUE(has_error(res, 2, "settings.state_dir",
+                        "must be an absolute path or start with ~/"));
+}
+
 TEST(config_errors, an_agent_name_with_a_dot_is_an_error) {
   auto res = parse(R"(
 agents:

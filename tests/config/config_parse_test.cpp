@@ -385,6 +385,37 @@ tasks:
   EXPECT_EQ(res.warnings[1].key, "workflows");
 }
 
+TEST(config_parse, every_placeholder_the_prompt_renderer_fills_loads_quietly) {
+  // {iteration} and {task_kind} used to load with "stays as written".
+  auto res = parse(R"(
+agents:
+  gemini: {}
+tasks:
+  lint:
+    prompt: "{task} {findings} {files} {previous_output} {workspace} {iteration} {task_kind}"
+workflows:
+  default: [{agent: gemini, task: lint}]
+)");
+  ASSERT_TRUE(res.value) << dump(res);
+  EXPECT_TRUE(res.warnings.empty()) << dump(res);
+}
+
+TEST(config_parse, the_unknown_placeholder_warning_lists_the_one_list) {
+  auto res = parse(R"(
+agents:
+  gemini: {}
+tasks:
+  lint: {prompt: "{nope}"}
+workflows:
+  default: [{agent: gemini, task: lint}]
+)");
+  ASSERT_EQ(res.warnings.size(), 1u) << dump(res);
+  for (const auto& [ph, name] : prompt_placeholders)
+    EXPECT_NE(res.warnings[0].message.find("{" + std::string{name} + "}"),
+              std::string::npos)
+      << name;
+}
+
 TEST(config_parse, builtin_task_kinds_include_the_originals_suggestions) {
   const auto& kinds = builtin_task_kinds();
   for (auto kind : {"implement", "review", "refine", "test", "document",
@@ -407,6 +438,7 @@ settings:
   output_cap_bytes: 1048576
   kill_grace: 0.25
   log_level: Debug
+  state_dir: ~/orch-state
 )");
   ASSERT_TRUE(res.value) << dump(res);
   const auto& s = res.value->settings;
@@ -417,6 +449,16 @@ settings:
   EXPECT_EQ(s.output_cap_bytes, 1048576u);
   EXPECT_EQ(s.kill_grace, 250ms);
   EXPECT_EQ(s.log_level, "debug");
+  EXPECT_EQ(s.state_dir, "~/orch-state");
+}
+
+TEST(config_parse, log_levels_normalize_like_the_config_reads_them) {
+  EXPECT_EQ(normalize_log_level("WARNING"), "warn");
+  EXPECT_EQ(normalize_log_level("Info"), "info");
+  EXPECT_EQ(normalize_log_level("critical"), "error");
+  EXPECT_EQ(normalize_log_level("off"), "off");
+  EXPECT_FALSE(normalize_log_level("loud"));
+  EXPECT_FALSE(normalize_log_level(""));
 }
 
 TEST(config_parse, python_log_level_names_are_accepted) {
