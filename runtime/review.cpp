@@ -999,13 +999,37 @@ std::string render_prompt(const config& cfg, const prompt_context& ctx) {
   const std::string iteration = std::to_string(ctx.iteration);
 
   if (const task_template* t = find_custom(cfg, ctx.task_kind)) {
-    std::string body = substitute(t->prompt, {{"task", ctx.task},
-                                              {"findings", findings},
-                                              {"files", files},
-                                              {"previous_output", previous},
-                                              {"workspace", ctx.workspace},
-                                              {"iteration", iteration},
-                                              {"task_kind", kind}});
+    // Every placeholder of the config's list, so validation and rendering
+    // cannot disagree (a new one fails -Wswitch here until it is filled).
+    std::vector<std::pair<std::string, std::string>> values;
+    for (const auto& [ph, name] : prompt_placeholders) {
+      std::string value;
+      switch (ph) {
+        case prompt_placeholder::task:
+          value = ctx.task;
+          break;
+        case prompt_placeholder::findings:
+          value = findings;
+          break;
+        case prompt_placeholder::files:
+          value = files;
+          break;
+        case prompt_placeholder::previous_output:
+          value = previous;
+          break;
+        case prompt_placeholder::workspace:
+          value = ctx.workspace;
+          break;
+        case prompt_placeholder::iteration:
+          value = iteration;
+          break;
+        case prompt_placeholder::task_kind:
+          value = kind;
+          break;
+      }
+      values.emplace_back(std::string{name}, std::move(value));
+    }
+    std::string body = substitute(t->prompt, values);
     std::string out = starts_with(body, first) ? body : first + "\n" + body;
     if (out.empty() || out.back() != '\n')
       out += '\n';

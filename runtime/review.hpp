@@ -118,10 +118,11 @@ struct prompt_context {
 ///
 /// The first line is always `Task kind: <kind>` (newlines in the kind become
 /// spaces). A custom template (cfg.tasks, matched by exact name) has its
-/// placeholders {task} {findings} {files} {previous_output} {workspace}
-/// {iteration} {task_kind} replaced in one pass (substituted text is not
-/// scanned again; unknown `{...}` stay as written); a template that itself
-/// starts with that first line does not get it twice.
+/// placeholders (config's `prompt_placeholders`: {task} {findings} {files}
+/// {previous_output} {workspace} {iteration} {task_kind}) replaced in one
+/// pass (substituted text is not scanned again; unknown `{...}` stay as
+/// written); a template that itself starts with that first line does not get
+/// it twice.
 std::string render_prompt(const config& cfg, const prompt_context& ctx);
 
 } // namespace orch
