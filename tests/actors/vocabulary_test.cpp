@@ -1,0 +1,394 @@
+// Every field of every payload crosses the wire. Each type of the vocabulary's
+// type-ID block gets a sample with every field set to a non-default value,
+// goes through CAF's binary serializer and back, and must come out equal
+// field by field. Three guards keep it complete:
+// - `fields()` names every member with a structured binding, so a member
+//   added to a payload breaks the build here until it is listed;
+// - a listed field left at its default in the sample fails the test;
+// - a type added to the type-ID block without a sample breaks the build.
+// So a field added later without `inspect` fails this test.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <gtest/gtest.h>
+
+#include "actors/system_config.hpp"
+#include "actors/vocabulary.hpp"
+
+namespace orch {
+namespace {
+
+// -- every member of every payload, by structured binding ---------------------
+
+// The binding must name every member: a new one is a compile error here.
+// clang-format off
+auto fields(usage& x) {
+  auto& [a, b, c, d, e] = x;
+  return std::tie(a, b, c, d, e);
+}
+auto fields(finding& x) {
+  auto& [a, b, c, d] = x;
+  return std::tie(a, b, c, d);
+}
+auto fields(step_outcome& x) {
+  auto& [a, b, c, d, e, f, g, h, i] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i);
+}
+auto fields(refused_path& x) {
+  auto& [a, b] = x;
+  return std::tie(a, b);
+}
+auto fields(step_request& x) {
+  auto& [a, b, c, d, e, f, g, h, i] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i);
+}
+auto fields(step_result& x) {
+  auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o);
+}
+auto fields(step_item& x) {
+  auto& [a, b, c] = x;
+  return std::tie(a, b, c);
+}
+auto fields(step_config& x) {
+  auto& [a] = x;
+  return std::tie(a);
+}
+auto fields(workflow_config& x) {
+  auto& [a, b, c, d, e] = x;
+  return std::tie(a, b, c, d, e);
+}
+auto fields(run_request& x) {
+  auto& [a, b, c, d, e, f, g] = x;
+  return std::tie(a, b, c, d, e, f, g);
+}
+auto fields(run_spec& x) {
+  auto& [a, b, c, d, e] = x;
+  return std::tie(a, b, c, d, e);
+}
+auto fields(run_info& x) {
+  auto& [a, b, c, d, e, f, g] = x;
+  return std::tie(a, b, c, d, e, f, g);
+}
+auto fields(iteration_record& x) {
+  auto& [a, b, c] = x;
+  return std::tie(a, b, c);
+}
+auto fields(run_result& x) {
+  auto& [a, b, c, d, e, f, g, h, i, j, k, l, m] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m);
+}
+auto fields(progress_event& x) {
+  auto& [a, b, c, d, e, f, g, h, i, j, k] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j, k);
+}
+// clang-format on
+
+// -- field-wise comparison ----------------------------------------------------
+
+template<class T, class = void>
+struct has_fields : std::false_type {};
+
+template<class T>
+struct has_fields<T, std::void_t<decltype(fields(std::declval<T&>()))>>
+  : std::true_type {};
+
+template<class T>
+struct is_vector : std::false_type {};
+
+template<class T>
+struct is_vector<std::vector<T>> : std::true_type {};
+
+template<class Tuple, class F, std::size_t... Is>
+void for_each_index(Tuple& xs, Tuple& ys, F&& f, std::index_sequence<Is...>) {
+  (f(Is, std::get<Is>(xs), std::get<Is>(ys)), ...);
+}
+
+/// Calls `f(index, field of x, field of y)` for every field.
+template<class T, class F>
+void for_each_field(const T& x, const T& y, F&& f) {
+  auto xs = fields(const_cast<T&>(x));
+  auto ys = fields(const_cast<T&>(y));
+  constexpr auto n = std::tuple_size<decltype(xs)>::value;
+  for_each_index(xs, ys, f, std::make_index_sequence<n>{});
+}
+
+/// Returns the path of the first field where `x` and `y` differ, if any.
+template<class T>
+std::optional<std::string>
+difference(const T& x, const T& y, const std::string& path) {
+  if constexpr (has_fields<T>::value) {
+    std::optional<std::string> out;
+    for_each_field(x, y, [&](std::size_t i, const auto& a, const auto& b) {
+      if (!out)
+        out = difference(a, b, path + ".#" + std::to_string(i));
+    });
+    return out;
+  } else if constexpr (is_vector<T>::value) {
+    if (x.size() != y.size())
+      return path + " (size " + std::to_string(x.size()) + " vs "
+             + std::to_string(y.size()) + ")";
+    for (std::size_t i = 0; i < x.size(); ++i)
+      if (auto d = difference(x[i], y[i], path + "[" + std::to_string(i) + "]"))
+        return d;
+    return std::nullopt;
+  } else {
+    if (x == y)
+      return std::nullopt;
+    return path;
+  }
+}
+
+/// Fails for every field of `x` (and of its nested payloads) that equals the
+/// field of a default-constructed value: the sample would not show whether
+/// that field crosses the wire.
+template<class T>
+void expect_filled(const T& x, const std::string& path) {
+  if constexpr (has_fields<T>::value) {
+    T def{};
+    for_each_field(x, def, [&](std::size_t i, const auto& a, const auto& b) {
+      auto at = path + ".#" + std::to_string(i);
+      EXPECT_TRUE(difference(a, b, at))
+        << at << " (0-based, declaration order) is left at its default in "
+        << "the sample: give it a non-default value in make()";
+      expect_filled(a, at);
+    });
+  } else if constexpr (is_vector<T>::value) {
+    for (std::size_t i = 0; i < x.size(); ++i)
+      expect_filled(x[i], path + "[" + std::to_string(i) + "]");
+  }
+}
+
+// -- samples: every field non-default -----------------------------------------
+
+template<class T>
+struct tag {};
+
+progress_sink::behavior_type sink_impl(int32_t) {
+  return {[](atom::progress, const progress_event&) {
+    // nop
+  }};
+}
+
+struct samples {
+  caf::actor_system& sys;
+  progress_sink sink;
+
+  usage make(tag<usage>) {
+    return usage{10, 20, 5, 0.25, true};
+  }
+  finding make(tag<finding>) {
+    return finding{"high", "a.py", 3, "bug"};
+  }
+  step_outcome make(tag<step_outcome>) {
+    step_outcome x;
+    x.ok = true;
+    x.failure = failure_kind::rate_limited;
+    x.message = "429 — slow down";
+    x.final_text = "text\nwith lines";
+    x.session_id = "s-1";
+    x.tokens = make(tag<usage>{});
+    x.reported_files = {"/w/a.py"};
+    x.exit_code = 1;
+    x.truncated = true;
+    return x;
+  }
+  refused_path make(tag<refused_path>) {
+    return refused_path{"../x", "escapes"};
+  }
+  step_request make(tag<step_request>) {
+    step_request x;
+    x.run_id = "run-1";
+    x.iteration = 2;
+    x.step_index = 3;
+    x.agent = "codex";
+    x.task_kind = "review";
+    x.prompt = "do it";
+    x.workspace = "/w";
+    x.review = true;
+    x.progress = sink;
+    return x;
+  }
+  step_result make(tag<step_result>) {
+    step_result x;
+    x.agent = "codex";
+    x.task_kind = "review";
+    x.iteration = 2;
+    x.step_index = 1;
+    x.outcome = make(tag<step_outcome>{});
+    x.findings = {make(tag<finding>{})};
+    x.files = {"a.py", "b/c.py"};
+    x.refused = {make(tag<refused_path>{})};
+    x.deleted = {"old.py"};
+    x.backups = {".orchestrator/backups/r/a.py"};
+    x.reported_files = {"a.py"};
+    x.conflicts = {"b/c.py"};
+    x.output_file = ".orchestrator/outputs/r/i2-s2-1-codex.txt";
+    x.started_ms = 123;
+    x.duration_ms = 45;
+    return x;
+  }
+  step_item make(tag<step_item>) {
+    return step_item{"gemini", "review", "Review it"};
+  }
+  step_config make(tag<step_config>) {
+    step_config x;
+    x.items = {make(tag<step_item>{}), step_item{"claude", "refine", "Fix"}};
+    return x;
+  }
+  workflow_config make(tag<workflow_config>) {
+    workflow_config x;
+    x.name = "wf";
+    x.description = "a workflow";
+    x.max_iterations = 7;
+    x.min_suggestions_threshold = 2;
+    x.steps = {make(tag<step_config>{})};
+    return x;
+  }
+  run_request make(tag<run_request>) {
+    run_request x;
+    x.run_id = "run-1";
+    x.task = "build it";
+    x.workflow = "wf";
+    x.workspace = "/w";
+    x.max_iterations = 4;
+    x.progress = sink;
+    x.workflow_def = make(tag<workflow_config>{});
+    return x;
+  }
+  run_spec make(tag<run_spec>) {
+    run_spec x;
+    x.task = "build it";
+    x.workflow = "wf";
+    x.agents = "codex,gemini";
+    x.max_iterations = 4;
+    x.workspace = "/w";
+    return x;
+  }
+  run_info make(tag<run_info>) {
+    run_info x;
+    x.run_id = "run-1";
+    x.workflow = "wf";
+    x.task = "build it";
+    x.workspace = "/w";
+    x.state = "running";
+    x.status = run_status::no_progress;
+    x.started_ms = 1700000000000;
+    return x;
+  }
+  iteration_record make(tag<iteration_record>) {
+    return iteration_record{2, {make(tag<step_result>{})}, 1};
+  }
+  run_result make(tag<run_result>) {
+    run_result x;
+    x.run_id = "run-1";
+    x.task = "build it";
+    x.workflow = "wf";
+    x.workspace = "/w";
+    x.status = run_status::no_progress;
+    x.message = "stopped";
+    x.iterations = {make(tag<iteration_record>{})};
+    x.findings = {make(tag<finding>{})};
+    x.files = {"a.py"};
+    x.preserved_files = 3;
+    x.preserve_error = "disk full";
+    x.tokens = make(tag<usage>{});
+    x.duration_ms = 99;
+    return x;
+  }
+  progress_event make(tag<progress_event>) {
+    progress_event x;
+    x.kind = progress_event::kind_t::run_finished;
+    x.run_id = "run-1";
+    x.iteration = 2;
+    x.step_index = 1;
+    x.step_count = 3;
+    x.agent = "gemini";
+    x.task_kind = "review";
+    x.text = "done";
+    x.ok = false;
+    x.elapsed_ms = 7;
+    x.seq = 42;
+    return x;
+  }
+  progress_sink make(tag<progress_sink>) {
+    return sink;
+  }
+  template<class T>
+  std::vector<T> make(tag<std::vector<T>>) {
+    return {make(tag<T>{}), make(tag<T>{})};
+  }
+};
+
+// -- the round trip -----------------------------------------------------------
+
+template<class T>
+T roundtrip(caf::actor_system& sys, const T& x) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  auto copy = x;
+  EXPECT_FALSE(sink(copy));
+  T y;
+  caf::binary_deserializer source{sys, buf};
+  EXPECT_FALSE(source(y));
+  return y;
+}
+
+template<class T>
+void check_type(samples& s) {
+  const std::string name = caf::type_name<T>::value;
+  SCOPED_TRACE(name);
+  T x = s.make(tag<T>{});
+  expect_filled(x, name);
+  T y = roundtrip(s.sys, x);
+  auto diff = difference(x, y, name);
+  EXPECT_FALSE(diff) << *diff
+                     << " differs after the round trip: is it in inspect()?";
+}
+
+template<caf::type_id_t... Is>
+void check_block(samples& s, std::integer_sequence<caf::type_id_t, Is...>) {
+  (check_type<typename caf::type_by_id<caf::id_block::orch::begin + Is>::type>(
+     s),
+   ...);
+}
+
+TEST(vocabulary, every_field_of_every_payload_survives_a_binary_round_trip) {
+  system_config cfg;
+  caf::actor_system sys{cfg};
+  samples s{sys, sys.spawn(sink_impl, int32_t{0})};
+  constexpr auto n = caf::id_block::orch::end - caf::id_block::orch::begin;
+  check_block(s, std::make_integer_sequence<caf::type_id_t, n>{});
+  caf::anon_send_exit(s.sink, caf::exit_reason::user_shutdown);
+}
+
+TEST(vocabulary, a_field_missing_from_inspect_is_found) {
+  // The detector itself: a field the wire drops shows as a difference.
+  system_config cfg;
+  caf::actor_system sys{cfg};
+  samples s{sys, sys.spawn(sink_impl, int32_t{0})};
+  auto x = s.make(tag<step_result>{});
+  auto y = x;
+  y.backups.clear();
+  auto diff = difference(x, y, "step_result");
+  ASSERT_TRUE(diff);
+  EXPECT_EQ(*diff, "step_result.#9 (size 1 vs 0)");
+  step_result def;
+  def.agent = "x";
+  EXPECT_TRUE(difference(def, step_result{}, "r"));
+  caf::anon_send_exit(s.sink, caf::exit_reason::user_shutdown);
+}
+
+} // namespace
+} // namespace orch
