@@ -65,6 +65,7 @@ void start(agent_actor::stateful_pointer<agent_state> self,
   auto id = st.next_id++;
   auto token = std::make_shared<cancel_token>();
   st.running.emplace(id, agent_state::running_job{job.request.run_id, token});
+  st.tokens->insert(token);
   worker_actor worker;
   if (st.deps.detached_workers)
     worker = self->spawn<caf::detached>(worker_impl, st.agent, st.adapt,
@@ -77,12 +78,14 @@ void start(agent_actor::stateful_pointer<agent_state> self,
     .then(
       [=](step_result& res) mutable {
         self->state.running.erase(id);
+        self->state.tokens->erase(token);
         rp.deliver(std::move(res));
         start_next(self);
       },
       [=](caf::error& err) mutable {
         // The worker died without an answer: report it as a crash.
         self->state.running.erase(id);
+        self->state.tokens->erase(token);
         step_result res;
         res.agent = req.agent;
         res.task_kind = req.task_kind;
@@ -227,6 +230,10 @@ agent_impl(agent_actor::stateful_pointer<agent_state> self, agent_config agent,
   st.adapt = make_adapter(agent.kind);
   st.agent = std::move(agent);
   st.deps = std::move(deps);
+  self->attach_functor([tokens = st.tokens](const caf::error&) {
+    for (auto& token : *tokens)
+      token->cancel();
+  });
   return {
     [=](atom::run_step, step_request& req) -> caf::result<step_result> {
       auto rp = self->make_response_promise<step_result>();

@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -53,6 +54,11 @@ struct agent_state {
   };
   /// Running invocations, by invocation id.
   std::map<uint64_t, running_job> running;
+  /// The cancel tokens of `running`, shared with the exit hook: an agent
+  /// actor that stops (or is killed) cancels its running invocations, so no
+  /// worker blocks on a process nobody waits for.
+  std::shared_ptr<std::set<std::shared_ptr<cancel_token>>> tokens
+    = std::make_shared<std::set<std::shared_ptr<cancel_token>>>();
   uint64_t next_id = 0;
 };
 

@@ -1,0 +1,508 @@
+#include "actors/coordinator.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/agent_actor.hpp"
+#include "actors/agent_probe.hpp"
+#include "actors/run_report.hpp"
+#include "actors/workflow_actor.hpp"
+#include "runtime/workspace.hpp"
+
+namespace orch {
+
+namespace {
+
+using self_ptr = coordinator_actor::stateful_pointer<coordinator_state>;
+
+int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Splits "a,b , c" into names.
+std::vector<std::string> split_names(const std::string& csv) {
+  std::vector<std::string> out;
+  std::stringstream in{csv};
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    auto b = item.find_first_not_of(" \t");
+    auto e = item.find_last_not_of(" \t");
+    if (b != std::string::npos)
+      out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+std::string describe_steps(const workflow_config& wf) {
+  std::string out;
+  for (size_t i = 0; i < wf.steps.size(); ++i) {
+    const auto& step = wf.steps[i];
+    if (i > 0)
+      out += " → ";
+    if (step.parallel())
+      out += "[";
+    for (size_t j = 0; j < step.items.size(); ++j)
+      out += (j > 0 ? " | " : "") + step.items[j].agent + ":"
+             + step.items[j].task;
+    if (step.parallel())
+      out += "]";
+  }
+  return out;
+}
+
+/// Applies `--agents` to this run's copy of the workflow: one name replaces
+/// every item's agent; N names, one per item in order. Returns an error
+/// message or "".
+std::string override_agents(const config& cfg, workflow_config& wf,
+                            const std::string& csv) {
+  auto names = split_names(csv);
+  size_t items = 0;
+  for (auto& step : wf.steps)
+    items += step.items.size();
+  if (names.empty())
+    return "--agents: no agent names given";
+  if (names.size() != 1 && names.size() != items)
+    return "--agents: give one agent for every step, or "
+           + std::to_string(items) + " (one per step of workflow '" + wf.name
+           + "': " + describe_steps(wf) + "), not "
+           + std::to_string(names.size());
+  for (auto& n : names) {
+    auto agent = cfg.find_agent(n);
+    if (agent == nullptr) {
+      std::string known;
+      for (auto& a : cfg.agents)
+        known += (known.empty() ? "" : ", ") + a.name;
+      return "--agents: unknown agent '" + n + "' (known: " + known + ")";
+    }
+    if (!agent->enabled)
+      return "--agents: agent '" + n + "' is disabled in the config";
+  }
+  size_t k = 0;
+  for (auto& step : wf.steps)
+    for (auto& item : step.items)
+      item.agent = names.size() == 1 ? names[0] : names[k++];
+  return {};
+}
+
+std::vector<std::string> agents_of(const workflow_config& wf) {
+  std::vector<std::string> out;
+  for (auto& step : wf.steps)
+    for (auto& item : step.items)
+      if (std::find(out.begin(), out.end(), item.agent) == out.end())
+        out.push_back(item.agent);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// The default availability check: PATH lookup and the enabled flag.
+std::string probe_agent(const agent_config& agent) {
+  const char* home = std::getenv("HOME");
+  auto st = check_agent(agent, current_environment(), home ? home : "");
+  if (!st.enabled)
+    return "disabled: " + st.detail;
+  if (!st.installed)
+    return "not installed: " + st.detail;
+  return {};
+}
+
+caf::error task_error(const config& cfg, const std::string& task) {
+  if (task.find_first_not_of(" \t\r\n") == std::string::npos)
+    return caf::make_error(errc::invalid_request, "the task text is empty");
+  if (task.size() > cfg.settings.max_task_chars)
+    return caf::make_error(errc::invalid_request,
+                           "the task text has " + std::to_string(task.size())
+                             + " bytes; the limit is "
+                             + std::to_string(cfg.settings.max_task_chars)
+                             + " (settings.max_task_chars)");
+  if (task.find('\0') != std::string::npos)
+    return caf::make_error(errc::invalid_request,
+                           "the task text contains a NUL byte");
+  return {};
+}
+
+/// Stamps `ev` with its run's next sequence number, keeps it for replay and
+/// sends it to the run's and to the all-runs subscribers.
+void fan_out(self_ptr self, progress_event ev) {
+  auto& st = self->state;
+  auto it = st.runs.find(ev.run_id);
+  if (it == st.runs.end())
+    return;
+  auto& run = it->second;
+  ev.seq = run.next_seq++;
+  run.events.push_back(ev);
+  while (run.events.size() > std::max<size_t>(1, st.deps.event_buffer))
+    run.events.pop_front();
+  for (auto& sink : run.subscribers)
+    self->send(sink, atom::progress_v, ev);
+  for (auto& sink : st.all_subscribers)
+    self->send(sink, atom::progress_v, ev);
+}
+
+/// Records the end of run `id` (once): waiters get the result, the lock is
+/// released, and old finished runs beyond the retention bound are dropped.
+void run_done(self_ptr self, const std::string& id, run_result res) {
+  auto& st = self->state;
+  auto it = st.runs.find(id);
+  if (it == st.runs.end() || it->second.result)
+    return;
+  auto& run = it->second;
+  run.info.state = "finished";
+  run.info.status = res.status;
+  run.result = std::move(res);
+  run.lock.reset();
+  run.actor = nullptr;
+  for (auto& rp : run.waiters)
+    rp.deliver(*run.result);
+  run.waiters.clear();
+  run.subscribers.clear();
+  st.finished.push_back(id);
+  while (st.finished.size() > std::max<size_t>(1, st.deps.retained_runs)) {
+    st.runs.erase(st.finished.front());
+    st.finished.pop_front();
+  }
+}
+
+/// The run's workflow actor ended without a result: the run failed. Its
+/// manifest is written (on a worker) before waiters hear of it.
+void run_lost(self_ptr self, const std::string& id, std::string reason) {
+  auto& st = self->state;
+  auto it = st.runs.find(id);
+  if (it == st.runs.end() || it->second.result || !it->second.actor)
+    return;
+  auto& run = it->second;
+  // No second report for this run while the manifest is written.
+  run.actor = nullptr;
+  // Its steps may still be queued or running on the shared agents.
+  for (auto& kvp : st.agents)
+    self->send(kvp.second, atom::cancel_v, id);
+  auto res = std::make_shared<run_result>();
+  res->run_id = id;
+  res->task = run.info.task;
+  res->workflow = run.info.workflow;
+  res->workspace = run.info.workspace;
+  res->status = run_status::failed;
+  res->message = "the run's workflow actor stopped: " + reason;
+  res->duration_ms = wall_ms() - run.info.started_ms;
+  auto err = std::make_shared<std::string>();
+  run_blocking(
+    self, st.deps.detached_workers,
+    [res, err] {
+      write_manifest(*res, *err);
+    },
+    [self, res, err, id](const std::string& failed) {
+      auto why = failed.empty() ? *err : failed;
+      if (!why.empty())
+        res->message += "; " + why;
+      progress_event ev;
+      ev.kind = progress_event::kind_t::run_finished;
+      ev.run_id = id;
+      ev.text = "failed: " + res->message;
+      ev.ok = false;
+      ev.elapsed_ms = res->duration_ms;
+      fan_out(self, std::move(ev));
+      run_done(self, id, std::move(*res));
+    });
+}
+
+caf::result<std::string> submit(self_ptr self, run_spec spec) {
+  auto& st = self->state;
+  const auto& cfg = *st.cfg;
+  if (auto err = task_error(cfg, spec.task))
+    return err;
+  auto found = cfg.find_workflow(spec.workflow);
+  if (found == nullptr) {
+    std::string known;
+    for (auto& wf : cfg.workflows)
+      known += (known.empty() ? "" : ", ") + wf.name;
+    return caf::make_error(errc::unknown_name, "unknown workflow '"
+                                                 + spec.workflow
+                                                 + "' (known: " + known + ")");
+  }
+  // The run's own copy: the shared config is never rewritten.
+  auto wf = *found;
+  if (!spec.agents.empty()) {
+    auto err = override_agents(cfg, wf, spec.agents);
+    if (!err.empty())
+      return caf::make_error(errc::invalid_request, err);
+  }
+  if (wf.steps.empty())
+    return caf::make_error(errc::invalid_request,
+                           "workflow '" + wf.name + "' has no steps");
+  // -- availability ---------------------------------------------------------
+  std::vector<std::string> missing;
+  std::map<std::string, agent_actor> agents;
+  for (auto& name : agents_of(wf)) {
+    auto agent = cfg.find_agent(name);
+    if (agent == nullptr) {
+      missing.push_back(name + " (unknown agent)");
+      continue;
+    }
+    auto why = st.deps.check_agent ? st.deps.check_agent(*agent)
+                                   : probe_agent(*agent);
+    if (why.empty() && !agent->enabled)
+      why = "disabled";
+    if (why.empty()) {
+      auto actor = st.agents.find(name);
+      if (actor != st.agents.end()) {
+        agents.emplace(name, actor->second);
+        continue;
+      }
+      auto down = st.down_agents.find(name);
+      why = down != st.down_agents.end()
+              ? "agent actor is down: " + down->second
+              : std::string{"no agent actor"};
+    }
+    missing.push_back(name + " (" + why + ")");
+  }
+  if (!missing.empty()) {
+    std::string text = "workflow '" + wf.name
+                       + "' needs agents that are not available:";
+    for (auto& m : missing)
+      text += "\n  " + m;
+    return caf::make_error(errc::agent_unavailable, text);
+  }
+  // -- the workspace --------------------------------------------------------
+  namespace fs = std::filesystem;
+  auto id = make_run_id();
+  std::error_code ec;
+  fs::path path = spec.workspace.empty()
+                    ? fs::path{cfg.settings.workspace_dir} / id
+                    : fs::path{spec.workspace};
+  path = fs::absolute(path, ec).lexically_normal();
+  auto ws_str = path.string();
+  while (ws_str.size() > 1 && ws_str.back() == '/')
+    ws_str.pop_back();
+  std::string err;
+  if (!workspace{ws_str, id}.ensure(err))
+    return caf::make_error(errc::workspace_failed,
+                           "cannot create the workspace " + ws_str + ": "
+                             + err);
+  // One run per workspace, across processes too: held until the run ends.
+  auto lock = workspace_lock::acquire(ws_str, id, err);
+  if (!lock)
+    return caf::make_error(errc::workspace_locked,
+                           "cannot run in " + ws_str + ": " + err);
+  // -- the run --------------------------------------------------------------
+  auto& run = st.runs[id];
+  run.info.run_id = id;
+  run.info.workflow = wf.name;
+  run.info.task = spec.task;
+  run.info.workspace = ws_str;
+  run.info.state = "running";
+  run.info.started_ms = wall_ms();
+  run.lock = std::make_shared<workspace_lock>(std::move(*lock));
+  workflow_deps wdeps;
+  wdeps.detached_workers = st.deps.detached_workers;
+  run.actor = self->spawn<caf::monitored>(workflow_run_impl, st.cfg,
+                                          std::move(agents), wdeps);
+  run_request req;
+  req.run_id = id;
+  req.task = std::move(spec.task);
+  req.workflow = wf.name;
+  req.workspace = ws_str;
+  req.max_iterations = spec.max_iterations;
+  req.progress = caf::actor_cast<progress_sink>(self);
+  req.workflow_def = std::move(wf);
+  // No timeout: the workflow actor is monitored (run_lost), and its
+  // request fails when it dies.
+  self->request(run.actor, caf::infinite, atom::run_task_v, std::move(req))
+    .then(
+      [=](run_result& res) {
+        run_done(self, id, std::move(res));
+      },
+      [=](caf::error& e) {
+        run_lost(self, id, self->system().render(e));
+      });
+  return id;
+}
+
+bool cancel_runs(self_ptr self, const std::string& id) {
+  auto& st = self->state;
+  bool found = false;
+  for (auto& [run_id, run] : st.runs) {
+    if (!id.empty() && run_id != id)
+      continue;
+    found = true;
+    if (!run.result && run.actor)
+      self->send(run.actor, atom::cancel_v);
+  }
+  return found;
+}
+
+void subscribe(self_ptr self, const std::string& id, uint64_t from,
+               progress_sink sink) {
+  auto& st = self->state;
+  if (!sink)
+    return;
+  auto replay = [&](coordinator_state::run_entry& run) {
+    for (auto& ev : run.events)
+      if (ev.seq > from)
+        self->send(sink, atom::progress_v, ev);
+  };
+  if (id.empty()) {
+    for (auto& kvp : st.runs)
+      replay(kvp.second);
+    if (std::find(st.all_subscribers.begin(), st.all_subscribers.end(), sink)
+        == st.all_subscribers.end())
+      st.all_subscribers.push_back(sink);
+    return;
+  }
+  auto it = st.runs.find(id);
+  if (it == st.runs.end())
+    return;
+  replay(it->second);
+  auto& subs = it->second.subscribers;
+  if (!it->second.result
+      && std::find(subs.begin(), subs.end(), sink) == subs.end())
+    subs.push_back(sink);
+}
+
+void unsubscribe(self_ptr self, const std::string& id,
+                 const progress_sink& sink) {
+  auto& st = self->state;
+  auto drop = [&](std::vector<progress_sink>& xs) {
+    xs.erase(std::remove(xs.begin(), xs.end(), sink), xs.end());
+  };
+  if (id.empty()) {
+    drop(st.all_subscribers);
+    for (auto& kvp : st.runs)
+      drop(kvp.second.subscribers);
+    return;
+  }
+  if (auto it = st.runs.find(id); it != st.runs.end())
+    drop(it->second.subscribers);
+}
+
+} // namespace
+
+std::string make_run_id() {
+  // A counter from a random start: unique within the process, growing, so
+  // ids of one millisecond still sort in creation order.
+  static std::atomic<uint32_t> counter{[] {
+    std::random_device rd;
+    return static_cast<uint32_t>(rd() & 0x7fffffu);
+  }()};
+  static std::atomic<int64_t> last_ms{0};
+  // The wall clock may step back: never go below the last id's time.
+  auto ms = wall_ms();
+  auto prev = last_ms.load();
+  while (ms > prev && !last_ms.compare_exchange_weak(prev, ms)) {
+    // retry
+  }
+  ms = std::max(ms, last_ms.load());
+  auto n = counter.fetch_add(1) & 0xffffffu;
+  auto secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  localtime_r(&secs, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+  char out[64];
+  std::snprintf(out, sizeof(out), "%s-%03d-%06x", stamp,
+                static_cast<int>(ms % 1000), static_cast<unsigned>(n));
+  return out;
+}
+
+coordinator_actor::behavior_type
+coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
+                 std::shared_ptr<const config> cfg, coordinator_deps deps) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.deps = std::move(deps);
+  // One actor per enabled agent, shared by every run: an agent's
+  // max_concurrency holds across runs.
+  agent_deps adeps;
+  adeps.runner = st.deps.runner;
+  adeps.settings = st.cfg->settings;
+  adeps.detached_workers = st.deps.detached_workers;
+  for (auto& agent : st.cfg->agents)
+    if (agent.enabled)
+      st.agents.emplace(agent.name,
+                        self->spawn<caf::monitored>(agent_impl, agent, adeps));
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    auto reason = dm.reason ? self->system().render(dm.reason)
+                            : std::string{"exited normally"};
+    for (auto it = st.agents.begin(); it != st.agents.end();) {
+      if (it->second.address() == dm.source) {
+        st.down_agents[it->first] = reason;
+        it = st.agents.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    std::vector<std::string> lost;
+    for (auto& [id, run] : st.runs)
+      if (!run.result && run.actor && run.actor.address() == dm.source)
+        lost.push_back(id);
+    for (auto& id : lost)
+      run_lost(self, id, reason);
+  });
+  // Children stop with the coordinator: steps are cancelled first.
+  self->attach_functor([agents = st.agents](const caf::error&) {
+    for (auto& kvp : agents) {
+      caf::anon_send(kvp.second, atom::cancel_v);
+      caf::anon_send_exit(kvp.second, caf::exit_reason::user_shutdown);
+    }
+  });
+  return {
+    [=](atom::submit, run_spec& spec) -> caf::result<std::string> {
+      return submit(self, std::move(spec));
+    },
+    [=](atom::result, const std::string& id) -> caf::result<run_result> {
+      auto& st = self->state;
+      auto it = st.runs.find(id);
+      if (it == st.runs.end())
+        return caf::make_error(errc::unknown_run, "no run " + id);
+      if (it->second.result)
+        return *it->second.result;
+      auto rp = self->make_response_promise<run_result>();
+      it->second.waiters.push_back(rp);
+      return rp;
+    },
+    [=](atom::list) {
+      std::vector<run_info> out;
+      for (auto& kvp : self->state.runs)
+        out.push_back(kvp.second.info);
+      return out;
+    },
+    [=](atom::status, const std::string& id) -> caf::result<run_info> {
+      auto& st = self->state;
+      auto it = st.runs.find(id);
+      if (it == st.runs.end())
+        return caf::make_error(errc::unknown_run, "no run " + id);
+      return it->second.info;
+    },
+    [=](atom::cancel, const std::string& id) {
+      return cancel_runs(self, id);
+    },
+    [=](atom::subscribe, const std::string& id, uint64_t from,
+        progress_sink sink) {
+      subscribe(self, id, from, std::move(sink));
+    },
+    [=](atom::unsubscribe, const std::string& id, const progress_sink& sink) {
+      unsubscribe(self, id, sink);
+    },
+    [=](atom::progress, progress_event& ev) {
+      fan_out(self, std::move(ev));
+    },
+  };
+}
+
+coordinator_actor spawn_coordinator(caf::actor_system& sys,
+                                    std::shared_ptr<const config> cfg,
+                                    coordinator_deps deps) {
+  return sys.spawn(coordinator_impl, std::move(cfg), std::move(deps));
+}
+
+} // namespace orch
