@@ -2,7 +2,9 @@
 // each command to cli/commands.cpp; exit codes are in cli/terminal.hpp.
 
 #include <cstdio>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -11,6 +13,9 @@
 
 #include "cli/commands.hpp"
 #include "cli/terminal.hpp"
+#include "config/config.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/state_dir.hpp"
 
 namespace {
 
@@ -21,6 +26,51 @@ void ensure_standard_streams() {
     if (fcntl(fd, F_GETFD) == -1)
       open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
 }
+
+/// The log file for one command: opened from the config's settings (the
+/// config is loaded once more here, so its warnings are logged whichever
+/// command runs) and closed at the end. Nothing of it reaches the terminal:
+/// when the state directory or the file cannot be opened, the log is off.
+class log_session {
+public:
+  log_session(const std::string& config_path, const std::string& level_flag,
+              std::string command)
+    : command_{std::move(command)} {
+    auto res = orch::load_config(config_path);
+    orch::settings settings = res.value ? res.value->settings
+                                        : orch::settings{};
+    orch::log_options opts;
+    opts.level = level_flag.empty() ? settings.log_level : level_flag;
+    auto dir = orch::resolve_state_dir(settings.state_dir);
+    if (dir.empty())
+      return;
+    std::string error;
+    auto fd = orch::open_state_dir(dir, error);
+    if (!fd || !orch::init_logging(fd.get(), opts, error))
+      return;
+    auto& log = orch::log();
+    log.info("command-start cmd={} version={} config={}", command_,
+             ORCH_VERSION, res.value ? res.value->source : "(invalid)");
+    for (const auto& w : res.warnings)
+      log.warn("config-warning {}", w.to_string());
+    for (const auto& e : res.errors)
+      log.error("config-error {}", e.to_string());
+  }
+  log_session(const log_session&) = delete;
+  log_session& operator=(const log_session&) = delete;
+  ~log_session() {
+    orch::shutdown_logging();
+  }
+
+  /// Logs the exit code and returns it.
+  int end(int code) {
+    orch::log().info("command-end cmd={} exit={}", command_, code);
+    return code;
+  }
+
+private:
+  std::string command_;
+};
 
 } // namespace
 
@@ -40,6 +90,17 @@ int main(int argc, char** argv) {
     "-c,--config", config_path,
     "Config file (default: ./ai-orchestrator.yaml, then "
     "$XDG_CONFIG_HOME/ai-orchestrator/config.yaml, then built-in)");
+  std::string log_level;
+  app
+    .add_option("--log-level", log_level,
+                "Level of the log file in the state directory: trace, debug, "
+                "info, warn, error or off (default: settings.log_level)")
+    ->check([](const std::string& text) -> std::string {
+      if (!orch::normalize_log_level(text))
+        return "unknown log level '" + text
+               + "'; expected trace, debug, info, warn, error or off";
+      return {};
+    });
   app.footer("Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 no agent "
              "available, 130 interrupted.");
 
@@ -95,15 +156,21 @@ int main(int argc, char** argv) {
     app.exit(e);
     return exit_usage;
   }
+  if (auto level = orch::normalize_log_level(log_level))
+    log_level = *level;
+  log_session logs{config_path, log_level,
+                   app.get_subcommands().empty()
+                     ? std::string{"-"}
+                     : app.get_subcommands().front()->get_name()};
   if (agents->parsed())
-    return cmd_agents(config_path, agents_json);
+    return logs.end(cmd_agents(config_path, agents_json));
   if (validate->parsed())
-    return cmd_validate(config_path);
+    return logs.end(cmd_validate(config_path));
   if (workflows->parsed())
-    return cmd_workflows(config_path, workflows_json);
+    return logs.end(cmd_workflows(config_path, workflows_json));
   if (run->parsed()) {
     run_opts.config_path = config_path;
-    return cmd_run(run_opts);
+    return logs.end(cmd_run(run_opts));
   }
-  return exit_usage;
+  return logs.end(exit_usage);
 }
