@@ -9,6 +9,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/attribution.hpp"
+#include "actors/step_plan.hpp"
 #include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
 
@@ -152,10 +153,11 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
   auto t0 = std::chrono::steady_clock::now();
   workspace ws{req.workspace, req.run_id};
   auto before = snapshot_files(ws.root());
-  step_input in{req.task_kind, req.prompt, req.workspace};
-  auto spec = adapt.build(agent, in, current_environment());
-  spec.output_cap = deps.settings.output_cap_bytes;
-  spec.kill_grace = deps.settings.kill_grace;
+  // The same plan `run --dry-run` prints (actors/step_plan.hpp).
+  auto spec = plan_step(agent, adapt,
+                        step_input{req.task_kind, req.prompt, req.workspace},
+                        current_environment(), deps.settings)
+                .spec;
   auto parser = adapt.make_parser();
   std::vector<agent_event> events;
   // What the CLI says it changed, as it spelled it (normalised below).

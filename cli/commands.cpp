@@ -16,12 +16,15 @@
 #include <caf/actor_system.hpp>
 #include <caf/after.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 #include <nlohmann/json.hpp>
 
 #include "actors/agent_actor.hpp"
 #include "actors/agent_probe.hpp"
 #include "actors/run_report.hpp"
+#include "actors/signals.hpp"
+#include "actors/step_plan.hpp"
 #include "actors/system_config.hpp"
 #include "actors/workflow_actor.hpp"
 #include "adapters/adapter.hpp"
@@ -235,9 +238,9 @@ void print_dry_run(const config& cfg, const workflow_config& wf,
       ctx.task = opts.task;
       ctx.task_kind = item.task;
       ctx.workspace = workspace;
-      auto prompt = render_prompt(cfg, ctx);
-      auto spec = adapt->build(*agent, {item.task, prompt, workspace},
-                               base_env);
+      // What the agent actor will run for this step (execute_step plans
+      // through the same function).
+      auto [prompt, spec] = plan_step(cfg, *agent, *adapt, ctx, base_env);
       std::string argv;
       for (auto& a : spec.argv) {
         auto shown = a == prompt ? std::string{"<prompt>"} : a;
@@ -364,6 +367,9 @@ void print_summary(const run_result& res, const terminal& term) {
               static_cast<long long>(res.tokens.cached_tokens), cost.c_str());
 }
 
+/// A signal, sent by the signal bridge to the waiting CLI actor.
+using signal_atom = caf::atom_constant<caf::atom("orchSignal")>;
+
 /// How the wait for a run ended.
 struct run_wait {
   bool got_result = false;
@@ -373,15 +379,20 @@ struct run_wait {
   /// The workflow actor died, or did not stop after Ctrl-C.
   bool run_lost = false;
   bool display_down = false;
+  /// A SIGINT, SIGTERM, SIGHUP or broken-stdout SIGPIPE arrived.
+  bool signalled = false;
 };
 
 /// Sends `req` to `run` and waits for its result, never without a bound:
 /// the run and the display are monitored, so the death of either ends the
-/// wait (a dead display only loses the live view), and after Ctrl-C the run
-/// gets `kill_grace` plus a margin to stop its agents and report before
-/// the wait gives up.
+/// wait (a dead display only loses the live view). Signals arrive as
+/// messages (from a signal_bridge): the first cancels the run and its
+/// agents, and the cancel is repeated on every tick after it (a step that
+/// started in between is cancelled too); the run then gets `kill_grace`
+/// plus a margin to stop its agents and report before the wait gives up.
 run_wait await_run(caf::actor_system& sys, caf::blocking_actor& self,
                    const workflow_actor& run, const display_actor& display,
+                   const std::map<std::string, agent_actor>& agents,
                    run_request req, std::chrono::milliseconds kill_grace) {
   using clock = std::chrono::steady_clock;
   constexpr auto poll = std::chrono::milliseconds{200};
@@ -389,10 +400,25 @@ run_wait await_run(caf::actor_system& sys, caf::blocking_actor& self,
   run_wait out;
   self.monitor(run);
   self.monitor(display);
+  auto cancel_all = [&] {
+    self.send(run, atom::cancel_v);
+    for (auto& kvp : agents)
+      self.send(kvp.second, atom::cancel_v);
+  };
   // A plain send: the reply arrives as an ordinary message, so one receive
-  // sees it, the monitors' down messages and the interrupt poll alike.
+  // sees it, the monitors' down messages and the signals alike.
   self.send(run, atom::run_task_v, std::move(req));
-  std::optional<clock::time_point> interrupted_at;
+  std::optional<clock::time_point> signalled_at;
+  auto check_grace = [&] {
+    if (!signalled_at || clock::now() - *signalled_at <= grace)
+      return false;
+    out.failure
+      = "interrupted; the run did not stop within "
+        + format_duration(
+          std::chrono::duration_cast<std::chrono::milliseconds>(grace).count());
+    out.run_lost = true;
+    return true;
+  };
   bool done = false;
   while (!done) {
     self.receive(
@@ -417,22 +443,21 @@ run_wait await_run(caf::actor_system& sys, caf::blocking_actor& self,
                        sys.render(dm.reason).c_str());
         }
       },
+      [&](signal_atom, int32_t) {
+        // A second Ctrl-C changes nothing: the run is already stopping,
+        // within the grace period.
+        out.signalled = true;
+        if (!signalled_at)
+          signalled_at = clock::now();
+        cancel_all();
+        done = check_grace();
+      },
       caf::after(poll) >>
         [&] {
-          if (!interrupted())
+          if (!signalled_at)
             return;
-          auto now = clock::now();
-          if (!interrupted_at) {
-            interrupted_at = now;
-          } else if (now - *interrupted_at > grace) {
-            out.failure
-              = "interrupted; the run did not stop within "
-                + format_duration(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(grace)
-                    .count());
-            out.run_lost = true;
-            done = true;
-          }
+          cancel_all();
+          done = check_grace();
         });
   }
   self.demonitor(run.address());
@@ -558,7 +583,7 @@ int cmd_run(const run_options& given) {
   auto loaded = load_or_report(opts.config_path);
   if (!loaded)
     return exit_usage;
-  auto cfg = std::make_shared<config>(std::move(*loaded));
+  auto cfg = std::make_shared<const config>(std::move(*loaded));
   // -- the task text --------------------------------------------------------
   if (opts.task == "-") {
     // Long tasks come through stdin: one argv element is capped at 128 KiB.
@@ -605,9 +630,6 @@ int cmd_run(const run_options& given) {
       std::fprintf(stderr, "error: %s\n", err.c_str());
       return exit_usage;
     }
-    for (auto& w : cfg->workflows)
-      if (w.name == wf.name)
-        w = wf;
   }
   int max_iterations = opts.max_iterations > 0 ? opts.max_iterations
                                                : wf.max_iterations;
@@ -665,10 +687,10 @@ int cmd_run(const run_options& given) {
     return exit_usage;
   }
   // -- the run --------------------------------------------------------------
-  install_interrupt_handlers();
   run_result result;
   bool got_result = false;
   bool run_lost = false;
+  bool signalled = false;
   std::string failure;
   {
     system_config sys_cfg;
@@ -689,18 +711,28 @@ int cmd_run(const run_options& given) {
     req.workspace = ws_str;
     req.max_iterations = max_iterations;
     req.progress = display;
+    // `--agents` travels in the request; the shared config stays as loaded.
+    req.workflow_def = wf;
     std::fprintf(progress_out,
                  "Run %s: workflow %s (%s), at most %d "
                  "iteration(s)\n",
                  run_id.c_str(), wf.name.c_str(), describe_steps(wf).c_str(),
                  max_iterations);
     caf::scoped_actor self{sys};
-    auto outcome = await_run(sys, *self, run, display, std::move(req),
+    // Signals become messages to this actor; declared after `self` so that
+    // it stops first, and before the system's destructor waits for it.
+    signal_bridge signals{
+      sys, [waiter = caf::actor_cast<caf::actor>(self)](int signo) {
+        caf::anon_send(waiter, signal_atom::value, static_cast<int32_t>(signo));
+      }};
+    auto outcome = await_run(sys, *self, run, display, agents, std::move(req),
                              cfg->settings.kill_grace);
+    signals.stop();
     got_result = outcome.got_result;
     result = std::move(outcome.result);
     failure = std::move(outcome.failure);
     run_lost = outcome.run_lost;
+    signalled = outcome.signalled;
     // Nothing may keep the actor system (its destructor waits for every
     // actor) alive: steps still running are cancelled, and the display
     // gets a bounded wait.
@@ -723,13 +755,13 @@ int cmd_run(const run_options& given) {
                    "so far; its manifest may be missing or out of "
                    "date.\n",
                    shown(ws_str).c_str());
-    return interrupted() ? exit_interrupted : exit_failure;
+    return signalled ? exit_interrupted : exit_failure;
   }
   if (opts.json)
     std::printf("%s\n", dump_json(to_json(result)).c_str());
   else
     print_summary(result, terminal::for_stream(stdout));
-  if (result.status == run_status::cancelled || interrupted())
+  if (result.status == run_status::cancelled || signalled)
     return exit_interrupted;
   if (result.status == run_status::failed)
     return exit_failure;

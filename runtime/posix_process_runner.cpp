@@ -2,8 +2,10 @@
 //
 // One run() is one poll() loop over: the child's stdout and stderr, its stdin
 // (while there is input left to write), a pidfd of the child (readable once
-// it exits), the cancel token and the interrupt pipe. Every wait is a poll()
-// with a timeout computed from the next deadline; nothing sleeps.
+// it exits) and the cancel token. Every wait is a poll() with a timeout
+// computed from the next deadline; nothing sleeps. A stop (cancel, Ctrl-C)
+// comes only through the cancel token: signals are messages to the actors
+// (actors/signals.hpp), never a flag read here.
 //
 // Process-group discipline: the agent leads its own group (pgid == its pid).
 // The process we wait for is reaped only after kill(-pgid, SIGKILL) went to
@@ -648,7 +650,7 @@ private:
   }
 
   bool stop_requested() const noexcept {
-    return (cancel_ != nullptr && cancel_->cancelled()) || interrupted();
+    return cancel_ != nullptr && cancel_->cancelled();
   }
 
   /// The deadline that expires first, if any is active.
@@ -861,7 +863,6 @@ private:
     auto buf = std::make_unique<char[]>(k_read_chunk);
     bool stop_seen = false; // a stop descriptor was readable
     const int cancel_fd = cancel_ != nullptr ? cancel_->fd() : -1;
-    const int intr_fd = interrupt_fd();
     for (;;) {
       auto now = clock_type::now();
       if (leader_exited_ && !out_.fd.valid() && !err_.fd.valid())
@@ -902,13 +903,8 @@ private:
       int in_i = stdin_.valid() ? add(stdin_.get(), POLLOUT) : -1;
       int pid_i = pidfd_.valid() ? add(pidfd_.get(), POLLIN) : -1;
       int cancel_i = -1;
-      int intr_i = -1;
-      if (phase_ == phase::running) {
-        if (cancel_fd >= 0)
-          cancel_i = add(cancel_fd, POLLIN);
-        if (intr_fd >= 0)
-          intr_i = add(intr_fd, POLLIN);
-      }
+      if (phase_ == phase::running && cancel_fd >= 0)
+        cancel_i = add(cancel_fd, POLLIN);
       int timeout = -1;
       switch (phase_) {
         case phase::running: {
@@ -951,8 +947,6 @@ private:
           && (fds[in_i].revents & (POLLOUT | POLLERR | POLLHUP | POLLNVAL)))
         write_stdin();
       if (cancel_i >= 0 && (fds[cancel_i].revents & readable))
-        stop_seen = true;
-      if (intr_i >= 0 && (fds[intr_i].revents & readable))
         stop_seen = true;
       if (!leader_exited_
           && (leader_unwatched || (pid_i >= 0 && fds[pid_i].revents != 0)))

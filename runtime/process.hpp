@@ -60,7 +60,7 @@ struct process_result {
   /// The signal that ended the process, else 0.
   int term_signal = 0;
   deadline_kind expired = deadline_kind::none;
-  /// True when stopped by a cancel_token or an interrupt (Ctrl-C).
+  /// True when stopped by its cancel_token (a cancel, Ctrl-C).
   bool cancelled = false;
   /// True when a stream exceeded output_cap; `dropped_bytes` were discarded.
   bool truncated = false;
@@ -126,27 +126,19 @@ std::shared_ptr<process_runner> make_posix_process_runner();
 std::string find_executable(const std::string& name,
                             const std::vector<std::string>& env = {});
 
-// -- interruption (Ctrl-C) --------------------------------------------------
+// -- signals ------------------------------------------------------------------
 
-/// Installs SIGINT/SIGTERM/SIGHUP handlers that mark the process as
-/// interrupted, and a SIGPIPE handler that does the same when stdout or
-/// stderr is a pipe or socket whose reader is gone (writes then fail with
-/// EPIPE instead of killing the process). Every running posix process is
-/// then stopped (group SIGTERM, grace, SIGKILL) and returns with
-/// `cancelled` set.
-void install_interrupt_handlers();
+// Signals (Ctrl-C, SIGTERM, SIGHUP, a broken stdout) are messages now
+// (actors/signals.hpp): a front door cancels the runs, and a running process
+// stops through its cancel_token. The runner reads no global flag.
 
-/// Returns true once SIGINT, SIGTERM or SIGHUP arrived, or SIGPIPE with a
-/// broken stdout or stderr.
+/// Always false: kept only until actors/workflow_actor.cpp and
+/// tests/support/fake_process_runner.hpp stop calling it (issue 11); do not
+/// call it from new code.
 bool interrupted() noexcept;
 
-/// A descriptor readable once interrupted (for poll); -1 before install.
+/// Always -1 (nothing to poll); kept like interrupted(), for the same two
+/// callers.
 int interrupt_fd() noexcept;
-
-/// Marks the process as interrupted, as the signal handler does (tests).
-void raise_interrupt() noexcept;
-
-/// Clears the interrupted mark (tests only).
-void reset_interrupt() noexcept;
 
 } // namespace orch

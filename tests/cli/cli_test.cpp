@@ -65,9 +65,30 @@ protected:
     return std::string{ORCH_SOURCE_DIR} + "/examples/demo.yaml";
   }
 
+  /// Returns the processes whose environment holds the entry `entry`.
+  static std::vector<pid_t> processes_with_env(const std::string& entry) {
+    std::vector<pid_t> out;
+    std::error_code ec;
+    for (auto& dir : fs::directory_iterator{"/proc", ec}) {
+      auto name = dir.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos)
+        continue;
+      std::ifstream in{dir.path() / "environ"};
+      std::string item;
+      while (std::getline(in, item, '\0'))
+        if (item == entry) {
+          out.push_back(std::atoi(name.c_str()));
+          break;
+        }
+    }
+    return out;
+  }
+
   /// Starts a run whose agent hangs ignoring SIGTERM, sends `sig` to the
-  /// CLI once the agent runs, and checks the agent is gone, the manifest
-  /// says cancelled and the exit code is 130.
+  /// CLI once the agent runs, and checks the CLI exits 130 within the
+  /// agent's grace period (plus a margin far below the 10 s after which the
+  /// CLI would give the run up), no process of the run is left and the
+  /// manifest says cancelled.
   void interrupt_a_run(int sig) {
     auto fifo = dir_ / "pid.fifo";
     ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
@@ -114,6 +135,7 @@ protected:
     close(fd);
     pid_t agent_pid = std::atoi(buf);
     ASSERT_GT(agent_pid, 0);
+    auto signalled_at = std::chrono::steady_clock::now();
     ASSERT_EQ(kill(cli_pid, sig), 0);
     pollfd exit_pfd{pidfd, POLLIN, 0};
     ASSERT_EQ(poll(&exit_pfd, 1,
@@ -121,6 +143,10 @@ protected:
                      std::chrono::milliseconds{k_max_test_wait}.count())),
               1)
       << "the CLI did not exit after signal " << sig;
+    auto took = std::chrono::steady_clock::now() - signalled_at;
+    // kill_grace 0.2 s, then SIGKILL; the margin covers the guard's sweep
+    // and a loaded machine.
+    EXPECT_LT(took, std::chrono::seconds{5});
     close(pidfd);
     int status = 0;
     ASSERT_EQ(waitpid(cli_pid, &status, 0), cli_pid);
@@ -129,6 +155,10 @@ protected:
     // The agent ignored SIGTERM; it must be gone all the same.
     EXPECT_EQ(kill(agent_pid, 0), -1);
     EXPECT_EQ(errno, ESRCH);
+    // Nor any process of the run (the agent's `sleep` included): they all
+    // carry the test's HANG_FIFO in their environment.
+    EXPECT_EQ(processes_with_env("HANG_FIFO=" + fifo.string()),
+              std::vector<pid_t>{});
     std::ifstream in{ws / ".orchestrator" / "manifest.json"};
     auto manifest = nlohmann::json::parse(in, nullptr, false);
     ASSERT_FALSE(manifest.is_discarded());
@@ -277,6 +307,10 @@ TEST_F(cli_test, ctrl_c_kills_the_agents_writes_the_manifest_and_exits_130) {
 
 TEST_F(cli_test, a_closed_terminal_stops_the_agents_like_ctrl_c) {
   interrupt_a_run(SIGHUP);
+}
+
+TEST_F(cli_test, sigterm_stops_the_agents_like_ctrl_c) {
+  interrupt_a_run(SIGTERM);
 }
 
 } // namespace

@@ -129,7 +129,6 @@ protected:
   }
 
   void TearDown() override {
-    orch::reset_interrupt();
     // Reap grandchildren the test killed, so tests do not see each other's.
     while (waitpid(-1, nullptr, WNOHANG) > 0) {
     }
@@ -677,17 +676,17 @@ TEST_F(posix_runner,
   EXPECT_TRUE(process_gone(escaped));
 }
 
-TEST_F(posix_runner, an_escaped_grandchild_dies_on_interrupt) {
-  orch::install_interrupt_handlers();
+TEST_F(posix_runner, an_escaped_grandchild_dies_on_cancel) {
   temp_dir dir;
+  orch::cancel_token cancel;
   std::string pids;
   auto on_line = [&](output_stream, std::string_view line) {
     pids = std::string{line};
-    orch::raise_interrupt();
+    cancel.cancel();
   };
   auto spec = shell(escaping_grandchild("exec sleep 30"));
   spec.cwd = dir.path();
-  auto result = run(spec, on_line);
+  auto result = run(spec, on_line, &cancel);
   EXPECT_TRUE(result.cancelled);
   ASSERT_FALSE(pids.empty());
   auto [leader, escaped] = two_pids(pids);
@@ -824,7 +823,8 @@ TEST_F(posix_runner, output_within_the_cap_is_not_truncated) {
   EXPECT_EQ(result.out, "abc\n");
 }
 
-// -- cancellation and interruption --------------------------------------------
+// -- cancellation
+// ---------------------------------------------------------------
 
 TEST_F(posix_runner, cancel_token_from_another_thread_stops_a_hanging_child) {
   orch::cancel_token cancel;
@@ -870,81 +870,6 @@ TEST_F(posix_runner, cancel_token_fd_becomes_readable_once_cancelled) {
   cancel.cancel();
   EXPECT_EQ(poll(&p, 1, 0), 1);
   EXPECT_TRUE(cancel.cancelled());
-}
-
-TEST_F(posix_runner, raise_interrupt_stops_a_hanging_child) {
-  orch::install_interrupt_handlers();
-  ASSERT_GE(orch::interrupt_fd(), 0);
-  auto on_line = [](output_stream, std::string_view line) {
-    if (line == "ready")
-      orch::raise_interrupt();
-  };
-  auto result = run(shell("echo ready; exec sleep 30"), on_line);
-  EXPECT_TRUE(orch::interrupted());
-  EXPECT_TRUE(result.cancelled);
-  EXPECT_EQ(result.term_signal, SIGTERM);
-  EXPECT_LT(result.elapsed, k_fast);
-
-  orch::reset_interrupt();
-  EXPECT_FALSE(orch::interrupted());
-  pollfd p{orch::interrupt_fd(), POLLIN, 0};
-  EXPECT_EQ(poll(&p, 1, 0), 0); // drained
-  EXPECT_TRUE(run(shell("echo after")).clean_exit());
-}
-
-/// Runs `body` in a forked child and returns its wait status.
-template<class F>
-int in_child(F body) {
-  pid_t pid = fork();
-  if (pid == 0)
-    _exit(body());
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return status;
-}
-
-TEST_F(posix_runner, a_broken_stdout_interrupts_instead_of_killing) {
-  // `ai-orchestrator run ... | head -1`: SIGPIPE must stop the run (and its
-  // agents) like Ctrl-C, and the write fail with EPIPE.
-  int status = in_child([] {
-    orch::install_interrupt_handlers();
-    int fds[2];
-    if (pipe(fds) != 0)
-      return 2;
-    close(fds[0]);
-    dup2(fds[1], 1);
-    if (write(1, "x", 1) != -1 || errno != EPIPE)
-      return 3;
-    return orch::interrupted() ? 0 : 4;
-  });
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-}
-
-TEST_F(posix_runner, sigpipe_from_another_pipe_only_fails_the_write) {
-  int status = in_child([] {
-    orch::install_interrupt_handlers();
-    int fds[2];
-    if (pipe(fds) != 0)
-      return 2;
-    close(fds[0]);
-    if (write(fds[1], "x", 1) != -1 || errno != EPIPE)
-      return 3;
-    return orch::interrupted() ? 4 : 0;
-  });
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-}
-
-TEST_F(posix_runner, sigint_marks_the_process_interrupted) {
-  orch::install_interrupt_handlers();
-  ASSERT_EQ(raise(SIGINT), 0); // handled: does not end the test process
-  EXPECT_TRUE(orch::interrupted());
-  pollfd p{orch::interrupt_fd(), POLLIN, 0};
-  EXPECT_EQ(poll(&p, 1, 0), 1);
-  auto result = run(shell("echo should not run"));
-  EXPECT_FALSE(result.started);
-  EXPECT_TRUE(result.cancelled);
 }
 
 // -- resources and concurrency ------------------------------------------------
