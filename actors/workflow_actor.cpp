@@ -11,6 +11,7 @@
 #include "actors/attribution.hpp"
 #include "actors/run_report.hpp"
 #include "actors/step_output.hpp"
+#include "runtime/logging.hpp"
 #include "runtime/process.hpp"
 #include "runtime/review.hpp"
 #include "runtime/text.hpp"
@@ -157,6 +158,10 @@ void finish(self_ptr self, run_status status, std::string message) {
       if (!why.empty())
         st.result.message += (st.result.message.empty() ? "" : "; ") + why;
       auto status = st.result.status;
+      log().info(
+        "run-end id={} workflow={} status={} duration_ms={} message={}",
+        st.result.run_id, st.result.workflow, to_string(status),
+        st.result.duration_ms, log_text(st.result.message));
       notify(self, progress_event::kind_t::run_finished, {}, {},
              to_string(status)
                + (st.result.message.empty() ? std::string{}
@@ -240,6 +245,12 @@ void merge_step(self_ptr self) {
   for (size_t i = record.steps.size() - step.items.size();
        i < record.steps.size(); ++i) {
     const auto& res = record.steps[i];
+    log().log(res.outcome.ok ? spdlog::level::info : spdlog::level::warn,
+              "step-end id={} iteration={} step={} agent={} task={} ok={} "
+              "failure={} duration_ms={}",
+              st.request.run_id, res.iteration, res.step_index + 1, res.agent,
+              res.task_kind, res.outcome.ok, to_string(res.outcome.failure),
+              res.duration_ms);
     notify(self, progress_event::kind_t::step_finished, res.agent,
            res.task_kind, step_summary(*st.cfg, res), res.outcome.ok);
   }
@@ -424,6 +435,9 @@ void send_step(self_ptr self, const std::vector<std::string>& files) {
     req.workspace = st.request.workspace;
     req.review = is_review_task(*st.cfg, item.task);
     req.progress = st.request.progress;
+    log().info("step-start id={} iteration={} step={} agent={} task={}",
+               req.run_id, req.iteration, req.step_index + 1, req.agent,
+               req.task_kind);
     notify(self, progress_event::kind_t::step_started, item.agent, item.task);
     auto it = st.agents.find(item.agent);
     if (it == st.agents.end()) {
@@ -583,6 +597,9 @@ workflow_run_impl(workflow_actor::stateful_pointer<workflow_state> self,
             started += " (" + std::to_string(kept->files)
                        + " existing file(s) saved to " + workspace_meta_dir
                        + "/backups/" + st.request.run_id + "/)";
+          log().info("run-start id={} workflow={} workspace={}",
+                     st.request.run_id, st.request.workflow,
+                     log_text(st.request.workspace));
           notify(self, progress_event::kind_t::run_started, {}, {}, started);
           if (!kept->error.empty()) {
             // An agent may delete or rewrite any file; one never saved would

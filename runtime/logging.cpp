@@ -159,6 +159,36 @@ const std::shared_ptr<spdlog::logger>& the_logger() {
 
 } // namespace
 
+std::string log_text(std::string_view text, std::size_t max_bytes) {
+  bool cut = text.size() > max_bytes;
+  if (cut) {
+    std::size_t n = max_bytes;
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80)
+      --n;
+    text = text.substr(0, n);
+  }
+  std::string out;
+  out.reserve(text.size() + 3);
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7F) {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  if (cut)
+    out += "...";
+  return out;
+}
+
 spdlog::logger& log() {
   return *the_logger();
 }

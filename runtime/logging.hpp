@@ -47,6 +47,11 @@ bool init_logging(int state_fd, const log_options& opts, std::string& error);
 /// every actor has stopped.
 void shutdown_logging();
 
+/// Returns `text` fit for one log line: control characters (newlines
+/// included, so no text can forge a line) become `\n`, `\t` or `\xHH`, and
+/// at most `max_bytes` of it are kept (cut on a UTF-8 boundary, "..." added).
+std::string log_text(std::string_view text, std::size_t max_bytes = 300);
+
 /// Returns the `orch` logger (the same object before and after
 /// init_logging).
 spdlog::logger& log();

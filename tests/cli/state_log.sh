@@ -53,6 +53,13 @@ check "the logs folder is 0700" test "$(mode_of "$tmp/state1/ai-orchestrator/log
 check "the log file is 0600" test "$(mode_of "$log")" = 600
 check "info lines are logged" grep -q ' info .*command-start cmd=run' "$log"
 check "the exit code is logged" grep -q ' info .*command-end cmd=run exit=0' "$log"
+check "the run start is logged" grep -q ' info .*run-start id=.* workflow=default' "$log"
+check "the run end is logged with its status" \
+  grep -q ' info .*run-end id=.* workflow=default status=converged' "$log"
+check "each step start is logged" \
+  grep -q ' info .*step-start id=.* iteration=1 step=2 agent=demo-gemini task=review' "$log"
+check "each step end is logged with its duration and failure kind" \
+  grep -q ' info .*step-end id=.* agent=demo-codex .*failure=none duration_ms=[0-9]' "$log"
 check "the config warning is logged" grep -q ' warning .*config-warning .*colored_output' "$log"
 if grep -q 'command-start\|config-warning' <<<"$out"; then
   fail "nothing of the log reaches stdout or stderr"

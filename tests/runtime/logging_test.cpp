@@ -117,5 +117,12 @@ TEST_F(logging_test, never_writes_through_a_link_at_the_logs_folder) {
   EXPECT_TRUE(fs::is_empty(outside_));
 }
 
+TEST(log_text, keeps_a_message_on_one_line) {
+  EXPECT_EQ(log_text("a\nfake-line\tx\x1b[31m"), "a\\nfake-line\\tx\\x1b[31m");
+  EXPECT_EQ(log_text("plain é"), "plain é");
+  // Cut on a character boundary: "é" is two bytes.
+  EXPECT_EQ(log_text("aé", 2), "a...");
+}
+
 } // namespace
 } // namespace orch
