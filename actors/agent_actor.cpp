@@ -9,7 +9,6 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/attribution.hpp"
-#include "actors/step_plan.hpp"
 #include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
 
@@ -66,7 +65,6 @@ void start(agent_actor::stateful_pointer<agent_state> self,
   auto id = st.next_id++;
   auto token = std::make_shared<cancel_token>();
   st.running.emplace(id, agent_state::running_job{job.request.run_id, token});
-  st.tokens->insert(token);
   worker_actor worker;
   if (st.deps.detached_workers)
     worker = self->spawn<caf::detached>(worker_impl, st.agent, st.adapt,
@@ -79,14 +77,12 @@ void start(agent_actor::stateful_pointer<agent_state> self,
     .then(
       [=](step_result& res) mutable {
         self->state.running.erase(id);
-        self->state.tokens->erase(token);
         rp.deliver(std::move(res));
         start_next(self);
       },
       [=](caf::error& err) mutable {
         // The worker died without an answer: report it as a crash.
         self->state.running.erase(id);
-        self->state.tokens->erase(token);
         step_result res;
         res.agent = req.agent;
         res.task_kind = req.task_kind;
@@ -152,12 +148,11 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
   res.started_ms = now_ms();
   auto t0 = std::chrono::steady_clock::now();
   workspace ws{req.workspace, req.run_id};
-  auto before = snapshot_files(ws.root());
-  // The same plan `run --dry-run` prints (actors/step_plan.hpp).
-  auto spec = plan_step(agent, adapt,
-                        step_input{req.task_kind, req.prompt, req.workspace},
-                        current_environment(), deps.settings)
-                .spec;
+  auto before = snapshot_cache::shared().take(ws.root());
+  step_input in{req.task_kind, req.prompt, req.workspace};
+  auto spec = adapt.build(agent, in, current_environment());
+  spec.output_cap = deps.settings.output_cap_bytes;
+  spec.kill_grace = deps.settings.kill_grace;
   auto parser = adapt.make_parser();
   std::vector<agent_event> events;
   // What the CLI says it changed, as it spelled it (normalised below).
@@ -192,7 +187,7 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
   reported.insert(res.outcome.reported_files.begin(),
                   res.outcome.reported_files.end());
   // Files the agent wrote itself, success or not: nothing it made is lost.
-  auto after = snapshot_files(ws.root());
+  auto after = snapshot_cache::shared().take(ws.root());
   auto files = changed_files(before, after);
   res.deleted = removed_files(before, after);
   std::set<std::string> all{files.begin(), files.end()};
@@ -232,10 +227,6 @@ agent_impl(agent_actor::stateful_pointer<agent_state> self, agent_config agent,
   st.adapt = make_adapter(agent.kind);
   st.agent = std::move(agent);
   st.deps = std::move(deps);
-  self->attach_functor([tokens = st.tokens](const caf::error&) {
-    for (auto& token : *tokens)
-      token->cancel();
-  });
   return {
     [=](atom::run_step, step_request& req) -> caf::result<step_result> {
       auto rp = self->make_response_promise<step_result>();

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <functional>
+#include <list>
+#include <mutex>
 #include <optional>
 #include <system_error>
 #include <utility>
@@ -14,6 +16,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -71,15 +74,22 @@ struct leaf_info {
   unique_fd fd;
   /// Permission bits (no setuid/setgid/sticky) when regular.
   mode_t mode = 0;
+  /// The open file's status when regular.
+  struct stat st {};
   int err = 0;
 };
 
 // What is at `name` in `dir`, without following a symlink and without
 // opening anything but a regular file (opening a device can have effects).
-leaf_info probe_leaf(int dir, const std::string& name) {
+// `listed` is the entry's status from the folder listing, when the caller
+// has it (it spares a second fstatat); it is checked again after the open.
+leaf_info probe_leaf(int dir, const std::string& name,
+                     const struct stat* listed = nullptr) {
   leaf_info info;
   struct stat st {};
-  if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (listed != nullptr)
+    st = *listed;
+  else if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     info.err = errno;
     info.kind = errno == ENOENT ? leaf_kind::missing : leaf_kind::error;
     return info;
@@ -113,6 +123,7 @@ leaf_info probe_leaf(int dir, const std::string& name) {
   }
   info.kind = leaf_kind::regular;
   info.mode = st.st_mode & 0777;
+  info.st = st;
   return info;
 }
 
@@ -250,41 +261,125 @@ path_check check_workspace_path(const fs::path& root, std::string_view path) {
 
 // -- snapshots ----------------------------------------------------------------
 
-file_snapshot snapshot_files(const fs::path& root) {
+namespace {
+
+std::int64_t to_ns(const struct timespec& ts) {
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+file_key key_of(const struct stat& st) {
+  file_key k;
+  k.dev = static_cast<std::uint64_t>(st.st_dev);
+  k.ino = static_cast<std::uint64_t>(st.st_ino);
+  k.size = static_cast<std::int64_t>(st.st_size);
+  k.mtime_ns = to_ns(st.st_mtim);
+  k.ctime_ns = to_ns(st.st_ctim);
+  return k;
+}
+
+std::int64_t wall_clock_ns() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return to_ns(ts);
+}
+
+} // namespace
+
+file_snapshot snapshot_files(const fs::path& root,
+                             const file_snapshot* previous) {
+  snapshot_options options;
+  options.previous = previous;
+  return snapshot_files(root, options);
+}
+
+file_snapshot snapshot_files(const fs::path& root,
+                             const snapshot_options& options) {
   file_snapshot out;
+  snapshot_stats stats;
+  // Racy check (git's racy-git problem): a file written at time T, read by
+  // this walk, then written again in the same timestamp tick (a jiffy, or
+  // 2 s on FAT) keeps its key while its content changes. So only files
+  // whose modification and change times are safely older than the start of
+  // the walk may vouch for their hash in a later snapshot; the rest are
+  // read again next time. A timestamp in the future (touch -d) is never
+  // old enough, so such a file is always read.
+  std::int64_t now = options.now_ns != 0 ? options.now_ns : wall_clock_ns();
+  std::int64_t settled_before = now - snapshot_racy_margin_ns;
   unique_fd root_fd = open_root(root);
-  if (!root_fd)
-    return out;
-  std::vector<std::string> parts;
-  tree_visitor visit;
-  visit.entry = [&out](int dir, const std::vector<std::string>& path,
-                       const struct stat& st) {
-    const std::string& name = path.back();
-    if (!S_ISREG(st.st_mode)
-        || name.compare(0, detail::temp_prefix.size(), detail::temp_prefix)
-             == 0)
-      return;
-    leaf_info leaf = probe_leaf(dir, name);
-    if (leaf.kind != leaf_kind::regular)
-      return;
-    std::string hex;
-    std::uintmax_t size = 0;
-    if (sha256_file(leaf.fd.get(), hex, size))
-      out[join(path)] = std::to_string(size) + ":" + hex;
+  // Names come sorted within each folder, so the previous entry of the next
+  // file is most often the one after the last found: try it before a
+  // lookup, and append to `out` with the end as the hint.
+  file_snapshot::const_iterator next_previous;
+  if (options.previous != nullptr)
+    next_previous = options.previous->begin();
+  auto find_previous = [&](const std::string& rel) {
+    const file_snapshot& prev = *options.previous;
+    if (next_previous != prev.end() && next_previous->first == rel)
+      return next_previous++;
+    auto it = prev.find(rel);
+    next_previous = it == prev.end() ? it : std::next(it);
+    return it;
   };
-  visit.error = [](const std::vector<std::string>&, const std::string&) {
-    // nop: what cannot be read is not in the snapshot
-  };
-  walk_tree(root_fd.get(), parts, visit);
+  if (root_fd) {
+    std::vector<std::string> parts;
+    tree_visitor visit;
+    visit.entry = [&](int dir, const std::vector<std::string>& path,
+                      const struct stat& st) {
+      const std::string& name = path.back();
+      if (!S_ISREG(st.st_mode)
+          || name.compare(0, detail::temp_prefix.size(), detail::temp_prefix)
+               == 0)
+        return;
+      std::string rel = join(path);
+      file_key key = key_of(st);
+      if (options.previous != nullptr) {
+        auto it = find_previous(rel);
+        if (it != options.previous->end() && it->second.reusable
+            && it->second.key == key) {
+          ++stats.reused;
+          out.emplace_hint(out.end(), std::move(rel), it->second);
+          return;
+        }
+      }
+      leaf_info leaf = probe_leaf(dir, name, &st);
+      if (leaf.kind != leaf_kind::regular)
+        return;
+      // The key of what is read: the file may have changed since the
+      // listing, and a key older than the content only costs a re-read.
+      key = key_of(leaf.st);
+      std::string hex;
+      std::uintmax_t size = 0;
+      if (!sha256_file(leaf.fd.get(), hex, size))
+        return;
+      ++stats.hashed;
+      stats.bytes_hashed += size;
+      file_entry entry;
+      entry.hash = std::to_string(size) + ":" + hex;
+      // The size read must match the key's, else the file changed while it
+      // was read.
+      entry.reusable = key.mtime_ns < settled_before
+                       && key.ctime_ns < settled_before
+                       && static_cast<std::int64_t>(size) == key.size;
+      entry.key = key;
+      out.emplace_hint(out.end(), std::move(rel), std::move(entry));
+    };
+    visit.error = [](const std::vector<std::string>&, const std::string&) {
+      // nop: what cannot be read is not in the snapshot
+    };
+    walk_tree(root_fd.get(), parts, visit);
+  }
+  stats.files = out.size();
+  if (options.stats != nullptr)
+    *options.stats = stats;
   return out;
 }
 
 std::vector<std::string> changed_files(const file_snapshot& before,
                                        const file_snapshot& after) {
   std::vector<std::string> out;
-  for (const auto& [path, hash] : after) {
+  for (const auto& [path, entry] : after) {
     auto it = before.find(path);
-    if (it == before.end() || it->second != hash)
+    if (it == before.end() || it->second.hash != entry.hash)
       out.push_back(path);
   }
   return out;
@@ -297,6 +392,51 @@ std::vector<std::string> removed_files(const file_snapshot& before,
     if (after.find(entry.first) == after.end())
       out.push_back(entry.first);
   return out;
+}
+
+// -- snapshot cache -----------------------------------------------------------
+
+struct snapshot_cache::impl {
+  std::mutex mutex;
+  std::size_t max_roots = 0;
+  /// Most recently used first.
+  std::list<std::pair<std::string, std::shared_ptr<const file_snapshot>>> roots;
+};
+
+snapshot_cache::snapshot_cache(std::size_t max_roots)
+  : impl_{std::make_shared<impl>()} {
+  impl_->max_roots = std::max<std::size_t>(1, max_roots);
+}
+
+file_snapshot snapshot_cache::take(const fs::path& root,
+                                   snapshot_options options) {
+  const std::string& key = root.native();
+  std::shared_ptr<const file_snapshot> previous;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mutex};
+    for (auto& kvp : impl_->roots)
+      if (kvp.first == key) {
+        previous = kvp.second;
+        break;
+      }
+  }
+  options.previous = previous.get();
+  file_snapshot snap = snapshot_files(root, options);
+  auto kept = std::make_shared<const file_snapshot>(snap);
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  auto& roots = impl_->roots;
+  roots.remove_if([&key](const auto& kvp) {
+    return kvp.first == key;
+  });
+  roots.emplace_front(key, std::move(kept));
+  while (roots.size() > impl_->max_roots)
+    roots.pop_back();
+  return snap;
+}
+
+snapshot_cache& snapshot_cache::shared() {
+  static snapshot_cache cache;
+  return cache;
 }
 
 // -- workspace ----------------------------------------------------------------

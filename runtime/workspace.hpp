@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,17 +68,111 @@ path_check check_workspace_path(const std::filesystem::path& root,
 /// look at the file system.
 path_check normalize_workspace_path(std::string_view path);
 
-/// Relative path -> content hash (with size) of every regular file under a
-/// root, skipping the meta dir.
-using file_snapshot = std::map<std::string, std::string>;
+/// What identifies a file's content without reading it, as git's index
+/// does: a rewrite changes the size, the modification time or, when those
+/// are put back (`touch -d`, utimensat), the change time, which only the
+/// kernel sets. A file replaced by another (rename) has another inode.
+struct file_key {
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  std::int64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
 
-/// Walks `root` with openat/fdopendir without following symlinks: values are
-/// `<size>:<sha256>`, keys the raw bytes of the names joined with `/`.
-/// Skips the meta dir at the top, every `.git` folder, symlinks, special
-/// files, our own temp files (`.orch-tmp-*`) and what cannot be read. Files
-/// are hashed in 64 KiB blocks, so memory does not grow with their size.
-/// Never throws on odd names (any byte but `/` and NUL).
-file_snapshot snapshot_files(const std::filesystem::path& root);
+  friend bool operator==(const file_key& a, const file_key& b) noexcept {
+    return a.dev == b.dev && a.ino == b.ino && a.size == b.size
+           && a.mtime_ns == b.mtime_ns && a.ctime_ns == b.ctime_ns;
+  }
+  friend bool operator!=(const file_key& a, const file_key& b) noexcept {
+    return !(a == b);
+  }
+};
+
+/// One file of a snapshot.
+struct file_entry {
+  /// `<size>:<sha256>` of the content: what changed_files compares.
+  std::string hash;
+  /// The file's key when it was read.
+  file_key key;
+  /// True when a later snapshot may take `hash` for a file with the same
+  /// key without reading it. False for a file modified shortly before it was
+  /// read (see snapshot_racy_margin).
+  bool reusable = false;
+};
+
+/// Relative path -> content hash and key of every regular file under a
+/// root, skipping the meta dir.
+using file_snapshot = std::map<std::string, file_entry>;
+
+/// A file whose modification or change time is less than this before the
+/// start of the snapshot that reads it is hashed again by the next snapshot,
+/// whatever its key (git's "racy" entries). Timestamps come from a clock
+/// that ticks in jiffies (and in 2 s steps on FAT): a second write in the
+/// same tick as the first, after our read, would leave the key as it was.
+inline constexpr std::int64_t snapshot_racy_margin_ns = 2'000'000'000;
+
+/// Counts of one snapshot's work (tests and benchmarks read them).
+struct snapshot_stats {
+  /// Files in the snapshot.
+  std::size_t files = 0;
+  /// Files opened and hashed.
+  std::size_t hashed = 0;
+  /// Files whose hash was taken from the previous snapshot unread.
+  std::size_t reused = 0;
+  /// Bytes hashed.
+  std::uintmax_t bytes_hashed = 0;
+};
+
+/// How snapshot_files works.
+struct snapshot_options {
+  /// An earlier snapshot of the same root: a file with the same path and
+  /// key, reusable there, keeps its hash without being read.
+  const file_snapshot* previous = nullptr;
+  /// Wall-clock time in ns since the epoch at which the walk starts, for the
+  /// racy check; 0 reads the clock (tests pass a time of their choosing).
+  std::int64_t now_ns = 0;
+  /// Receives the counts when not null.
+  snapshot_stats* stats = nullptr;
+};
+
+/// Walks `root` with openat/fdopendir without following symlinks: values
+/// hold `<size>:<sha256>` and the file's key, keys are the raw bytes of the
+/// names joined with `/`. Skips the meta dir at the top, every `.git`
+/// folder, symlinks, special files, our own temp files (`.orch-tmp-*`) and
+/// what cannot be read. Files are hashed in 64 KiB blocks, so memory does
+/// not grow with their size; with `previous`, only files whose key changed
+/// (or was racy there) are read at all. Never throws on odd names (any byte
+/// but `/` and NUL).
+file_snapshot snapshot_files(const std::filesystem::path& root,
+                             const file_snapshot* previous = nullptr);
+
+/// snapshot_files with every option.
+file_snapshot snapshot_files(const std::filesystem::path& root,
+                             const snapshot_options& options);
+
+/// Remembers the last snapshot of the few most recently used roots, so that
+/// the next snapshot of a root (the after-snapshot of a step, the
+/// before-snapshot of the next step, of any run) reads only what changed
+/// since. A cached hash is only ever used for a file whose key is the same
+/// and was not racy, so an entry of another step or run is as good as our
+/// own. Thread-safe; the walk runs outside the lock.
+class snapshot_cache {
+public:
+  explicit snapshot_cache(std::size_t max_roots = 4);
+
+  /// Takes a snapshot of `root` reusing the last one taken here of the same
+  /// root (spelled the same), and keeps it for the next call.
+  /// `options.previous` is replaced by that snapshot.
+  file_snapshot take(const std::filesystem::path& root,
+                     snapshot_options options = {});
+
+  /// Returns the cache shared by the steps of this process.
+  static snapshot_cache& shared();
+
+private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
 
 /// Returns the paths added or changed between two snapshots, sorted.
 std::vector<std::string> changed_files(const file_snapshot& before,

@@ -78,7 +78,8 @@ TEST_F(workspace_memory_test, snapshot_of_a_big_file_hashes_in_blocks) {
   long growth = peak_rss_growth_kib([this] {
     file_snapshot snap = snapshot_files(root_);
     return snap.size() == 1
-           && snap.at("big.bin").rfind(std::to_string(big_file_bytes) + ":", 0)
+           && snap.at("big.bin").hash.rfind(
+                std::to_string(big_file_bytes) + ":", 0)
                 == 0;
   });
   EXPECT_GE(growth, 0);

@@ -431,8 +431,8 @@ TEST_F(workspace_fixture, snapshot_detects_added_and_changed_files) {
             (std::vector<std::string>{"edit.py", "pkg/new.py"}));
   EXPECT_EQ(removed_files(before, after),
             (std::vector<std::string>{"pkg/old.py"}));
-  EXPECT_EQ(after.at("same.py"), before.at("same.py"));
-  EXPECT_EQ(after.at("edit.py").substr(0, 2), "3:");
+  EXPECT_EQ(after.at("same.py").hash, before.at("same.py").hash);
+  EXPECT_EQ(after.at("edit.py").hash.substr(0, 2), "3:");
 }
 
 TEST_F(workspace_fixture, snapshot_skips_meta_git_symlinks_and_temp_files) {
@@ -462,7 +462,7 @@ TEST_F(workspace_fixture, snapshot_keeps_names_with_any_byte) {
   ASSERT_EQ(snap.size(), names.size());
   for (const auto& n : names)
     EXPECT_EQ(snap.count(n), 1u) << escaped(n);
-  EXPECT_EQ(snap.at("t\tab"),
+  EXPECT_EQ(snap.at("t\tab").hash,
             "4:" + sha256_hex("t\tab")); // size and hash of the content
 }
 
