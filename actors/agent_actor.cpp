@@ -9,6 +9,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/attribution.hpp"
+#include "actors/step_plan.hpp"
 #include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
 
@@ -65,6 +66,7 @@ void start(agent_actor::stateful_pointer<agent_state> self,
   auto id = st.next_id++;
   auto token = std::make_shared<cancel_token>();
   st.running.emplace(id, agent_state::running_job{job.request.run_id, token});
+  st.tokens->insert(token);
   worker_actor worker;
   if (st.deps.detached_workers)
     worker = self->spawn<caf::detached>(worker_impl, st.agent, st.adapt,
@@ -77,12 +79,14 @@ void start(agent_actor::stateful_pointer<agent_state> self,
     .then(
       [=](step_result& res) mutable {
         self->state.running.erase(id);
+        self->state.tokens->erase(token);
         rp.deliver(std::move(res));
         start_next(self);
       },
       [=](caf::error& err) mutable {
         // The worker died without an answer: report it as a crash.
         self->state.running.erase(id);
+        self->state.tokens->erase(token);
         step_result res;
         res.agent = req.agent;
         res.task_kind = req.task_kind;
@@ -149,10 +153,11 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
   auto t0 = std::chrono::steady_clock::now();
   workspace ws{req.workspace, req.run_id};
   auto before = snapshot_cache::shared().take(ws.root());
-  step_input in{req.task_kind, req.prompt, req.workspace};
-  auto spec = adapt.build(agent, in, current_environment());
-  spec.output_cap = deps.settings.output_cap_bytes;
-  spec.kill_grace = deps.settings.kill_grace;
+  // The same plan `run --dry-run` prints (actors/step_plan.hpp).
+  auto spec = plan_step(agent, adapt,
+                        step_input{req.task_kind, req.prompt, req.workspace},
+                        current_environment(), deps.settings)
+                .spec;
   auto parser = adapt.make_parser();
   std::vector<agent_event> events;
   // What the CLI says it changed, as it spelled it (normalised below).
@@ -227,6 +232,10 @@ agent_impl(agent_actor::stateful_pointer<agent_state> self, agent_config agent,
   st.adapt = make_adapter(agent.kind);
   st.agent = std::move(agent);
   st.deps = std::move(deps);
+  self->attach_functor([tokens = st.tokens](const caf::error&) {
+    for (auto& token : *tokens)
+      token->cancel();
+  });
   return {
     [=](atom::run_step, step_request& req) -> caf::result<step_result> {
       auto rp = self->make_response_promise<step_result>();
