@@ -1,5 +1,7 @@
 #include "actors/system_config.hpp"
 
+#include <algorithm>
+
 #include <caf/io/middleman.hpp>
 
 #include "actors/vocabulary.hpp"
@@ -24,7 +26,8 @@ std::string to_string(errc x) {
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }
 
-system_config::system_config(bool deterministic, bool network) {
+system_config::system_config(bool deterministic, bool network,
+                             std::size_t threads) {
   add_message_types<caf::id_block::orch>();
   add_error_category(caf::atom("orch"), [](uint8_t code, caf::atom_value,
                                            const caf::message& ctx) {
@@ -35,7 +38,8 @@ system_config::system_config(bool deterministic, bool network) {
   });
   if (network)
     load<caf::io::middleman>();
-  set("scheduler.max-threads", 2);
+  auto n = threads > 0 ? std::min<std::size_t>(threads, 64) : default_threads;
+  set("scheduler.max-threads", static_cast<int>(n));
   if (deterministic)
     set("scheduler.policy", caf::atom("testing"));
 }

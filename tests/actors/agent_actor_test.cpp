@@ -66,9 +66,9 @@ protected:
       .state;
   }
 
-  step_request request(int32_t index) const {
+  step_request request(int32_t index, std::string run_id = "r") const {
     step_request req;
-    req.run_id = "r";
+    req.run_id = std::move(run_id);
     req.step_index = index;
     req.agent = "worker";
     req.task_kind = "implement";
@@ -158,6 +158,44 @@ TEST_F(agent_actor_test, cancel_answers_queued_steps_as_cancelled) {
   // queued ones were answered without running.
   EXPECT_EQ(cancelled, 2);
   EXPECT_EQ(runner_->call_count(), 1u);
+  self_->send_exit(agent, caf::exit_reason::user_shutdown);
+  sched_.run();
+}
+
+TEST_F(agent_actor_test, cancel_of_a_run_leaves_other_runs_steps_in_order) {
+  auto agent = spawn_agent(1);
+  std::vector<decltype(self_->request(agent, caf::infinite, atom::run_step_v,
+                                      step_request{}))>
+    handles;
+  // Queue: r1 (runs), r2, r1, r2.
+  for (int32_t i = 0; i < 4; ++i)
+    handles.push_back(self_->request(agent, caf::infinite, atom::run_step_v,
+                                     request(i, i % 2 == 0 ? "r1" : "r2")));
+  run_only(agent);
+  self_->send(agent, atom::cancel_v, std::string{"r1"});
+  run_only(agent);
+  // r1's queued step left the queue; r2's kept their order.
+  ASSERT_EQ(state_of(agent).queue.size(), 2u);
+  EXPECT_EQ(state_of(agent).queue[0].request.step_index, 1);
+  EXPECT_EQ(state_of(agent).queue[1].request.step_index, 3);
+  sched_.run();
+  std::vector<std::string> outcomes;
+  for (auto& h : handles)
+    h.receive(
+      [&](step_result& res) {
+        outcomes.push_back(res.outcome.ok ? "ok"
+                                          : to_string(res.outcome.failure));
+      },
+      [&](caf::error& e) {
+        ADD_FAILURE() << sys_.render(e);
+      });
+  // r1's first step was already running (its fake process never blocks).
+  EXPECT_EQ(outcomes,
+            (std::vector<std::string>{"ok", "ok", "cancelled", "ok"}));
+  auto calls = runner_->calls();
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(*calls[1].stdin_data, "p1");
+  EXPECT_EQ(*calls[2].stdin_data, "p3");
   self_->send_exit(agent, caf::exit_reason::user_shutdown);
   sched_.run();
 }
