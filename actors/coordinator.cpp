@@ -345,6 +345,8 @@ void subscribe(self_ptr self, const std::string& id, uint64_t from,
   auto& st = self->state;
   if (!sink)
     return;
+  // A subscriber that goes away is dropped (see the down handler).
+  self->monitor(sink);
   auto replay = [&](coordinator_state::run_entry& run) {
     for (auto& ev : run.events)
       if (ev.seq > from)
@@ -385,6 +387,13 @@ void unsubscribe(self_ptr self, const std::string& id,
 }
 
 } // namespace
+
+std::string error_text(const caf::error& err) {
+  const auto& ctx = err.context();
+  if (ctx.match_elements<std::string>())
+    return ctx.get_as<std::string>(0);
+  return to_string(err);
+}
 
 std::string make_run_id() {
   // A counter from a random start: unique within the process, growing, so
@@ -440,6 +449,15 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
       } else {
         ++it;
       }
+    }
+    auto gone = [&](const progress_sink& sink) {
+      return sink.address() == dm.source;
+    };
+    auto& all = st.all_subscribers;
+    all.erase(std::remove_if(all.begin(), all.end(), gone), all.end());
+    for (auto& kvp : st.runs) {
+      auto& subs = kvp.second.subscribers;
+      subs.erase(std::remove_if(subs.begin(), subs.end(), gone), subs.end());
     }
     std::vector<std::string> lost;
     for (auto& [id, run] : st.runs)

@@ -28,6 +28,11 @@ namespace orch {
 /// only grows).
 std::string make_run_id();
 
+/// Returns the text of an error a coordinator answered (the message in its
+/// context, without the category and code), or `to_string(err)` when it
+/// carries none.
+std::string error_text(const caf::error& err);
+
 /// What a coordinator needs besides the config.
 struct coordinator_deps {
   std::shared_ptr<process_runner> runner;
@@ -74,7 +79,11 @@ struct coordinator_state {
   std::vector<progress_sink> all_subscribers;
 };
 
-/// Returns the behaviour of a run coordinator (see coordinator_actor).
+/// Returns the behaviour of a run coordinator (see coordinator_actor). It
+/// lives until it receives an exit message; when it stops, its agent actors
+/// stop too and their running processes are cancelled, so a front door that
+/// wants `cancelled` results sends `cancel("")` and awaits the results
+/// first. Subscribers are monitored and dropped when they go down.
 coordinator_actor::behavior_type
 coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
                  std::shared_ptr<const config> cfg, coordinator_deps deps);

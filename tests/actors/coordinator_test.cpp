@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -234,6 +235,13 @@ TEST_F(coordinator_test, submit_validates_the_spec) {
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error(), caf::make_error(errc::unknown_name));
   EXPECT_NE(render(unknown).find("unknown workflow 'nope'"), std::string::npos);
+  // The plain message, for front doors that print their own prefix.
+  EXPECT_EQ(error_text(unknown.error())
+              .rfind("unknown workflow 'nope' (known: "
+                     "one, two, ab)",
+                     0),
+            0u)
+    << error_text(unknown.error());
   auto bad = spec("one");
   bad.agents = "zed";
   auto bad_agents = submit(c, bad);
@@ -392,6 +400,30 @@ TEST_F(coordinator_test, a_late_subscriber_replays_from_its_number_then_live) {
     });
   ASSERT_EQ(tail.size(), 1u);
   EXPECT_EQ(tail[0].kind, progress_event::kind_t::run_finished);
+}
+
+TEST_F(coordinator_test, an_all_runs_subscriber_gets_each_runs_own_sequence) {
+  auto c = spawn();
+  caf::scoped_actor self{sys_};
+  self->send(c, atom::subscribe_v, std::string{}, uint64_t{0},
+             caf::actor_cast<progress_sink>(self));
+  sched_.run();
+  auto a = submit(c, spec("one"));
+  auto b = submit(c, spec("two"));
+  ASSERT_TRUE(a && b);
+  std::map<std::string, std::vector<progress_event>> by_run;
+  while (!self->mailbox().empty())
+    self->receive([&](atom::progress, progress_event& ev) {
+      by_run[ev.run_id].push_back(ev);
+    });
+  ASSERT_EQ(by_run.size(), 2u);
+  for (auto& [id, events] : by_run) {
+    ASSERT_FALSE(events.empty());
+    for (size_t i = 0; i < events.size(); ++i)
+      EXPECT_EQ(events[i].seq, i + 1) << id;
+    EXPECT_EQ(events.front().kind, progress_event::kind_t::run_started);
+    EXPECT_EQ(events.back().kind, progress_event::kind_t::run_finished);
+  }
 }
 
 TEST_F(coordinator_test, a_workflow_actor_that_dies_gives_a_failed_run) {
