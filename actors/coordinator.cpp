@@ -171,6 +171,13 @@ void run_done(self_ptr self, const std::string& id, run_result res) {
     st.runs.erase(st.finished.front());
     st.finished.pop_front();
   }
+  if (st.stopping) {
+    auto busy = std::any_of(st.runs.begin(), st.runs.end(), [](auto& kvp) {
+      return !kvp.second.result;
+    });
+    if (!busy)
+      self->quit(*st.stopping);
+  }
 }
 
 /// The run's workflow actor ended without a result: the run failed. Its
@@ -218,6 +225,9 @@ void run_lost(self_ptr self, const std::string& id, std::string reason) {
 caf::result<std::string> submit(self_ptr self, run_spec spec) {
   auto& st = self->state;
   const auto& cfg = *st.cfg;
+  if (st.stopping)
+    return caf::make_error(errc::invalid_request,
+                           "the coordinator is shutting down");
   if (auto err = task_error(cfg, spec.task))
     return err;
   auto found = cfg.find_workflow(spec.workflow);
@@ -465,6 +475,23 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
         lost.push_back(id);
     for (auto& id : lost)
       run_lost(self, id, reason);
+  });
+  // An exit request (not kill) lets the runs end as cancelled first. The
+  // coordinator links to nobody, so every exit message is such a request.
+  self->set_exit_handler([=](caf::exit_msg& em) {
+    auto& st = self->state;
+    if (st.stopping)
+      return;
+    st.stopping = em.reason;
+    auto busy = false;
+    for (auto& kvp : st.runs)
+      if (!kvp.second.result) {
+        busy = true;
+        if (kvp.second.actor)
+          self->send(kvp.second.actor, atom::cancel_v);
+      }
+    if (!busy)
+      self->quit(em.reason);
   });
   // Children stop with the coordinator: steps are cancelled first.
   self->attach_functor([agents = st.agents](const caf::error&) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/error.hpp>
 #include <caf/fwd.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -77,13 +78,17 @@ struct coordinator_state {
   std::deque<std::string> finished;
   /// Subscribers to every run.
   std::vector<progress_sink> all_subscribers;
+  /// Set by an exit message: runs are being cancelled; the coordinator
+  /// quits with this reason once none is left, and refuses new ones.
+  std::optional<caf::error> stopping;
 };
 
 /// Returns the behaviour of a run coordinator (see coordinator_actor). It
-/// lives until it receives an exit message; when it stops, its agent actors
-/// stop too and their running processes are cancelled, so a front door that
-/// wants `cancelled` results sends `cancel("")` and awaits the results
-/// first. Subscribers are monitored and dropped when they go down.
+/// lives until it receives an exit message; then it cancels every run,
+/// refuses new ones, answers the waiters (status `cancelled`, manifests
+/// written) and quits once no run is left; its agent actors stop with it.
+/// Only `exit_reason::kill` stops it at once (runs then end as failed).
+/// Subscribers are monitored and dropped when they go down.
 coordinator_actor::behavior_type
 coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
                  std::shared_ptr<const config> cfg, coordinator_deps deps);

@@ -426,6 +426,44 @@ TEST_F(coordinator_test, an_all_runs_subscriber_gets_each_runs_own_sequence) {
   }
 }
 
+TEST_F(coordinator_test, keeps_a_bounded_number_of_events_and_results) {
+  auto d = deps(false);
+  d.event_buffer = 3;
+  d.retained_runs = 2;
+  auto c = sys_.spawn(coordinator_impl, std::make_shared<const config>(config_),
+                      d);
+  spawned_.push_back(c);
+  sched_.run();
+  auto first = submit(c, spec("one"));
+  auto second = submit(c, spec("one"));
+  auto third = submit(c, spec("one"));
+  ASSERT_TRUE(first && second && third);
+  auto& st = state_of(c);
+  EXPECT_EQ(st.runs.count(*first), 0u);
+  ASSERT_EQ(st.runs.count(*third), 1u);
+  auto last = st.runs.at(*third).next_seq - 1;
+  ASSERT_GT(last, 3u);
+  caf::scoped_actor self{sys_};
+  self->send(c, atom::subscribe_v, *third, uint64_t{0},
+             caf::actor_cast<progress_sink>(self));
+  sched_.run();
+  std::vector<uint64_t> seqs;
+  while (!self->mailbox().empty())
+    self->receive([&](atom::progress, progress_event& ev) {
+      seqs.push_back(ev.seq);
+    });
+  EXPECT_EQ(seqs, (std::vector<uint64_t>{last - 2, last - 1, last}));
+  auto gone = self->request(c, caf::infinite, atom::status_v, *first);
+  sched_.run();
+  gone.receive(
+    [&](run_info&) {
+      FAIL() << "the oldest run is still kept";
+    },
+    [&](caf::error& e) {
+      EXPECT_EQ(e, caf::make_error(errc::unknown_run));
+    });
+}
+
 TEST_F(coordinator_test, a_workflow_actor_that_dies_gives_a_failed_run) {
   auto c = spawn();
   caf::scoped_actor self{sys_};
@@ -610,6 +648,35 @@ TEST_F(coordinator_threaded_test, an_agent_actor_that_dies_mid_step_fails_it) {
   ASSERT_EQ(res.iterations[0].steps.size(), 1u);
   EXPECT_EQ(res.iterations[0].steps[0].outcome.failure, failure_kind::crashed);
   self->send_exit(c, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(coordinator_threaded_test, an_exit_request_cancels_the_runs_then_stops) {
+  fake_response hang;
+  hang.hang = true;
+  runner_->on("a", hang);
+  auto c = spawn_coordinator(sys_, std::make_shared<const config>(config_),
+                             deps(true));
+  caf::scoped_actor self{sys_};
+  auto id = submit(self, c, spec("one"));
+  ASSERT_TRUE(wait_started(1));
+  self->monitor(c);
+  auto rh = self->request(c, k_max_test_wait, atom::result_v, id);
+  self->send_exit(c, caf::exit_reason::user_shutdown);
+  rh.receive(
+    [&](run_result& res) {
+      EXPECT_EQ(res.status, run_status::cancelled) << res.message;
+    },
+    [&](caf::error& e) {
+      FAIL() << sys_.render(e);
+    });
+  bool down = false;
+  self->receive(
+    [&](caf::down_msg& dm) {
+      down = dm.source == c.address();
+    },
+    caf::after(k_max_test_wait) >> [] {});
+  EXPECT_TRUE(down);
+  EXPECT_TRUE(fs::exists(root_ / "ws" / id / ".orchestrator/manifest.json"));
 }
 
 TEST_F(coordinator_threaded_test, cancel_all_ends_every_run) {
