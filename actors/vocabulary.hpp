@@ -43,7 +43,6 @@ ORCH_ATOM(list, "list")
 ORCH_ATOM(status, "status")
 ORCH_ATOM(subscribe, "subscribe")
 ORCH_ATOM(unsubscribe, "unsubscr")
-ORCH_ATOM(done, "orchDone")
 
 } // namespace orch::atom
 
