@@ -4,12 +4,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <random>
 #include <set>
 #include <sstream>
 
@@ -20,13 +18,12 @@
 #include <caf/system_messages.hpp>
 #include <nlohmann/json.hpp>
 
-#include "actors/agent_actor.hpp"
 #include "actors/agent_probe.hpp"
+#include "actors/coordinator.hpp"
 #include "actors/run_report.hpp"
 #include "actors/signals.hpp"
 #include "actors/step_plan.hpp"
 #include "actors/system_config.hpp"
-#include "actors/workflow_actor.hpp"
 #include "adapters/adapter.hpp"
 #include "cli/progress_display.hpp"
 #include "cli/terminal.hpp"
@@ -125,18 +122,6 @@ std::string describe_steps(const workflow_config& wf) {
     out += describe_step(wf.steps[i]);
   }
   return out;
-}
-
-std::string make_run_id() {
-  auto now = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", &tm);
-  std::random_device rd;
-  char suffix[8];
-  std::snprintf(suffix, sizeof(suffix), "%04x", rd() & 0xffffu);
-  return std::string{buf} + "-" + suffix;
 }
 
 std::string shell_quote(const std::string& s) {
@@ -376,38 +361,31 @@ struct run_wait {
   run_result result;
   /// Why there is no result.
   std::string failure;
-  /// The workflow actor died, or did not stop after Ctrl-C.
+  /// The coordinator died, or the run did not stop after a signal.
   bool run_lost = false;
   bool display_down = false;
   /// A SIGINT, SIGTERM, SIGHUP or broken-stdout SIGPIPE arrived.
   bool signalled = false;
 };
 
-/// Sends `req` to `run` and waits for its result, never without a bound:
-/// the run and the display are monitored, so the death of either ends the
-/// wait (a dead display only loses the live view). Signals arrive as
-/// messages (from a signal_bridge): the first cancels the run and its
-/// agents, and the cancel is repeated on every tick after it (a step that
-/// started in between is cancelled too); the run then gets `kill_grace`
-/// plus a margin to stop its agents and report before the wait gives up.
-run_wait await_run(caf::actor_system& sys, caf::blocking_actor& self,
-                   const workflow_actor& run, const display_actor& display,
-                   const std::map<std::string, agent_actor>& agents,
-                   run_request req, std::chrono::milliseconds kill_grace) {
+/// Asks `coord` for the result of run `id` and waits for it, never without
+/// a bound: the coordinator and the display are monitored, so the death of
+/// either ends the wait (a dead display only loses the live view). Signals
+/// arrive as messages (the signal bridge also cancels every run of the
+/// coordinator); after the first, the run gets `kill_grace` plus a margin to
+/// stop its agents and report before the wait gives up.
+run_wait await_result(caf::actor_system& sys, caf::blocking_actor& self,
+                      const coordinator_actor& coord,
+                      const display_actor& display, const std::string& id,
+                      std::chrono::milliseconds kill_grace) {
   using clock = std::chrono::steady_clock;
   constexpr auto poll = std::chrono::milliseconds{200};
   const auto grace = kill_grace + std::chrono::seconds{10};
   run_wait out;
-  self.monitor(run);
   self.monitor(display);
-  auto cancel_all = [&] {
-    self.send(run, atom::cancel_v);
-    for (auto& kvp : agents)
-      self.send(kvp.second, atom::cancel_v);
-  };
   // A plain send: the reply arrives as an ordinary message, so one receive
   // sees it, the monitors' down messages and the signals alike.
-  self.send(run, atom::run_task_v, std::move(req));
+  self.send(coord, atom::result_v, id);
   std::optional<clock::time_point> signalled_at;
   auto check_grace = [&] {
     if (!signalled_at || clock::now() - *signalled_at <= grace)
@@ -429,11 +407,15 @@ run_wait await_run(caf::actor_system& sys, caf::blocking_actor& self,
       },
       [&](caf::error& e) {
         out.failure = sys.render(e);
+        out.run_lost = true;
         done = true;
       },
+      [&](bool) {
+        // The answer to a cancel: nothing to do.
+      },
       [&](caf::down_msg& dm) {
-        if (dm.source == run.address()) {
-          out.failure = "the run stopped without a result ("
+        if (dm.source == coord.address()) {
+          out.failure = "the run coordinator stopped without a result ("
                         + sys.render(dm.reason) + ")";
           out.run_lost = true;
           done = true;
@@ -449,20 +431,51 @@ run_wait await_run(caf::actor_system& sys, caf::blocking_actor& self,
         out.signalled = true;
         if (!signalled_at)
           signalled_at = clock::now();
-        cancel_all();
         done = check_grace();
       },
       caf::after(poll) >>
         [&] {
-          if (!signalled_at)
-            return;
-          cancel_all();
           done = check_grace();
         });
   }
-  self.demonitor(run.address());
   self.demonitor(display.address());
   return out;
+}
+
+/// The text of an error made with caf::make_error(code, text).
+std::string error_text(caf::actor_system& sys, const caf::error& e) {
+  const auto& ctx = e.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  return sys.render(e);
+}
+
+/// Prints why `submit` refused a run and returns its exit code: 2 for a bad
+/// request or a locked workspace, 3 when an agent is not available, 1
+/// otherwise.
+int report_refusal(caf::actor_system& sys, const caf::error& e) {
+  auto text = error_text(sys, e);
+  if (e.category() != caf::atom("orch")) {
+    std::fprintf(stderr, "error: %s\n", shown(text).c_str());
+    return exit_failure;
+  }
+  switch (static_cast<errc>(e.code())) {
+    case errc::unknown_name:
+    case errc::invalid_request:
+      std::fprintf(stderr, "error: %s\n", shown(text).c_str());
+      return exit_usage;
+    case errc::agent_unavailable:
+      std::fprintf(stderr, "error: %s\n", shown(text).c_str());
+      std::fprintf(stderr, "Run `ai-orchestrator agents` for the status of "
+                           "every agent.\n");
+      return exit_no_agent;
+    case errc::workspace_locked:
+      std::fprintf(stderr, "error: %s\n", shown(text).c_str());
+      return exit_usage;
+    default:
+      std::fprintf(stderr, "error: %s\n", shown(text).c_str());
+      return exit_failure;
+  }
 }
 
 } // namespace
@@ -578,13 +591,78 @@ int cmd_workflows(const std::string& config_path, bool json) {
   return exit_ok;
 }
 
+namespace {
+
+/// `run --dry-run`: checks the run like the coordinator's submit (nothing
+/// is submitted, nothing written) and prints each step's plan.
+int dry_run(const config& cfg, const run_options& opts) {
+  auto first = opts.task.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    std::fprintf(stderr, "error: the task text is empty\n");
+    return exit_usage;
+  }
+  if (opts.task.size() > cfg.settings.max_task_chars) {
+    std::fprintf(stderr,
+                 "error: the task text has %zu bytes; the limit is %zu "
+                 "(settings.max_task_chars)\n",
+                 opts.task.size(), cfg.settings.max_task_chars);
+    return exit_usage;
+  }
+  if (opts.task.find('\0') != std::string::npos) {
+    std::fprintf(stderr, "error: the task text contains a NUL byte\n");
+    return exit_usage;
+  }
+  auto wf_ptr = cfg.find_workflow(opts.workflow);
+  if (wf_ptr == nullptr) {
+    std::string known;
+    for (auto& wf : cfg.workflows)
+      known += (known.empty() ? "" : ", ") + wf.name;
+    std::fprintf(stderr, "error: unknown workflow '%s' (known: %s)\n",
+                 opts.workflow.c_str(), known.c_str());
+    return exit_usage;
+  }
+  auto wf = *wf_ptr;
+  if (!opts.agents.empty()) {
+    auto err = override_agents(cfg, wf, opts.agents);
+    if (!err.empty()) {
+      std::fprintf(stderr, "error: %s\n", err.c_str());
+      return exit_usage;
+    }
+  }
+  int max_iterations = opts.max_iterations > 0 ? opts.max_iterations
+                                               : wf.max_iterations;
+  std::error_code ec;
+  fs::path ws_path = opts.output.empty()
+                       ? fs::path{cfg.settings.workspace_dir} / make_run_id()
+                       : fs::path{opts.output};
+  ws_path = fs::absolute(ws_path, ec).lexically_normal();
+  auto ws_str = ws_path.string();
+  while (ws_str.size() > 1 && ws_str.back() == '/')
+    ws_str.pop_back();
+  auto env = current_environment();
+  const char* home = std::getenv("HOME");
+  std::vector<std::string> missing;
+  for (auto& name : agents_of(wf)) {
+    auto st = check_agent(*cfg.find_agent(name), env, home ? home : "");
+    if (st.status == availability::not_installed
+        || st.status == availability::disabled)
+      missing.push_back(name + " (" + to_string(st.status) + ": " + st.detail
+                        + ")");
+  }
+  print_dry_run(cfg, wf, opts, ws_str, max_iterations);
+  for (auto& m : missing)
+    std::printf("warning: agent %s\n", m.c_str());
+  return exit_ok;
+}
+
+} // namespace
+
 int cmd_run(const run_options& given) {
   auto opts = given;
   auto loaded = load_or_report(opts.config_path);
   if (!loaded)
     return exit_usage;
   auto cfg = std::make_shared<const config>(std::move(*loaded));
-  // -- the task text --------------------------------------------------------
   if (opts.task == "-") {
     // Long tasks come through stdin: one argv element is capped at 128 KiB.
     // One byte past the limit is enough to refuse; the rest is never read.
@@ -597,173 +675,106 @@ int cmd_run(const run_options& given) {
       return exit_usage;
     }
   }
-  auto first = opts.task.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) {
-    std::fprintf(stderr, "error: the task text is empty\n");
-    return exit_usage;
-  }
-  if (opts.task.size() > cfg->settings.max_task_chars) {
-    std::fprintf(stderr,
-                 "error: the task text has %zu bytes; the limit is %zu "
-                 "(settings.max_task_chars)\n",
-                 opts.task.size(), cfg->settings.max_task_chars);
-    return exit_usage;
-  }
-  if (opts.task.find('\0') != std::string::npos) {
-    std::fprintf(stderr, "error: the task text contains a NUL byte\n");
-    return exit_usage;
-  }
-  // -- the workflow ---------------------------------------------------------
-  auto wf_ptr = cfg->find_workflow(opts.workflow);
-  if (wf_ptr == nullptr) {
-    std::string known;
-    for (auto& wf : cfg->workflows)
-      known += (known.empty() ? "" : ", ") + wf.name;
-    std::fprintf(stderr, "error: unknown workflow '%s' (known: %s)\n",
-                 opts.workflow.c_str(), known.c_str());
-    return exit_usage;
-  }
-  auto wf = *wf_ptr;
-  if (!opts.agents.empty()) {
-    auto err = override_agents(*cfg, wf, opts.agents);
-    if (!err.empty()) {
-      std::fprintf(stderr, "error: %s\n", err.c_str());
-      return exit_usage;
-    }
-  }
-  int max_iterations = opts.max_iterations > 0 ? opts.max_iterations
-                                               : wf.max_iterations;
-  // -- the workspace --------------------------------------------------------
-  auto run_id = make_run_id();
-  std::error_code ec;
-  fs::path ws_path = opts.output.empty()
-                       ? fs::path{cfg->settings.workspace_dir} / run_id
-                       : fs::path{opts.output};
-  ws_path = fs::absolute(ws_path, ec).lexically_normal();
-  auto ws_str = ws_path.string();
-  while (ws_str.size() > 1 && ws_str.back() == '/')
-    ws_str.pop_back();
-  // -- availability ---------------------------------------------------------
-  auto env = current_environment();
-  const char* home = std::getenv("HOME");
-  std::vector<std::string> missing;
-  for (auto& name : agents_of(wf)) {
-    auto st = check_agent(*cfg->find_agent(name), env, home ? home : "");
-    if (st.status == availability::not_installed
-        || st.status == availability::disabled)
-      missing.push_back(name + " (" + to_string(st.status) + ": " + st.detail
-                        + ")");
-  }
-  if (opts.dry_run) {
-    print_dry_run(*cfg, wf, opts, ws_str, max_iterations);
-    for (auto& m : missing)
-      std::printf("warning: agent %s\n", m.c_str());
-    return exit_ok;
-  }
-  if (!missing.empty()) {
-    std::fprintf(stderr,
-                 "error: workflow '%s' needs agents that are not "
-                 "available:\n",
-                 wf.name.c_str());
-    for (auto& m : missing)
-      std::fprintf(stderr, "  %s\n", m.c_str());
-    std::fprintf(stderr, "Run `ai-orchestrator agents` for the status of "
-                         "every agent.\n");
-    return exit_no_agent;
-  }
-  workspace ws{ws_path, run_id};
-  std::string err;
-  if (!ws.ensure(err)) {
-    std::fprintf(stderr, "error: cannot create the workspace %s: %s\n",
-                 ws_str.c_str(), err.c_str());
-    return exit_failure;
-  }
-  // One run per workspace: a second run would mix its files and manifest
-  // into this one's. Held until cmd_run returns.
-  auto lock = workspace_lock::acquire(ws_path, run_id, err);
-  if (!lock) {
-    std::fprintf(stderr, "error: cannot run in %s: %s\n", shown(ws_str).c_str(),
-                 shown(err).c_str());
-    return exit_usage;
-  }
-  // -- the run --------------------------------------------------------------
-  run_result result;
-  bool got_result = false;
-  bool run_lost = false;
-  bool signalled = false;
-  std::string failure;
+  if (opts.dry_run)
+    return dry_run(*cfg, opts);
+  // -- the run: a request to the coordinator --------------------------------
+  // It checks the task, the workflow, `--agents` (which travels in the
+  // request: the shared config is never rewritten), the agents' availability
+  // and the workspace and its lock, and answers with the run's id.
+  run_spec spec;
+  spec.task = opts.task;
+  spec.workflow = opts.workflow;
+  spec.agents = opts.agents;
+  spec.max_iterations = opts.max_iterations;
+  spec.workspace = opts.output;
+  run_wait outcome;
+  std::string run_id;
+  std::string ws_str;
   {
     system_config sys_cfg;
     caf::actor_system sys{sys_cfg};
-    auto progress_out = opts.json ? stderr : stdout;
-    auto display = sys.spawn(display_impl, progress_out, opts.verbose);
-    agent_deps deps;
+    coordinator_deps deps;
     deps.runner = make_posix_process_runner();
-    deps.settings = cfg->settings;
-    std::map<std::string, agent_actor> agents;
-    for (auto& name : agents_of(wf))
-      agents.emplace(name, sys.spawn(agent_impl, *cfg->find_agent(name), deps));
-    auto run = sys.spawn(workflow_impl, cfg, agents);
-    run_request req;
-    req.run_id = run_id;
-    req.task = opts.task;
-    req.workflow = wf.name;
-    req.workspace = ws_str;
-    req.max_iterations = max_iterations;
-    req.progress = display;
-    // `--agents` travels in the request; the shared config stays as loaded.
-    req.workflow_def = wf;
+    auto coord = spawn_coordinator(sys, cfg, deps);
+    caf::scoped_actor self{sys};
+    self->monitor(coord);
+    // Signals become messages: a cancel of every run of this process to
+    // the coordinator, and a word to this actor (exit code, grace period).
+    // Declared after `self` so that it stops first, and before the system's
+    // destructor waits for its watcher.
+    signal_bridge signals{
+      sys, [coord, waiter = caf::actor_cast<caf::actor>(self)](int signo) {
+        caf::anon_send(coord, atom::cancel_v, std::string{});
+        caf::anon_send(waiter, signal_atom::value, static_cast<int32_t>(signo));
+      }};
+    caf::error refused;
+    self->request(coord, caf::infinite, atom::submit_v, std::move(spec))
+      .receive(
+        [&](std::string& id) {
+          run_id = std::move(id);
+        },
+        [&](caf::error& e) {
+          refused = std::move(e);
+        });
+    if (refused) {
+      signals.stop();
+      self->send_exit(coord, caf::exit_reason::user_shutdown);
+      return report_refusal(sys, refused);
+    }
+    // What the run does, for the header (the coordinator applied the same).
+    auto wf = *cfg->find_workflow(opts.workflow);
+    if (!opts.agents.empty())
+      override_agents(*cfg, wf, opts.agents);
+    int max_iterations = opts.max_iterations > 0 ? opts.max_iterations
+                                                 : wf.max_iterations;
+    auto progress_out = opts.json ? stderr : stdout;
     std::fprintf(progress_out,
                  "Run %s: workflow %s (%s), at most %d "
                  "iteration(s)\n",
                  run_id.c_str(), wf.name.c_str(), describe_steps(wf).c_str(),
                  max_iterations);
-    caf::scoped_actor self{sys};
-    // Signals become messages to this actor; declared after `self` so that
-    // it stops first, and before the system's destructor waits for it.
-    signal_bridge signals{
-      sys, [waiter = caf::actor_cast<caf::actor>(self)](int signo) {
-        caf::anon_send(waiter, signal_atom::value, static_cast<int32_t>(signo));
-      }};
-    auto outcome = await_run(sys, *self, run, display, agents, std::move(req),
-                             cfg->settings.kill_grace);
+    auto display = sys.spawn(display_impl, progress_out, opts.verbose);
+    self->send(coord, atom::subscribe_v, run_id, uint64_t{0},
+               progress_sink{display});
+    outcome = await_result(sys, *self, coord, display, run_id,
+                           cfg->settings.kill_grace);
     signals.stop();
-    got_result = outcome.got_result;
-    result = std::move(outcome.result);
-    failure = std::move(outcome.failure);
-    run_lost = outcome.run_lost;
-    signalled = outcome.signalled;
+    if (!outcome.got_result) {
+      // The run's workspace, for the message below.
+      self->request(coord, std::chrono::seconds{5}, atom::status_v, run_id)
+        .receive(
+          [&](run_info& info) {
+            ws_str = info.workspace;
+          },
+          [](caf::error&) {});
+    }
     // Nothing may keep the actor system (its destructor waits for every
-    // actor) alive: steps still running are cancelled, and the display
-    // gets a bounded wait.
+    // actor) alive: the coordinator cancels its steps and stops its agents
+    // when it exits, and the display gets a bounded wait.
     if (!outcome.display_down)
       self->request(display, std::chrono::seconds{5}, atom::flush_v)
         .receive([](bool) {}, [](caf::error&) {});
-    for (auto& kvp : agents) {
-      self->send(kvp.second, atom::cancel_v);
-      self->send_exit(kvp.second, caf::exit_reason::user_shutdown);
-    }
-    if (!got_result)
-      self->send_exit(run, caf::exit_reason::kill);
+    self->send(coord, atom::cancel_v, std::string{});
+    self->send_exit(coord, caf::exit_reason::user_shutdown);
     self->send_exit(display, caf::exit_reason::user_shutdown);
   }
-  if (!got_result) {
-    std::fprintf(stderr, "error: %s\n", failure.c_str());
-    if (run_lost)
+  if (!outcome.got_result) {
+    std::fprintf(stderr, "error: %s\n", outcome.failure.c_str());
+    if (outcome.run_lost)
       std::fprintf(stderr,
                    "The workspace %s may hold what the agents wrote "
                    "so far; its manifest may be missing or out of "
                    "date.\n",
-                   shown(ws_str).c_str());
-    return signalled ? exit_interrupted : exit_failure;
+                   ws_str.empty() ? "of the run" : shown(ws_str).c_str());
+    return outcome.signalled ? exit_interrupted : exit_failure;
   }
   if (opts.json)
-    std::printf("%s\n", dump_json(to_json(result)).c_str());
+    std::printf("%s\n", dump_json(to_json(outcome.result)).c_str());
   else
-    print_summary(result, terminal::for_stream(stdout));
-  if (result.status == run_status::cancelled || signalled)
+    print_summary(outcome.result, terminal::for_stream(stdout));
+  if (outcome.result.status == run_status::cancelled || outcome.signalled)
     return exit_interrupted;
-  if (result.status == run_status::failed)
+  if (outcome.result.status == run_status::failed)
     return exit_failure;
   return exit_ok;
 }
