@@ -139,6 +139,8 @@ void fan_out(self_ptr self, progress_event ev) {
   if (it == st.runs.end())
     return;
   auto& run = it->second;
+  if (ev.kind == progress_event::kind_t::run_started && !run.result)
+    run.info.state = "running";
   ev.seq = run.next_seq++;
   run.events.push_back(ev);
   while (run.events.size() > std::max<size_t>(1, st.deps.event_buffer))
@@ -309,7 +311,8 @@ caf::result<std::string> submit(self_ptr self, run_spec spec) {
   run.info.workflow = wf.name;
   run.info.task = spec.task;
   run.info.workspace = ws_str;
-  run.info.state = "running";
+  // Running once its existing files are saved (the run_started event).
+  run.info.state = "queued";
   run.info.started_ms = wall_ms();
   run.lock = std::make_shared<workspace_lock>(std::move(*lock));
   workflow_deps wdeps;

@@ -314,6 +314,9 @@ TEST_F(coordinator_test, status_list_and_result_follow_a_run) {
     [&](caf::error& e) {
       FAIL() << sys_.render(e);
     });
+  EXPECT_EQ(state_of(c).runs.at(id).info.state, "queued");
+  while (state_of(c).runs.at(id).events.empty())
+    ASSERT_TRUE(sched_.try_run_once());
   EXPECT_EQ(state_of(c).runs.at(id).info.state, "running");
   auto res = result(c, id);
   auto st = self->request(c, caf::infinite, atom::status_v, id);
