@@ -58,15 +58,4 @@ int cancel_token::fd() const noexcept {
   return fds_[0];
 }
 
-// -- signals
-// --------------------------------------------------------------------
-
-bool interrupted() noexcept {
-  return false;
-}
-
-int interrupt_fd() noexcept {
-  return -1;
-}
-
 } // namespace orch

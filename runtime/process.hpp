@@ -115,7 +115,9 @@ public:
     = 0;
 };
 
-/// Returns the posix_spawn implementation.
+/// Returns the posix_spawn implementation. A run stops early only through
+/// its cancel_token: signals (Ctrl-C) are messages to the actors
+/// (actors/signals.hpp), never a flag read here.
 std::shared_ptr<process_runner> make_posix_process_runner();
 
 /// Resolves a bare program name against the PATH entry of `env` (or of this
@@ -125,20 +127,5 @@ std::shared_ptr<process_runner> make_posix_process_runner();
 /// is executable. Returns an empty string when not found.
 std::string find_executable(const std::string& name,
                             const std::vector<std::string>& env = {});
-
-// -- signals ------------------------------------------------------------------
-
-// Signals (Ctrl-C, SIGTERM, SIGHUP, a broken stdout) are messages now
-// (actors/signals.hpp): a front door cancels the runs, and a running process
-// stops through its cancel_token. The runner reads no global flag.
-
-/// Always false: kept only until actors/workflow_actor.cpp and
-/// tests/support/fake_process_runner.hpp stop calling it (issue 11); do not
-/// call it from new code.
-bool interrupted() noexcept;
-
-/// Always -1 (nothing to poll); kept like interrupted(), for the same two
-/// callers.
-int interrupt_fd() noexcept;
 
 } // namespace orch

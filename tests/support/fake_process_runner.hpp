@@ -41,11 +41,10 @@ struct fake_response {
   deadline_kind expired = deadline_kind::none;
   /// Reports a cancelled run; implies term_signal SIGTERM unless given.
   bool cancelled = false;
-  /// Blocks in run() until the cancel token or the interrupt fires
-  /// (result.cancelled) or the spec's total deadline passes (expired ==
-  /// total). The lines are delivered before blocking. With none of the
-  /// three available it returns at once with expired == total instead of
-  /// hanging the test.
+  /// Blocks in run() until the cancel token fires (result.cancelled) or the
+  /// spec's total deadline passes (expired == total). The lines are
+  /// delivered before blocking. With neither available it returns at once
+  /// with expired == total instead of hanging the test.
   bool hang = false;
   std::chrono::milliseconds elapsed{0};
   /// Runs before the lines are delivered, e.g. to write files into
@@ -205,7 +204,7 @@ private:
                             process_result& result) {
     auto start = std::chrono::steady_clock::now();
     for (;;) {
-      if ((cancel != nullptr && cancel->cancelled()) || interrupted()) {
+      if (cancel != nullptr && cancel->cancelled()) {
         result.cancelled = true;
         return;
       }
@@ -220,12 +219,10 @@ private:
         timeout = static_cast<int>(
           std::chrono::ceil<std::chrono::milliseconds>(left).count());
       }
-      pollfd fds[2];
+      pollfd fds[1];
       nfds_t count = 0;
       if (cancel != nullptr)
         fds[count++] = pollfd{cancel->fd(), POLLIN, 0};
-      if (interrupt_fd() >= 0)
-        fds[count++] = pollfd{interrupt_fd(), POLLIN, 0};
       if (count == 0 && timeout < 0) {
         result.expired = deadline_kind::total;
         return;
