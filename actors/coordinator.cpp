@@ -44,23 +44,6 @@ std::vector<std::string> split_names(const std::string& csv) {
   return out;
 }
 
-std::string describe_steps(const workflow_config& wf) {
-  std::string out;
-  for (size_t i = 0; i < wf.steps.size(); ++i) {
-    const auto& step = wf.steps[i];
-    if (i > 0)
-      out += " → ";
-    if (step.parallel())
-      out += "[";
-    for (size_t j = 0; j < step.items.size(); ++j)
-      out += (j > 0 ? " | " : "") + step.items[j].agent + ":"
-             + step.items[j].task;
-    if (step.parallel())
-      out += "]";
-  }
-  return out;
-}
-
 /// Applies `--agents` to this run's copy of the workflow: one name replaces
 /// every item's agent; N names, one per item in order. Returns an error
 /// message or "".
@@ -92,27 +75,6 @@ std::string override_agents(const config& cfg, workflow_config& wf,
   for (auto& step : wf.steps)
     for (auto& item : step.items)
       item.agent = names.size() == 1 ? names[0] : names[k++];
-  return {};
-}
-
-std::vector<std::string> agents_of(const workflow_config& wf) {
-  std::vector<std::string> out;
-  for (auto& step : wf.steps)
-    for (auto& item : step.items)
-      if (std::find(out.begin(), out.end(), item.agent) == out.end())
-        out.push_back(item.agent);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-/// The default availability check: PATH lookup and the enabled flag.
-std::string probe_agent(const agent_config& agent) {
-  const char* home = std::getenv("HOME");
-  auto st = check_agent(agent, current_environment(), home ? home : "");
-  if (!st.enabled)
-    return "disabled: " + st.detail;
-  if (!st.installed)
-    return "not installed: " + st.detail;
   return {};
 }
 
@@ -230,27 +192,11 @@ caf::result<std::string> submit(self_ptr self, run_spec spec) {
   if (st.stopping)
     return caf::make_error(errc::invalid_request,
                            "the coordinator is shutting down");
-  if (auto err = task_error(cfg, spec.task))
-    return err;
-  auto found = cfg.find_workflow(spec.workflow);
-  if (found == nullptr) {
-    std::string known;
-    for (auto& wf : cfg.workflows)
-      known += (known.empty() ? "" : ", ") + wf.name;
-    return caf::make_error(errc::unknown_name, "unknown workflow '"
-                                                 + spec.workflow
-                                                 + "' (known: " + known + ")");
-  }
-  // The run's own copy: the shared config is never rewritten.
-  auto wf = *found;
-  if (!spec.agents.empty()) {
-    auto err = override_agents(cfg, wf, spec.agents);
-    if (!err.empty())
-      return caf::make_error(errc::invalid_request, err);
-  }
-  if (wf.steps.empty())
-    return caf::make_error(errc::invalid_request,
-                           "workflow '" + wf.name + "' has no steps");
+  auto id = make_run_id();
+  auto resolved = resolve_run(cfg, spec, id);
+  if (!resolved)
+    return std::move(resolved.error());
+  auto& wf = resolved->workflow;
   // -- availability ---------------------------------------------------------
   std::vector<std::string> missing;
   std::map<std::string, agent_actor> agents;
@@ -285,16 +231,7 @@ caf::result<std::string> submit(self_ptr self, run_spec spec) {
     return caf::make_error(errc::agent_unavailable, text);
   }
   // -- the workspace --------------------------------------------------------
-  namespace fs = std::filesystem;
-  auto id = make_run_id();
-  std::error_code ec;
-  fs::path path = spec.workspace.empty()
-                    ? fs::path{cfg.settings.workspace_dir} / id
-                    : fs::path{spec.workspace};
-  path = fs::absolute(path, ec).lexically_normal();
-  auto ws_str = path.string();
-  while (ws_str.size() > 1 && ws_str.back() == '/')
-    ws_str.pop_back();
+  const auto& ws_str = resolved->workspace;
   std::string err;
   if (!workspace{ws_str, id}.ensure(err))
     return caf::make_error(errc::workspace_failed,
@@ -324,7 +261,7 @@ caf::result<std::string> submit(self_ptr self, run_spec spec) {
   req.task = std::move(spec.task);
   req.workflow = wf.name;
   req.workspace = ws_str;
-  req.max_iterations = spec.max_iterations;
+  req.max_iterations = resolved->max_iterations;
   req.progress = caf::actor_cast<progress_sink>(self);
   req.workflow_def = std::move(wf);
   // No timeout: the workflow actor is monitored (run_lost), and its
@@ -400,6 +337,54 @@ void unsubscribe(self_ptr self, const std::string& id,
 }
 
 } // namespace
+
+caf::expected<resolved_run> resolve_run(const config& cfg, const run_spec& spec,
+                                        const std::string& run_id) {
+  if (auto err = task_error(cfg, spec.task))
+    return err;
+  auto found = cfg.find_workflow(spec.workflow);
+  if (found == nullptr) {
+    std::string known;
+    for (auto& wf : cfg.workflows)
+      known += (known.empty() ? "" : ", ") + wf.name;
+    return caf::make_error(errc::unknown_name, "unknown workflow '"
+                                                 + spec.workflow
+                                                 + "' (known: " + known + ")");
+  }
+  resolved_run out;
+  // The run's own copy: the shared config is never rewritten.
+  out.workflow = *found;
+  if (!spec.agents.empty()) {
+    auto err = override_agents(cfg, out.workflow, spec.agents);
+    if (!err.empty())
+      return caf::make_error(errc::invalid_request, err);
+  }
+  if (out.workflow.steps.empty())
+    return caf::make_error(errc::invalid_request,
+                           "workflow '" + out.workflow.name + "' has no steps");
+  out.max_iterations = spec.max_iterations > 0 ? spec.max_iterations
+                                               : out.workflow.max_iterations;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path path = spec.workspace.empty()
+                    ? fs::path{cfg.settings.workspace_dir} / run_id
+                    : fs::path{spec.workspace};
+  path = fs::absolute(path, ec).lexically_normal();
+  out.workspace = path.string();
+  while (out.workspace.size() > 1 && out.workspace.back() == '/')
+    out.workspace.pop_back();
+  return out;
+}
+
+std::string probe_agent(const agent_config& agent) {
+  const char* home = std::getenv("HOME");
+  auto st = check_agent(agent, current_environment(), home ? home : "");
+  if (!st.enabled)
+    return "disabled: " + st.detail;
+  if (!st.installed)
+    return "not installed: " + st.detail;
+  return {};
+}
 
 std::string error_text(const caf::error& err) {
   const auto& ctx = err.context();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
 #include <caf/fwd.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -33,6 +34,29 @@ std::string make_run_id();
 /// context, without the category and code), or `to_string(err)` when it
 /// carries none.
 std::string error_text(const caf::error& err);
+
+/// A run spec checked and resolved against the config, as `submit` does it
+/// (and `run --dry-run`, which submits nothing).
+struct resolved_run {
+  /// The run's own copy of the workflow, `--agents` applied.
+  workflow_config workflow;
+  /// The spec's, else the workflow's.
+  int32_t max_iterations = 1;
+  /// Absolute and normalised, no trailing '/': the spec's, else
+  /// `<settings.workspace_dir>/<run_id>`.
+  std::string workspace;
+};
+
+/// Checks the task (not empty, within settings.max_task_chars, no NUL), finds
+/// the workflow, applies `--agents` to a copy, and resolves the workspace
+/// path. Errors: errc::unknown_name (workflow), errc::invalid_request (task,
+/// --agents, no steps), each with a message naming what and where.
+caf::expected<resolved_run> resolve_run(const config& cfg, const run_spec& spec,
+                                        const std::string& run_id);
+
+/// The default availability check of an agent: "" when it can run, else
+/// why not ("not installed: ...", "disabled: ...").
+std::string probe_agent(const agent_config& agent);
 
 /// What a coordinator needs besides the config.
 struct coordinator_deps {

@@ -100,30 +100,6 @@ void print_table(std::vector<std::vector<std::string>> rows) {
   }
 }
 
-std::string describe_step(const step_config& step) {
-  std::string out;
-  if (step.parallel())
-    out += "[";
-  for (size_t i = 0; i < step.items.size(); ++i) {
-    if (i > 0)
-      out += " | ";
-    out += step.items[i].agent + ":" + step.items[i].task;
-  }
-  if (step.parallel())
-    out += "]";
-  return out;
-}
-
-std::string describe_steps(const workflow_config& wf) {
-  std::string out;
-  for (size_t i = 0; i < wf.steps.size(); ++i) {
-    if (i > 0)
-      out += " → ";
-    out += describe_step(wf.steps[i]);
-  }
-  return out;
-}
-
 std::string shell_quote(const std::string& s) {
   if (!s.empty()
       && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
@@ -144,61 +120,6 @@ std::string seconds(std::chrono::milliseconds ms) {
   if (ms.count() == 0)
     return "off";
   return format_duration(ms.count());
-}
-
-/// Splits "a,b , c" into names.
-std::vector<std::string> split_names(const std::string& csv) {
-  std::vector<std::string> out;
-  std::stringstream in{csv};
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    auto b = item.find_first_not_of(" \t");
-    auto e = item.find_last_not_of(" \t");
-    if (b != std::string::npos)
-      out.push_back(item.substr(b, e - b + 1));
-  }
-  return out;
-}
-
-/// Applies `--agents`: one name replaces every step's agent; N names, one per
-/// step item in order. Returns an error message or "".
-std::string override_agents(const config& cfg, workflow_config& wf,
-                            const std::string& csv) {
-  auto names = split_names(csv);
-  size_t items = 0;
-  for (auto& step : wf.steps)
-    items += step.items.size();
-  if (names.empty())
-    return "--agents: no agent names given";
-  if (names.size() != 1 && names.size() != items)
-    return "--agents: give one agent for every step, or "
-           + std::to_string(items) + " (one per step of workflow '" + wf.name
-           + "': " + describe_steps(wf) + "), not "
-           + std::to_string(names.size());
-  for (auto& n : names) {
-    auto agent = cfg.find_agent(n);
-    if (agent == nullptr) {
-      std::string known;
-      for (auto& a : cfg.agents)
-        known += (known.empty() ? "" : ", ") + a.name;
-      return "--agents: unknown agent '" + n + "' (known: " + known + ")";
-    }
-    if (!agent->enabled)
-      return "--agents: agent '" + n + "' is disabled in the config";
-  }
-  size_t k = 0;
-  for (auto& step : wf.steps)
-    for (auto& item : step.items)
-      item.agent = names.size() == 1 ? names[0] : names[k++];
-  return {};
-}
-
-std::set<std::string> agents_of(const workflow_config& wf) {
-  std::set<std::string> out;
-  for (auto& step : wf.steps)
-    for (auto& item : step.items)
-      out.insert(item.agent);
-  return out;
 }
 
 void print_dry_run(const config& cfg, const workflow_config& wf,
@@ -442,19 +363,22 @@ run_wait await_result(caf::actor_system& sys, caf::blocking_actor& self,
   return out;
 }
 
-/// The text of an error made with caf::make_error(code, text).
-std::string error_text(caf::actor_system& sys, const caf::error& e) {
-  const auto& ctx = e.context();
-  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
-    return ctx.get_as<std::string>(0);
-  return sys.render(e);
+/// The run spec of `run`'s options.
+run_spec to_spec(const run_options& opts) {
+  run_spec spec;
+  spec.task = opts.task;
+  spec.workflow = opts.workflow;
+  spec.agents = opts.agents;
+  spec.max_iterations = opts.max_iterations;
+  spec.workspace = opts.output;
+  return spec;
 }
 
 /// Prints why `submit` refused a run and returns its exit code: 2 for a bad
 /// request or a locked workspace, 3 when an agent is not available, 1
 /// otherwise.
-int report_refusal(caf::actor_system& sys, const caf::error& e) {
-  auto text = error_text(sys, e);
+int report_refusal(const caf::error& e) {
+  auto text = error_text(e);
   if (e.category() != caf::atom("orch")) {
     std::fprintf(stderr, "error: %s\n", shown(text).c_str());
     return exit_failure;
@@ -596,60 +520,17 @@ namespace {
 /// `run --dry-run`: checks the run like the coordinator's submit (nothing
 /// is submitted, nothing written) and prints each step's plan.
 int dry_run(const config& cfg, const run_options& opts) {
-  auto first = opts.task.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) {
-    std::fprintf(stderr, "error: the task text is empty\n");
-    return exit_usage;
-  }
-  if (opts.task.size() > cfg.settings.max_task_chars) {
-    std::fprintf(stderr,
-                 "error: the task text has %zu bytes; the limit is %zu "
-                 "(settings.max_task_chars)\n",
-                 opts.task.size(), cfg.settings.max_task_chars);
-    return exit_usage;
-  }
-  if (opts.task.find('\0') != std::string::npos) {
-    std::fprintf(stderr, "error: the task text contains a NUL byte\n");
-    return exit_usage;
-  }
-  auto wf_ptr = cfg.find_workflow(opts.workflow);
-  if (wf_ptr == nullptr) {
-    std::string known;
-    for (auto& wf : cfg.workflows)
-      known += (known.empty() ? "" : ", ") + wf.name;
-    std::fprintf(stderr, "error: unknown workflow '%s' (known: %s)\n",
-                 opts.workflow.c_str(), known.c_str());
-    return exit_usage;
-  }
-  auto wf = *wf_ptr;
-  if (!opts.agents.empty()) {
-    auto err = override_agents(cfg, wf, opts.agents);
-    if (!err.empty()) {
-      std::fprintf(stderr, "error: %s\n", err.c_str());
-      return exit_usage;
-    }
-  }
-  int max_iterations = opts.max_iterations > 0 ? opts.max_iterations
-                                               : wf.max_iterations;
-  std::error_code ec;
-  fs::path ws_path = opts.output.empty()
-                       ? fs::path{cfg.settings.workspace_dir} / make_run_id()
-                       : fs::path{opts.output};
-  ws_path = fs::absolute(ws_path, ec).lexically_normal();
-  auto ws_str = ws_path.string();
-  while (ws_str.size() > 1 && ws_str.back() == '/')
-    ws_str.pop_back();
-  auto env = current_environment();
-  const char* home = std::getenv("HOME");
+  auto resolved = resolve_run(cfg, to_spec(opts), make_run_id());
+  if (!resolved)
+    return report_refusal(resolved.error());
+  const auto& wf = resolved->workflow;
   std::vector<std::string> missing;
   for (auto& name : agents_of(wf)) {
-    auto st = check_agent(*cfg.find_agent(name), env, home ? home : "");
-    if (st.status == availability::not_installed
-        || st.status == availability::disabled)
-      missing.push_back(name + " (" + to_string(st.status) + ": " + st.detail
-                        + ")");
+    auto why = probe_agent(*cfg.find_agent(name));
+    if (!why.empty())
+      missing.push_back(name + " (" + why + ")");
   }
-  print_dry_run(cfg, wf, opts, ws_str, max_iterations);
+  print_dry_run(cfg, wf, opts, resolved->workspace, resolved->max_iterations);
   for (auto& m : missing)
     std::printf("warning: agent %s\n", m.c_str());
   return exit_ok;
@@ -681,12 +562,7 @@ int cmd_run(const run_options& given) {
   // It checks the task, the workflow, `--agents` (which travels in the
   // request: the shared config is never rewritten), the agents' availability
   // and the workspace and its lock, and answers with the run's id.
-  run_spec spec;
-  spec.task = opts.task;
-  spec.workflow = opts.workflow;
-  spec.agents = opts.agents;
-  spec.max_iterations = opts.max_iterations;
-  spec.workspace = opts.output;
+  auto spec = to_spec(opts);
   run_wait outcome;
   std::string run_id;
   std::string ws_str;
@@ -708,7 +584,7 @@ int cmd_run(const run_options& given) {
         caf::anon_send(waiter, signal_atom::value, static_cast<int32_t>(signo));
       }};
     caf::error refused;
-    self->request(coord, caf::infinite, atom::submit_v, std::move(spec))
+    self->request(coord, caf::infinite, atom::submit_v, spec)
       .receive(
         [&](std::string& id) {
           run_id = std::move(id);
@@ -719,20 +595,19 @@ int cmd_run(const run_options& given) {
     if (refused) {
       signals.stop();
       self->send_exit(coord, caf::exit_reason::user_shutdown);
-      return report_refusal(sys, refused);
+      return report_refusal(refused);
     }
-    // What the run does, for the header (the coordinator applied the same).
-    auto wf = *cfg->find_workflow(opts.workflow);
-    if (!opts.agents.empty())
-      override_agents(*cfg, wf, opts.agents);
-    int max_iterations = opts.max_iterations > 0 ? opts.max_iterations
-                                                 : wf.max_iterations;
+    // What the run does, for the header: the coordinator resolved the same
+    // spec the same way when it accepted it.
+    auto plan = resolve_run(*cfg, spec, run_id);
     auto progress_out = opts.json ? stderr : stdout;
-    std::fprintf(progress_out,
-                 "Run %s: workflow %s (%s), at most %d "
-                 "iteration(s)\n",
-                 run_id.c_str(), wf.name.c_str(), describe_steps(wf).c_str(),
-                 max_iterations);
+    if (plan)
+      std::fprintf(progress_out,
+                   "Run %s: workflow %s (%s), at most %d "
+                   "iteration(s)\n",
+                   run_id.c_str(), plan->workflow.name.c_str(),
+                   describe_steps(plan->workflow).c_str(),
+                   plan->max_iterations);
     auto display = sys.spawn(display_impl, progress_out, opts.verbose);
     self->send(coord, atom::subscribe_v, run_id, uint64_t{0},
                progress_sink{display});

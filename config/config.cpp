@@ -73,6 +73,33 @@ const agent_config* config::find_agent(std::string_view name) const {
   return nullptr;
 }
 
+std::string describe_steps(const workflow_config& wf) {
+  std::string out;
+  for (size_t i = 0; i < wf.steps.size(); ++i) {
+    const auto& step = wf.steps[i];
+    if (i > 0)
+      out += " → ";
+    if (step.parallel())
+      out += "[";
+    for (size_t j = 0; j < step.items.size(); ++j)
+      out += (j > 0 ? " | " : "") + step.items[j].agent + ":"
+             + step.items[j].task;
+    if (step.parallel())
+      out += "]";
+  }
+  return out;
+}
+
+std::vector<std::string> agents_of(const workflow_config& wf) {
+  std::vector<std::string> out;
+  for (const auto& step : wf.steps)
+    for (const auto& item : step.items)
+      if (std::find(out.begin(), out.end(), item.agent) == out.end())
+        out.push_back(item.agent);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 const workflow_config* config::find_workflow(std::string_view name) const {
   for (const auto& x : workflows)
     if (x.name == name)

@@ -103,6 +103,13 @@ struct workflow_config {
   std::vector<step_config> steps;
 };
 
+/// Returns the steps as `a:implement → [b:review | c:review] → d:refine`.
+std::string describe_steps(const workflow_config& wf);
+
+/// Returns the names of the agents the workflow's steps use, sorted, each
+/// once.
+std::vector<std::string> agents_of(const workflow_config& wf);
+
 /// A placeholder of a custom task prompt, written `{name}` in the template.
 enum class prompt_placeholder : uint8_t {
   /// The task text.

@@ -22,7 +22,7 @@ std::string dump(const std::vector<config_error>& xs) {
   return out;
 }
 
-std::vector<std::string> agents_of(const workflow_config& wf) {
+std::vector<std::string> step_names(const workflow_config& wf) {
   std::vector<std::string> out;
   for (const auto& step : wf.steps)
     for (const auto& item : step.items)
@@ -130,7 +130,7 @@ TEST(config_builtin, the_built_in_workflows_match_the_seed) {
     const auto& wf = cfg.workflows[i];
     EXPECT_EQ(wf.name, all[i].name);
     EXPECT_EQ(wf.max_iterations, all[i].iterations) << wf.name;
-    EXPECT_EQ(agents_of(wf), all[i].steps) << wf.name;
+    EXPECT_EQ(step_names(wf), all[i].steps) << wf.name;
     EXPECT_FALSE(wf.description.empty()) << wf.name;
     for (const auto& step : wf.steps)
       EXPECT_FALSE(step.parallel());
