@@ -297,14 +297,22 @@ void merge_step(self_ptr self) {
     });
 }
 
-void after_step(self_ptr self) {
+/// Returns true when the run is over, or was cancelled and is finished now.
+bool ends_here(self_ptr self) {
   auto& st = self->state;
   if (!st.running)
-    return;
+    return true;
   if (st.cancel_requested) {
     finish(self, run_status::cancelled, "cancelled");
-    return;
+    return true;
   }
+  return false;
+}
+
+void after_step(self_ptr self) {
+  auto& st = self->state;
+  if (ends_here(self))
+    return;
   if (++st.step < st.workflow.steps.size()) {
     run_step(self);
     return;
@@ -394,14 +402,8 @@ void run_step(self_ptr self) {
       *files = list_files(root);
     },
     [self, files](const std::string&) {
-      auto& st = self->state;
-      if (!st.running)
-        return;
-      if (st.cancel_requested) {
-        finish(self, run_status::cancelled, "cancelled");
-        return;
-      }
-      send_step(self, *files);
+      if (!ends_here(self))
+        send_step(self, *files);
     });
 }
 
