@@ -408,7 +408,8 @@ int cmd_agents(const std::string& config_path, bool json) {
   auto cfg = load_or_report(config_path);
   if (!cfg)
     return exit_usage;
-  system_config sys_cfg;
+  system_config sys_cfg{false, false,
+                        static_cast<size_t>(cfg->settings.scheduler_threads)};
   caf::actor_system sys{sys_cfg};
   auto statuses = probe_agents(sys, *cfg, make_posix_process_runner());
   if (json) {
@@ -567,7 +568,8 @@ int cmd_run(const run_options& given) {
   std::string run_id;
   std::string ws_str;
   {
-    system_config sys_cfg;
+    system_config sys_cfg{false, false,
+                          static_cast<size_t>(cfg->settings.scheduler_threads)};
     caf::actor_system sys{sys_cfg};
     coordinator_deps deps;
     deps.runner = make_posix_process_runner();

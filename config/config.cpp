@@ -668,6 +668,8 @@ void validate_settings(diagnostics& diag, const settings& s) {
     diag.check_error("settings.kill_grace",
                      at_most(config_limits::max_kill_grace) + ", got "
                        + seconds_text(s.kill_grace));
+  check_count(diag, "settings.scheduler_threads", s.scheduler_threads, 1,
+              config_limits::max_scheduler_threads);
   if (std::find(std::begin(log_levels), std::end(log_levels), s.log_level)
       == std::end(log_levels))
     diag.check_error("settings.log_level",
@@ -1376,7 +1378,8 @@ private:
     key_list allowed{"max_iterations",   "min_suggestions_threshold",
                      "workspace_dir",    "max_task_chars",
                      "output_cap_bytes", "kill_grace",
-                     "log_level",        "state_dir"};
+                     "log_level",        "state_dir",
+                     "scheduler_threads"};
     allowed.insert(allowed.end(), std::begin(compat_settings),
                    std::end(compat_settings));
     for_each_key(e.value, e.path, allowed, [&](entry f) {
@@ -1410,6 +1413,9 @@ private:
       } else if (f.name == "state_dir") {
         if (auto x = get_string(f))
           out.state_dir = *x;
+      } else if (f.name == "scheduler_threads") {
+        if (auto x = get_int32(f))
+          out.scheduler_threads = *x;
       }
     });
   }

@@ -166,6 +166,9 @@ struct settings {
   /// `$XDG_STATE_HOME/ai-orchestrator`, else `~/.local/state/ai-orchestrator`
   /// (see runtime/state_dir.hpp).
   std::string state_dir;
+  /// Threads of the actor scheduler. Blocking work (agent processes, file
+  /// copies, snapshots) runs on threads of its own, so few are needed.
+  int32_t scheduler_threads = 2;
 };
 
 /// Returns the canonical log level for `text` (trace, debug, info, warn,
@@ -208,6 +211,8 @@ inline constexpr std::size_t max_output_cap_bytes = std::size_t{1} << 30;
 inline constexpr std::size_t max_task_chars = std::size_t{8} << 20;
 /// `agents.<name>.max_concurrency`.
 inline constexpr int32_t max_concurrency = 64;
+/// `settings.scheduler_threads`.
+inline constexpr int32_t max_scheduler_threads = 64;
 /// `max_iterations` of workflows and settings.
 inline constexpr int32_t max_iterations = 1000;
 /// `min_suggestions_threshold` of workflows and settings.

@@ -77,6 +77,7 @@ void expect_same_settings(const settings& a, const settings& b) {
   EXPECT_EQ(a.output_cap_bytes, b.output_cap_bytes);
   EXPECT_EQ(a.kill_grace, b.kill_grace);
   EXPECT_EQ(a.log_level, b.log_level);
+  EXPECT_EQ(a.scheduler_threads, b.scheduler_threads);
 }
 
 } // namespace

@@ -441,6 +441,21 @@ settings: {state_dir: state}
                         "must be an absolute path or start with ~/"));
 }
 
+TEST(config_errors, scheduler_threads_are_bounded) {
+  auto res = parse(R"(
+agents: {codex: {}}
+settings: {scheduler_threads: 0}
+)");
+  EXPECT_TRUE(
+    has_error(res, 2, "settings.scheduler_threads", "must be at least 1"));
+  res = parse(R"(
+agents: {codex: {}}
+settings: {scheduler_threads: 65}
+)");
+  EXPECT_TRUE(
+    has_error(res, 2, "settings.scheduler_threads", "must be at most 64"));
+}
+
 TEST(config_errors, an_agent_name_with_a_dot_is_an_error) {
   auto res = parse(R"(
 agents:

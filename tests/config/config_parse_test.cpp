@@ -439,6 +439,7 @@ settings:
   kill_grace: 0.25
   log_level: Debug
   state_dir: ~/orch-state
+  scheduler_threads: 4
 )");
   ASSERT_TRUE(res.value) << dump(res);
   const auto& s = res.value->settings;
@@ -450,6 +451,7 @@ settings:
   EXPECT_EQ(s.kill_grace, 250ms);
   EXPECT_EQ(s.log_level, "debug");
   EXPECT_EQ(s.state_dir, "~/orch-state");
+  EXPECT_EQ(s.scheduler_threads, 4);
 }
 
 TEST(config_parse, log_levels_normalize_like_the_config_reads_them) {
