@@ -3,18 +3,21 @@
 
 ORCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Debian packages the build and the tests need.
+# Debian packages the build needs.
 ORCH_PACKAGES=(
   g++ cmake make pkg-config ccache
   libcaf-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
-  prometheus-cpp-dev libsqlitecpp-dev libcli11-dev libedit-dev
-  libgtest-dev libgmock-dev libssl-dev clang-format clang-tidy git
+  prometheus-cpp-dev libsqlitecpp-dev libcli11-dev libedit-dev libssl-dev git
 )
+# What only the tests need (scripts/run-tests): GoogleTest, the linters, and
+# python3 for the shell tests' JSON checks.
+ORCH_TEST_PACKAGES=(libgtest-dev libgmock-dev clang-format clang-tidy python3)
 
+# orch_install_deps [extra packages...]
 orch_install_deps() {
   local missing=()
   local p
-  for p in "${ORCH_PACKAGES[@]}"; do
+  for p in "${ORCH_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
       || missing+=("$p")
   done
