@@ -46,9 +46,8 @@ std::string diagnostic_text(const Diagnostic& d) {
   return text::escape_for_terminal(d.to_string(), true);
 }
 
-/// Loads the config, printing errors (and warnings) to stderr.
-std::optional<config> load_or_report(const std::string& path) {
-  auto res = load_config(path);
+/// The loaded config, printing its errors (and warnings) to stderr.
+std::optional<config> usable_or_report(load_result res) {
   for (auto& w : res.warnings)
     std::fprintf(stderr, "warning: %s\n", diagnostic_text(w).c_str());
   if (!res.errors.empty() || !res.value) {
@@ -404,8 +403,8 @@ int report_refusal(const caf::error& e) {
 
 } // namespace
 
-int cmd_agents(const std::string& config_path, bool json) {
-  auto cfg = load_or_report(config_path);
+int cmd_agents(load_result loaded, bool json) {
+  auto cfg = usable_or_report(std::move(loaded));
   if (!cfg)
     return exit_usage;
   system_config sys_cfg{false, false,
@@ -455,9 +454,8 @@ int cmd_agents(const std::string& config_path, bool json) {
   return exit_ok;
 }
 
-int cmd_validate(const std::string& config_path) {
+int cmd_validate(const std::string& config_path, const load_result& res) {
   auto path = find_config_path(config_path);
-  auto res = load_config(config_path);
   auto source = path.empty() ? std::string{"built-in default"} : path;
   for (auto& w : res.warnings)
     std::printf("warning: %s\n", diagnostic_text(w).c_str());
@@ -479,8 +477,8 @@ int cmd_validate(const std::string& config_path) {
   return exit_ok;
 }
 
-int cmd_workflows(const std::string& config_path, bool json) {
-  auto cfg = load_or_report(config_path);
+int cmd_workflows(load_result loaded, bool json) {
+  auto cfg = usable_or_report(std::move(loaded));
   if (!cfg)
     return exit_usage;
   if (json) {
@@ -539,12 +537,12 @@ int dry_run(const config& cfg, const run_options& opts) {
 
 } // namespace
 
-int cmd_run(const run_options& given) {
+int cmd_run(const run_options& given, load_result loaded) {
   auto opts = given;
-  auto loaded = load_or_report(opts.config_path);
-  if (!loaded)
+  auto usable = usable_or_report(std::move(loaded));
+  if (!usable)
     return exit_usage;
-  auto cfg = std::make_shared<const config>(std::move(*loaded));
+  auto cfg = std::make_shared<const config>(std::move(*usable));
   if (opts.task == "-") {
     // Long tasks come through stdin: one argv element is capped at 128 KiB.
     // One byte past the limit is enough to refuse; the rest is never read.

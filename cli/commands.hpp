@@ -2,17 +2,22 @@
 
 #include <string>
 
+#include "config/config.hpp"
+
+// Each command gets the config as main loaded it (once per process, for the
+// log and the command alike) and reports its errors and warnings itself.
+
 namespace orch::cli {
 
 /// Lists every configured agent with its true status; exit 0.
-int cmd_agents(const std::string& config_path, bool json);
+int cmd_agents(load_result loaded, bool json);
 
 /// Checks a config and reports every error with file, line, column and key;
-/// exit 0 when valid, 2 otherwise.
-int cmd_validate(const std::string& config_path);
+/// exit 0 when valid, 2 otherwise. `config_path` is the `--config` given.
+int cmd_validate(const std::string& config_path, const load_result& loaded);
 
 /// Lists the workflows with their steps.
-int cmd_workflows(const std::string& config_path, bool json);
+int cmd_workflows(load_result loaded, bool json);
 
 struct run_options {
   std::string task;
@@ -20,13 +25,12 @@ struct run_options {
   int max_iterations = 0;
   std::string output;
   std::string agents;
-  std::string config_path;
   bool verbose = false;
   bool dry_run = false;
   bool json = false;
 };
 
 /// Runs a task through a workflow to convergence.
-int cmd_run(const run_options& opts);
+int cmd_run(const run_options& opts, load_result loaded);
 
 } // namespace orch::cli

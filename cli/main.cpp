@@ -27,16 +27,15 @@ void ensure_standard_streams() {
       open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
 }
 
-/// The log file for one command: opened from the config's settings (the
-/// config is loaded once more here, so its warnings are logged whichever
-/// command runs) and closed at the end. Nothing of it reaches the terminal:
+/// The log file for one command: opened from the config's settings (its
+/// warnings and errors are logged whichever command runs) and closed at the
+/// end. Nothing of it reaches the terminal:
 /// when the state directory or the file cannot be opened, the log is off.
 class log_session {
 public:
-  log_session(const std::string& config_path, const std::string& level_flag,
+  log_session(const orch::load_result& res, const std::string& level_flag,
               std::string command)
     : command_{std::move(command)} {
-    auto res = orch::load_config(config_path);
     orch::settings settings = res.value ? res.value->settings
                                         : orch::settings{};
     orch::log_options opts;
@@ -158,19 +157,18 @@ int main(int argc, char** argv) {
   }
   if (auto level = orch::normalize_log_level(log_level))
     log_level = *level;
-  log_session logs{config_path, log_level,
+  auto loaded = orch::load_config(config_path);
+  log_session logs{loaded, log_level,
                    app.get_subcommands().empty()
                      ? std::string{"-"}
                      : app.get_subcommands().front()->get_name()};
   if (agents->parsed())
-    return logs.end(cmd_agents(config_path, agents_json));
+    return logs.end(cmd_agents(std::move(loaded), agents_json));
   if (validate->parsed())
-    return logs.end(cmd_validate(config_path));
+    return logs.end(cmd_validate(config_path, loaded));
   if (workflows->parsed())
-    return logs.end(cmd_workflows(config_path, workflows_json));
-  if (run->parsed()) {
-    run_opts.config_path = config_path;
-    return logs.end(cmd_run(run_opts));
-  }
+    return logs.end(cmd_workflows(std::move(loaded), workflows_json));
+  if (run->parsed())
+    return logs.end(cmd_run(run_opts, std::move(loaded)));
   return logs.end(exit_usage);
 }
