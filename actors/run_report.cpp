@@ -118,7 +118,7 @@ nlohmann::ordered_json to_json(const run_result& res) {
   return j;
 }
 
-bool write_manifest(const run_result& res, std::string& error) {
+bool write_manifest(const run_result& res, std::string& error, sync_mode sync) {
   std::string text;
   try {
     text = dump_json(to_json(res)) + "\n";
@@ -129,12 +129,12 @@ bool write_manifest(const run_result& res, std::string& error) {
   }
   return write_file_atomic(res.workspace,
                            std::string{workspace_meta_dir} + "/manifest.json",
-                           text, error);
+                           text, error, sync);
 }
 
 void write_manifest_quietly(const run_result& res) {
   std::string ignored;
-  write_manifest(res, ignored);
+  write_manifest(res, ignored, sync_mode::atomic_only);
 }
 
 } // namespace orch

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/vocabulary.hpp"
+#include "runtime/safe_file.hpp"
 
 namespace orch {
 
@@ -28,11 +29,14 @@ std::string dump_json(const Json& j, int indent = 2) {
 }
 
 /// Writes `<workspace>/.orchestrator/manifest.json` atomically and never
-/// through a link below the workspace (write_file_atomic). Returns false
-/// and sets `error` on failure.
-bool write_manifest(const run_result& res, std::string& error);
+/// through a link below the workspace (write_file_atomic), fsynced unless
+/// `sync` says otherwise. Returns false and sets `error` on failure.
+bool write_manifest(const run_result& res, std::string& error,
+                    sync_mode sync = sync_mode::durable);
 
-/// Like write_manifest, ignoring failures (progress snapshots mid-run).
+/// Like write_manifest, ignoring failures and without waiting for the disk
+/// (progress records mid-run, each replaced by the next; the final manifest
+/// is written durably).
 void write_manifest_quietly(const run_result& res);
 
 } // namespace orch

@@ -40,8 +40,10 @@ system_config::system_config(bool deterministic, bool network,
     load<caf::io::middleman>();
   auto n = threads > 0 ? std::min<std::size_t>(threads, 64) : default_threads;
   set("scheduler.max-threads", static_cast<int>(n));
-  if (deterministic)
-    set("scheduler.policy", caf::atom("testing"));
+  // One shared queue with a condition variable: idle workers sleep instead
+  // of polling (work stealing spins and naps every 50 us for a while after
+  // each message, which on 2 cores takes CPU from the agents we wait for).
+  set("scheduler.policy", caf::atom(deterministic ? "testing" : "sharing"));
 }
 
 } // namespace orch

@@ -23,7 +23,8 @@
 //   from anyone else outside the tree to the whole tree;
 // - when the agent exits, the runner sends SIGUSR1 ("kill now") or the
 //   runner dies: SIGKILLs every descendant and every process carrying this
-//   run's ORCH_RUN_MARKER entry, reaps, and repeats until none is left
+//   run's ORCH_RUN_MARKER entry (found among the processes whose pids were
+//   handed out since the guard started), reaps, and repeats until none is left
 //   (bounded), then exits as the agent did: its exit code, or its
 //   terminating signal re-raised (core dumps off), so the runner's
 //   exit_code/term_signal stay truthful.
@@ -87,6 +88,7 @@ public:
     orch::proc::proc_info self;
     if (orch::proc::read_info(getpid(), self))
       started_ = self.start;
+    pids_ = orch::proc::mark_pids();
   }
 
   int run(char* program, char** argv) {
@@ -196,7 +198,8 @@ private:
   /// The processes of this run now: the tree below the guard, then the
   /// marked processes outside it.
   std::vector<orch::proc::proc_info> members(bool& marked_outside) const {
-    auto all = orch::proc::snapshot();
+    // Everything of the run started after us: only pids handed out since.
+    auto all = orch::proc::snapshot_since(pids_);
     auto tree = orch::proc::descendants(all, getpid());
     marked_outside = false;
     if (!marker_.empty()) {
@@ -280,6 +283,8 @@ private:
   std::string marker_;
   /// Our start time: only processes started since can carry the marker.
   unsigned long long started_ = 0;
+  /// Pid allocation at our start: the agent and all it starts come after.
+  orch::proc::pid_mark pids_;
   int sfd_ = -1;
   pid_t agent_ = -1;
   pid_t group_ = -1;

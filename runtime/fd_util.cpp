@@ -280,10 +280,11 @@ std::string temp_name() {
          + std::to_string(temp_counter.fetch_add(1)) + "-" + r;
 }
 
-// Creates and fills a temp file in `dir`; on success it is fsynced and
-// closed, and its name is in `tmp`.
+// Creates and fills a temp file in `dir`; on success it is fsynced (unless
+// `sync` says not to) and closed, and its name is in `tmp`.
 bool make_temp(int dir, mode_t mode, bool exact_mode, const fill_fn& fill,
-               std::string& tmp, std::string& error) {
+               std::string& tmp, std::string& error,
+               sync_mode sync = sync_mode::durable) {
   unique_fd fd;
   for (int attempt = 0; attempt < 100 && !fd; ++attempt) {
     tmp = temp_name();
@@ -301,7 +302,7 @@ bool make_temp(int dir, mode_t mode, bool exact_mode, const fill_fn& fill,
   }
   errno = 0;
   bool ok = (!exact_mode || ::fchmod(fd.get(), mode) == 0) && fill(fd.get())
-            && ::fsync(fd.get()) == 0;
+            && (sync == sync_mode::atomic_only || ::fsync(fd.get()) == 0);
   int err = errno != 0 ? errno : EIO;
   fd.reset();
   if (!ok) {
@@ -330,10 +331,11 @@ int rename_noreplace(int dir, const char* from, const char* to) {
 }
 
 bool replace_file(int dir, const std::string& name, mode_t mode,
-                  bool exact_mode, const fill_fn& fill, std::string& error) {
+                  bool exact_mode, const fill_fn& fill, std::string& error,
+                  sync_mode sync) {
   std::string tmp;
   std::string why;
-  if (!make_temp(dir, mode, exact_mode, fill, tmp, why)) {
+  if (!make_temp(dir, mode, exact_mode, fill, tmp, why, sync)) {
     error = "cannot write " + name + ": " + why;
     return false;
   }
@@ -343,7 +345,8 @@ bool replace_file(int dir, const std::string& name, mode_t mode,
     error = "cannot write " + name + ": " + errno_text(err);
     return false;
   }
-  ::fsync(dir); // durability of the rename; failure here is not fatal
+  if (sync == sync_mode::durable)
+    ::fsync(dir); // durability of the rename; failure here is not fatal
   return true;
 }
 

@@ -147,13 +147,21 @@ bool same_content(int a, int b, bool& equal);
 /// Fills a temp file in `dir`; returns false (errno set) to abandon it.
 using fill_fn = std::function<bool(int fd)>;
 
+/// Whether an atomic replacement also waits for the disk. `atomic_only`
+/// still never shows a half-written file, but after a power loss the old
+/// content (or none) may come back: for records rewritten again soon (the
+/// manifest after each step), where two fsyncs would cost more than the step.
+enum class sync_mode { durable, atomic_only };
+
 /// Creates a unique temp file `.orch-tmp-<pid>-<counter>-<random>` in `dir`
 /// (O_CREAT|O_EXCL|O_NOFOLLOW, `mode` before umask, then fchmod'ed to `mode`
 /// when `exact_mode`), fills it, fsyncs it and renames it over `name` (a
 /// symlink or hard link at `name` is replaced, never written through), then
-/// fsyncs `dir`. On failure the temp file is removed and `error` says why.
+/// fsyncs `dir`; `sync_mode::atomic_only` skips both fsyncs. On failure the
+/// temp file is removed and `error` says why.
 bool replace_file(int dir, const std::string& name, mode_t mode,
-                  bool exact_mode, const fill_fn& fill, std::string& error);
+                  bool exact_mode, const fill_fn& fill, std::string& error,
+                  sync_mode sync = sync_mode::durable);
 
 /// Like replace_file, but never replaces an existing entry: tries the names
 /// `names(0)`, `names(1)`, ... (an empty string ends the list) and links the

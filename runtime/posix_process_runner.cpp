@@ -328,13 +328,14 @@ int poll_timeout(clock_type::time_point now, clock_type::time_point when) {
 /// SIGKILLs every process whose environment holds `entry` (the run's
 /// marker), round after round until none is left or k_sweep_wait passed.
 /// Waits for the killed ones on pidfds.
-void sweep_marked(const std::string& entry, unsigned long long since) {
+void sweep_marked(const std::string& entry, unsigned long long since,
+                  const proc::pid_mark& pids) {
   const auto until = clock_type::now() + k_sweep_wait;
   const pid_t self = getpid();
   for (;;) {
     std::vector<unique_fd> killed;
     bool any = false;
-    for (const auto& p : proc::snapshot()) {
+    for (const auto& p : proc::snapshot_since(pids)) {
       if (p.pid == self || p.dead() || !proc::marked_since(p, since, entry))
         continue;
       unique_fd pidfd{proc::open_pidfd(p.pid)};
@@ -531,6 +532,7 @@ private:
                                            | POSIX_SPAWN_SETSIGMASK));
     pid_t pid = -1;
     const char* program = guarded_ ? guard.c_str() : path.c_str();
+    pids_ = proc::mark_pids(); // the child and all it starts come after
     if (error == 0)
       error = posix_spawn(&pid, program, &actions, &attr, argv.data(),
                           envp.data());
@@ -726,7 +728,7 @@ private:
     if (swept_ || marker_.empty())
       return;
     swept_ = true;
-    sweep_marked(marker_, started_);
+    sweep_marked(marker_, started_, pids_);
   }
 
   /// Handles the leader's exit once waitid says it is a zombie: SIGKILL to
@@ -968,6 +970,9 @@ private:
   /// The child's start time (clock ticks since boot): the marker sweep only
   /// reads the environment of processes started since.
   unsigned long long started_ = 0;
+  /// Pid allocation just before the spawn: the marker sweep reads only the
+  /// processes with pids handed out since.
+  proc::pid_mark pids_;
   /// The agent's process group (its pid).
   pid_t pgid_ = -1;
   bool guarded_ = false;

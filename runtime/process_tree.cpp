@@ -112,7 +112,32 @@ bool read_info(pid_t pid, proc_info& out) {
   return read_file(path, text) && parse_stat(text, out);
 }
 
-std::vector<proc_info> snapshot() {
+namespace {
+
+/// Reads one number from a small /proc/sys file; -1 when unreadable.
+long read_number(const char* path) {
+  std::string text;
+  if (!read_file(path, text))
+    return -1;
+  char* end = nullptr;
+  long value = std::strtol(text.c_str(), &end, 10);
+  return end == text.c_str() ? -1 : value;
+}
+
+/// The "processes" line of /proc/stat (forks since boot); 0 when unknown.
+unsigned long long read_forks() {
+  std::string text;
+  if (!read_file("/proc/stat", text))
+    return 0;
+  auto at = text.find("\nprocesses ");
+  if (at == std::string::npos)
+    return 0;
+  return std::strtoull(text.c_str() + at + 11, nullptr, 10);
+}
+
+/// Lists /proc and reads the stat file of each pid that `wanted` accepts.
+template<class Predicate>
+std::vector<proc_info> scan(Predicate wanted) {
   std::vector<proc_info> result;
   DIR* dir = opendir("/proc");
   if (dir == nullptr)
@@ -120,7 +145,7 @@ std::vector<proc_info> snapshot() {
   while (dirent* entry = readdir(dir)) {
     char* end = nullptr;
     long pid = std::strtol(entry->d_name, &end, 10);
-    if (pid <= 0 || *end != '\0')
+    if (pid <= 0 || *end != '\0' || !wanted(pid))
       continue;
     proc_info info;
     if (read_info(static_cast<pid_t>(pid), info))
@@ -128,6 +153,45 @@ std::vector<proc_info> snapshot() {
   }
   closedir(dir);
   return result;
+}
+
+} // namespace
+
+std::vector<proc_info> snapshot() {
+  return scan([](long) {
+    return true;
+  });
+}
+
+pid_mark mark_pids() {
+  pid_mark mark;
+  // The fork count first: a fork in between only widens the range.
+  mark.forks = read_forks();
+  mark.last_pid = mark.forks > 0 ? read_number("/proc/sys/kernel/ns_last_pid")
+                                 : -1;
+  return mark;
+}
+
+std::vector<proc_info> snapshot_since(const pid_mark& since) {
+  long last = read_number("/proc/sys/kernel/ns_last_pid");
+  unsigned long long forks = read_forks();
+  long pid_max = read_number("/proc/sys/kernel/pid_max");
+  // After a wrap the kernel starts again above 300 (RESERVED_PIDS); fewer
+  // forks than that span cannot have lapped the range.
+  bool known
+    = since.last_pid > 0 && last > 0 && pid_max > 300 && forks >= since.forks
+      && forks - since.forks < static_cast<unsigned long long>(pid_max - 300);
+  if (!known)
+    return snapshot();
+  long from = since.last_pid;
+  if (last >= from) // no wrap: (from, last]
+    return scan([from, last](long pid) {
+      return pid > from && pid <= last;
+    });
+  // wrapped once: (from, pid_max) and [1, last]
+  return scan([from, last](long pid) {
+    return pid > from || pid <= last;
+  });
 }
 
 std::vector<proc_info> descendants(const std::vector<proc_info>& all,

@@ -45,6 +45,25 @@ bool read_info(pid_t pid, proc_info& out);
 /// Returns every process visible in /proc now.
 std::vector<proc_info> snapshot();
 
+/// Where pid allocation stood at one moment: the last pid handed out in our
+/// pid namespace and the count of forks since boot (all namespaces).
+struct pid_mark {
+  /// -1 when unknown (then every pid may be new).
+  long last_pid = -1;
+  unsigned long long forks = 0;
+};
+
+/// Returns where pid allocation stands now.
+pid_mark mark_pids();
+
+/// Returns the processes visible in /proc now whose pid may have been handed
+/// out since `since`: pids are allocated upwards and wrap once at pid_max, so
+/// while fewer forks than pids happened since, every new process has a pid
+/// in the (wrapping) range after `since.last_pid`. Reads the stat file of
+/// those only (every process when the range is unknown or may have lapped),
+/// so a sweep at the end of a step costs little on a busy machine.
+std::vector<proc_info> snapshot_since(const pid_mark& since);
+
 /// Returns the processes of `all` that descend from `root` (not `root`).
 std::vector<proc_info> descendants(const std::vector<proc_info>& all,
                                    pid_t root);

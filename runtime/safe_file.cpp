@@ -61,7 +61,8 @@ std::string plain_name(std::string x) {
 }
 
 bool write_file_atomic(const std::filesystem::path& base, std::string_view rel,
-                       std::string_view content, std::string& error) {
+                       std::string_view content, std::string& error,
+                       sync_mode sync) {
   std::vector<std::string> parts;
   if (!split_own(rel, parts, error))
     return false;
@@ -91,7 +92,7 @@ bool write_file_atomic(const std::filesystem::path& base, std::string_view rel,
         [content](int fd) {
           return detail::write_all(fd, content);
         },
-        why)) {
+        why, sync)) {
     error = "cannot write " + printable(shown) + ": " + why;
     return false;
   }

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "runtime/fd_util.hpp"
+
 namespace orch {
 
 /// Returns `x` as one plain file-name component of our own (a run id, an
@@ -18,15 +20,19 @@ namespace orch {
 /// bytes are kept, and an empty name, `.` or `..` becomes `_`.
 std::string plain_name(std::string x);
 
+using detail::sync_mode;
+
 /// Writes `content` to `<base>/<rel>` atomically. `rel` is relative,
 /// '/'-separated, with no `.`/`..`/empty components (our own names only; it is
 /// checked and refused otherwise). Missing folders below `base` are created
 /// (0700 for new ones); no component below `base` may be a symlink, and a
 /// symlink at the leaf is replaced by the rename, never followed. `base`
 /// itself is the caller's (a user-given workspace may sit behind a link).
-/// Returns false and sets `error` (naming the path) on failure.
+/// `sync` as for detail::replace_file (fsynced by default). Returns false
+/// and sets `error` (naming the path) on failure.
 bool write_file_atomic(const std::filesystem::path& base, std::string_view rel,
-                       std::string_view content, std::string& error);
+                       std::string_view content, std::string& error,
+                       sync_mode sync = sync_mode::durable);
 
 /// An exclusive advisory lock (flock) on `<workspace>/.orchestrator/lock`,
 /// held for the lifetime of the object; the file records the holder's run
