@@ -10,6 +10,7 @@
 
 #include "actors/attribution.hpp"
 #include "actors/step_plan.hpp"
+#include "runtime/audit_log.hpp"
 #include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
 
@@ -158,6 +159,7 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
                         step_input{req.task_kind, req.prompt, req.workspace},
                         current_environment(), deps.settings)
                 .spec;
+  res.argv_sha256 = argv_sha256(spec.argv);
   auto parser = adapt.make_parser();
   std::vector<agent_event> events;
   // What the CLI says it changed, as it spelled it (normalised below).

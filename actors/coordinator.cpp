@@ -14,8 +14,11 @@
 
 #include "actors/agent_actor.hpp"
 #include "actors/agent_probe.hpp"
+#include "actors/rate_limiter.hpp"
 #include "actors/run_report.hpp"
 #include "actors/workflow_actor.hpp"
+#include "runtime/audit_log.hpp"
+#include "runtime/hashing.hpp"
 #include "runtime/workspace.hpp"
 
 namespace orch {
@@ -113,6 +116,56 @@ void fan_out(self_ptr self, progress_event ev) {
     self->send(sink, atom::progress_v, ev);
 }
 
+/// Audits what a finished run did: each agent invocation (a hash of its
+/// argv), each file written, each path refused, then the end itself.
+void audit_run_end(const std::string& user, const run_result& res) {
+  for (const auto& it : res.iterations)
+    for (const auto& step : it.steps) {
+      auto where = "iteration " + std::to_string(it.number) + " step "
+                   + std::to_string(step.step_index + 1);
+      if (!step.argv_sha256.empty()) {
+        audit_event ev;
+        ev.kind = audit_kind::agent_invoked;
+        ev.run_id = res.run_id;
+        ev.agent = step.agent;
+        ev.detail = where + " (" + step.task_kind + "): "
+                    + (step.outcome.ok ? std::string{"ok"}
+                                       : to_string(step.outcome.failure));
+        ev.extra["argv_sha256"] = step.argv_sha256;
+        audit(ev);
+      }
+      for (const auto& file : step.files) {
+        audit_event ev;
+        ev.kind = audit_kind::file_written;
+        ev.run_id = res.run_id;
+        ev.agent = step.agent;
+        ev.path = file;
+        ev.detail = where;
+        audit(ev);
+      }
+      for (const auto& refused : step.refused) {
+        audit_event ev;
+        ev.kind = audit_kind::path_refused;
+        ev.run_id = res.run_id;
+        ev.agent = step.agent;
+        ev.path = refused.path;
+        ev.detail = refused.reason;
+        audit(ev);
+      }
+    }
+  audit_event ev;
+  ev.kind = audit_kind::run_finished;
+  ev.run_id = res.run_id;
+  ev.path = res.workspace;
+  ev.detail = to_string(res.status);
+  ev.extra["submitted_by"] = user;
+  ev.extra["duration_ms"] = std::to_string(res.duration_ms);
+  ev.extra["files"] = std::to_string(res.files.size());
+  if (!res.message.empty())
+    ev.extra["message"] = res.message;
+  audit(ev);
+}
+
 /// Records the end of run `id` (once): waiters get the result, the lock is
 /// released, and old finished runs beyond the retention bound are dropped.
 void run_done(self_ptr self, const std::string& id, run_result res) {
@@ -123,6 +176,14 @@ void run_done(self_ptr self, const std::string& id, run_result res) {
   auto& run = it->second;
   run.info.state = "finished";
   run.info.status = res.status;
+  audit_run_end(run.user, res);
+  // On disk at the end of each run (an fsync: on a worker).
+  run_blocking(
+    self, st.deps.detached_workers,
+    [] {
+      audit_sync();
+    },
+    [](const std::string&) {});
   run.result = std::move(res);
   run.lock.reset();
   run.actor = nullptr;
@@ -186,17 +247,17 @@ void run_lost(self_ptr self, const std::string& id, std::string reason) {
     });
 }
 
-caf::result<std::string> submit(self_ptr self, run_spec spec) {
+/// Accepts the checked and admitted run `id`: the agents' availability,
+/// the workspace and its lock, then the workflow actor.
+caf::expected<std::string> accept(self_ptr self, run_spec spec,
+                                  const std::string& id,
+                                  resolved_run resolved) {
   auto& st = self->state;
   const auto& cfg = *st.cfg;
   if (st.stopping)
     return caf::make_error(errc::invalid_request,
                            "the coordinator is shutting down");
-  auto id = make_run_id();
-  auto resolved = resolve_run(cfg, spec, id);
-  if (!resolved)
-    return std::move(resolved.error());
-  auto& wf = resolved->workflow;
+  auto& wf = resolved.workflow;
   // -- availability ---------------------------------------------------------
   std::vector<std::string> missing;
   std::map<std::string, agent_actor> agents;
@@ -231,7 +292,7 @@ caf::result<std::string> submit(self_ptr self, run_spec spec) {
     return caf::make_error(errc::agent_unavailable, text);
   }
   // -- the workspace --------------------------------------------------------
-  const auto& ws_str = resolved->workspace;
+  const auto& ws_str = resolved.workspace;
   std::string err;
   if (!workspace{ws_str, id}.ensure(err))
     return caf::make_error(errc::workspace_failed,
@@ -252,6 +313,19 @@ caf::result<std::string> submit(self_ptr self, run_spec spec) {
   run.info.state = "queued";
   run.info.started_ms = wall_ms();
   run.lock = std::make_shared<workspace_lock>(std::move(*lock));
+  run.user = spec.user;
+  {
+    audit_event ev;
+    ev.kind = audit_kind::run_submitted;
+    ev.run_id = id;
+    ev.path = ws_str;
+    ev.detail = "workflow " + wf.name;
+    ev.extra["submitted_by"] = spec.user;
+    ev.extra["task_sha256"] = sha256_hex(spec.task);
+    if (audit_includes_task())
+      ev.extra["task"] = spec.task;
+    audit(ev);
+  }
   workflow_deps wdeps;
   wdeps.detached_workers = st.deps.detached_workers;
   run.actor = self->spawn<caf::monitored>(workflow_run_impl, st.cfg,
@@ -261,7 +335,7 @@ caf::result<std::string> submit(self_ptr self, run_spec spec) {
   req.task = std::move(spec.task);
   req.workflow = wf.name;
   req.workspace = ws_str;
-  req.max_iterations = resolved->max_iterations;
+  req.max_iterations = resolved.max_iterations;
   req.progress = caf::actor_cast<progress_sink>(self);
   req.workflow_def = std::move(wf);
   // No timeout: the workflow actor is monitored (run_lost), and its
@@ -275,6 +349,52 @@ caf::result<std::string> submit(self_ptr self, run_spec spec) {
         run_lost(self, id, self->system().render(e));
       });
   return id;
+}
+
+caf::result<std::string> submit(self_ptr self, run_spec spec) {
+  auto& st = self->state;
+  const auto& cfg = *st.cfg;
+  if (st.stopping)
+    return caf::make_error(errc::invalid_request,
+                           "the coordinator is shutting down");
+  auto id = make_run_id();
+  auto resolved = resolve_run(cfg, spec, id);
+  if (!resolved)
+    return std::move(resolved.error());
+  if (spec.user.empty())
+    spec.user = st.os_user;
+  if (!st.limiter) {
+    auto res = accept(self, std::move(spec), id, std::move(*resolved));
+    if (!res)
+      return std::move(res.error());
+    return std::move(*res);
+  }
+  // Over the limit: refused with the wait time before anything is spawned
+  // or created.
+  auto rp = self->make_response_promise<std::string>();
+  auto user = spec.user;
+  auto shared = std::make_shared<std::pair<run_spec, resolved_run>>(
+    std::move(spec), std::move(*resolved));
+  self->request(st.limiter, caf::infinite, atom::admit_v, user)
+    .then(
+      [self, rp, shared, id](admission& a) mutable {
+        if (!a.admitted) {
+          rp.deliver(caf::make_error(errc::rate_limited, a.message));
+          return;
+        }
+        auto res = accept(self, std::move(shared->first), id,
+                          std::move(shared->second));
+        if (res)
+          rp.deliver(std::move(*res));
+        else
+          rp.deliver(std::move(res.error()));
+      },
+      [self, rp](caf::error& e) mutable {
+        rp.deliver(
+          caf::make_error(errc::invalid_request, "the rate limiter failed: "
+                                                   + self->system().render(e)));
+      });
+  return rp;
 }
 
 bool cancel_runs(self_ptr self, const std::string& id) {
@@ -436,6 +556,17 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
     if (agent.enabled)
       st.agents.emplace(agent.name,
                         self->spawn<caf::monitored>(agent_impl, agent, adeps));
+  st.os_user = os_user_name();
+  if (st.cfg->rate_limiting.enabled) {
+    rate_limiter_deps ldeps{st.deps.limit_store, st.deps.limit_clock};
+    // A shared store blocks on its file lock: off the scheduler's threads.
+    if (st.deps.detached_workers)
+      st.limiter = self->spawn<caf::detached>(
+        rate_limiter_impl, st.cfg->rate_limiting, std::move(ldeps));
+    else
+      st.limiter = self->spawn(rate_limiter_impl, st.cfg->rate_limiting,
+                               std::move(ldeps));
+  }
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     auto reason = dm.reason ? self->system().render(dm.reason)
@@ -482,12 +613,15 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
       self->quit(em.reason);
   });
   // Children stop with the coordinator: steps are cancelled first.
-  self->attach_functor([agents = st.agents](const caf::error&) {
-    for (auto& kvp : agents) {
-      caf::anon_send(kvp.second, atom::cancel_v);
-      caf::anon_send_exit(kvp.second, caf::exit_reason::user_shutdown);
-    }
-  });
+  self->attach_functor(
+    [agents = st.agents, limiter = st.limiter](const caf::error&) {
+      for (auto& kvp : agents) {
+        caf::anon_send(kvp.second, atom::cancel_v);
+        caf::anon_send_exit(kvp.second, caf::exit_reason::user_shutdown);
+      }
+      if (limiter)
+        caf::anon_send_exit(limiter, caf::exit_reason::user_shutdown);
+    });
   return {
     [=](atom::submit, run_spec& spec) -> caf::result<std::string> {
       return submit(self, std::move(spec));

@@ -19,6 +19,7 @@
 #include "actors/vocabulary.hpp"
 #include "config/config.hpp"
 #include "runtime/process.hpp"
+#include "runtime/rate_limit_store.hpp"
 #include "runtime/safe_file.hpp"
 
 namespace orch {
@@ -73,6 +74,12 @@ struct coordinator_deps {
   size_t event_buffer = 10000;
   /// Finished runs kept for `result` and `status`.
   size_t retained_runs = 100;
+  /// Where the rate limiter keeps its buckets when `rate_limiting.enabled`
+  /// (the CLI: the state directory, shared by its processes); null: in
+  /// memory.
+  std::shared_ptr<rate_limit_store> limit_store;
+  /// The rate limiter's clock (ms since the epoch); null: the system clock.
+  std::function<int64_t()> limit_clock;
 };
 
 struct coordinator_state {
@@ -88,12 +95,18 @@ struct coordinator_state {
     std::vector<progress_sink> subscribers;
     std::optional<run_result> result;
     std::vector<caf::typed_response_promise<run_result>> waiters;
+    /// Who submitted it (run_spec::user, else the OS user).
+    std::string user;
   };
 
   std::shared_ptr<const config> cfg;
   coordinator_deps deps;
   /// One per enabled agent, shared by all runs.
   std::map<std::string, agent_actor> agents;
+  /// Asked before a run is accepted; null when rate limiting is off.
+  rate_limiter_actor limiter;
+  /// The OS user of this process, for specs that name none.
+  std::string os_user;
   /// Agents whose actor went down, with the reason.
   std::map<std::string, std::string> down_agents;
   /// By run id (ids sort by creation).

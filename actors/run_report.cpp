@@ -51,6 +51,7 @@ nlohmann::ordered_json to_json(const step_result& r) {
     j["output_file"] = nullptr;
   else
     j["output_file"] = r.output_file;
+  j["argv_sha256"] = r.argv_sha256;
   return j;
 }
 

@@ -22,6 +22,8 @@ std::string to_string(errc x) {
       return "workspace_locked";
     case errc::unknown_run:
       return "unknown_run";
+    case errc::rate_limited:
+      return "rate_limited";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

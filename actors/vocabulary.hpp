@@ -43,6 +43,7 @@ ORCH_ATOM(list, "list")
 ORCH_ATOM(status, "status")
 ORCH_ATOM(subscribe, "subscribe")
 ORCH_ATOM(unsubscribe, "unsubscr")
+ORCH_ATOM(admit, "admit")
 
 } // namespace orch::atom
 
@@ -109,6 +110,9 @@ struct step_result {
   /// Workspace-relative file holding the step's whole final output when
   /// `outcome.final_text` was cut to an excerpt; empty when it is whole.
   std::string output_file;
+  /// sha256 (hex) of the agent's argv, NUL-separated, for the audit log
+  /// (the argv itself may hold the prompt); empty when no process ran.
+  std::string argv_sha256;
   int64_t started_ms = 0;
   int64_t duration_ms = 0;
 };
@@ -139,6 +143,10 @@ struct run_spec {
   int32_t max_iterations = 0;
   /// Empty: `<settings.workspace_dir>/<run id>`.
   std::string workspace;
+  /// Who submits it, for the rate limiter and the audit log (the OS user
+  /// for the CLI and shell, later an API token's owner); empty: the OS user
+  /// of the coordinator's process.
+  std::string user;
 };
 
 /// How a run ended.
@@ -212,6 +220,18 @@ struct progress_event {
   uint64_t seq = 0;
 };
 
+/// The rate limiter's answer to one submission.
+struct admission {
+  bool admitted = true;
+  /// When refused: ms until the next run is allowed.
+  int64_t wait_ms = 0;
+  /// The bucket's key: the user, or "*" when one bucket is shared.
+  std::string user;
+  /// When refused: the error text ("rate limit: 20 runs per minute for user
+  /// alice; next run allowed in 2.4s").
+  std::string message;
+};
+
 /// What the coordinator knows of one run.
 struct run_info {
   std::string run_id;
@@ -264,7 +284,7 @@ typename Inspector::result_type inspect(Inspector& f, step_result& x) {
   return f(caf::meta::type_name("orch::step_result"), x.agent, x.task_kind,
            x.iteration, x.step_index, x.outcome, x.findings, x.files, x.refused,
            x.deleted, x.backups, x.reported_files, x.conflicts, x.output_file,
-           x.started_ms, x.duration_ms);
+           x.argv_sha256, x.started_ms, x.duration_ms);
 }
 
 template<class Inspector>
@@ -294,7 +314,13 @@ typename Inspector::result_type inspect(Inspector& f, run_request& x) {
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_spec& x) {
   return f(caf::meta::type_name("orch::run_spec"), x.task, x.workflow, x.agents,
-           x.max_iterations, x.workspace);
+           x.max_iterations, x.workspace, x.user);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, admission& x) {
+  return f(caf::meta::type_name("orch::admission"), x.admitted, x.wait_ms,
+           x.user, x.message);
 }
 
 template<class Inspector>
@@ -338,6 +364,9 @@ enum class errc : uint8_t {
   workspace_locked,
   /// No run with that id (or no longer retained).
   unknown_run,
+  /// The submitter is over the rate limit (the message says when the next
+  /// run is allowed).
+  rate_limited,
 };
 
 std::string to_string(errc x);
@@ -366,6 +395,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(orch, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orch, (orch::run_info))
   CAF_ADD_TYPE_ID(orch, (std::vector<orch::run_info>))
   CAF_ADD_TYPE_ID(orch, (orch::workflow_config))
+  CAF_ADD_TYPE_ID(orch, (orch::admission))
 
 CAF_END_TYPE_ID_BLOCK(orch)
 
@@ -382,6 +412,11 @@ namespace orch {
 using agent_actor = caf::typed_actor<
   caf::replies_to<atom::run_step, step_request>::with<step_result>,
   caf::reacts_to<atom::cancel>, caf::reacts_to<atom::cancel, std::string>>;
+
+/// The rate limiter: a token bucket per user, asked by the coordinator
+/// before it accepts a run (see actors/rate_limiter.hpp).
+using rate_limiter_actor = caf::typed_actor<
+  caf::replies_to<atom::admit, std::string>::with<admission>>;
 
 /// One task run through a workflow to convergence.
 using workflow_actor = caf::typed_actor<

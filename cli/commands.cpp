@@ -28,8 +28,12 @@
 #include "cli/progress_display.hpp"
 #include "cli/terminal.hpp"
 #include "config/config.hpp"
+#include "runtime/audit_log.hpp"
+#include "runtime/counters.hpp"
+#include "runtime/rate_limit_store.hpp"
 #include "runtime/review.hpp"
 #include "runtime/safe_file.hpp"
+#include "runtime/state_dir.hpp"
 #include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
 
@@ -370,12 +374,50 @@ run_spec to_spec(const run_options& opts) {
   spec.agents = opts.agents;
   spec.max_iterations = opts.max_iterations;
   spec.workspace = opts.output;
+  // The CLI's user is the OS user (rate limiter, audit log).
+  spec.user = os_user_name();
   return spec;
 }
 
+/// The non-zero counters of this process, by name: `total` and, when some
+/// are labelled, `labels` ({label: value}).
+nlohmann::ordered_json counters_json() {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& x : counters().samples()) {
+    if (x.value == 0)
+      continue;
+    auto& entry = out[x.name];
+    if (!entry.contains("total"))
+      entry["total"] = uint64_t{0};
+    entry["total"] = entry["total"].get<uint64_t>() + x.value;
+    if (!x.label.empty())
+      entry["labels"][x.label] = x.value;
+  }
+  return out;
+}
+
+/// The rate limiter's buckets in the state directory, shared by every `run`
+/// of the user; in memory (with a warning) when that folder is unusable.
+std::shared_ptr<rate_limit_store> limit_store_for(const config& cfg) {
+  if (!cfg.rate_limiting.enabled)
+    return nullptr;
+  std::string error;
+  auto dir = resolve_state_dir(cfg.settings.state_dir);
+  if (dir.empty()) {
+    error = "no state directory (HOME is not set)";
+  } else if (auto fd = open_state_dir(dir, error)) {
+    if (auto store = open_file_rate_limit_store(fd.get(), error))
+      return store;
+  }
+  std::fprintf(stderr,
+               "warning: the rate limit applies to this process only: %s\n",
+               shown(error).c_str());
+  return nullptr;
+}
+
 /// Prints why `submit` refused a run and returns its exit code: 2 for a bad
-/// request or a locked workspace, 3 when an agent is not available, 1
-/// otherwise.
+/// request or a locked workspace, 3 when an agent is not available, 4 over
+/// the rate limit, 1 otherwise.
 int report_refusal(const caf::error& e) {
   auto text = error_text(e);
   if (e.category() != caf::atom("orch")) {
@@ -395,6 +437,9 @@ int report_refusal(const caf::error& e) {
     case errc::workspace_locked:
       std::fprintf(stderr, "error: %s\n", shown(text).c_str());
       return exit_usage;
+    case errc::rate_limited:
+      std::fprintf(stderr, "error: %s\n", shown(text).c_str());
+      return exit_rate_limited;
     default:
       std::fprintf(stderr, "error: %s\n", shown(text).c_str());
       return exit_failure;
@@ -571,6 +616,7 @@ int cmd_run(const run_options& given, load_result loaded) {
     caf::actor_system sys{sys_cfg};
     coordinator_deps deps;
     deps.runner = make_posix_process_runner();
+    deps.limit_store = limit_store_for(*cfg);
     auto coord = spawn_coordinator(sys, cfg, deps);
     caf::scoped_actor self{sys};
     self->monitor(coord);
@@ -643,9 +689,11 @@ int cmd_run(const run_options& given, load_result loaded) {
                    ws_str.empty() ? "of the run" : shown(ws_str).c_str());
     return outcome.signalled ? exit_interrupted : exit_failure;
   }
-  if (opts.json)
-    std::printf("%s\n", dump_json(to_json(outcome.result)).c_str());
-  else
+  if (opts.json) {
+    auto j = to_json(outcome.result);
+    j["counters"] = counters_json();
+    std::printf("%s\n", dump_json(j).c_str());
+  } else
     print_summary(outcome.result, terminal::for_stream(stdout));
   if (outcome.result.status == run_status::cancelled || outcome.signalled)
     return exit_interrupted;

@@ -14,6 +14,7 @@
 #include "cli/commands.hpp"
 #include "cli/terminal.hpp"
 #include "config/config.hpp"
+#include "runtime/audit_log.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/state_dir.hpp"
 
@@ -45,19 +46,25 @@ public:
       return;
     std::string error;
     auto fd = orch::open_state_dir(dir, error);
-    if (!fd || !orch::init_logging(fd.get(), opts, error))
+    if (!fd)
       return;
-    auto& log = orch::log();
-    log.info("command-start cmd={} version={} config={}", command_,
-             ORCH_VERSION, res.value ? res.value->source : "(invalid)");
-    for (const auto& w : res.warnings)
-      log.warn("config-warning {}", w.to_string());
-    for (const auto& e : res.errors)
-      log.error("config-error {}", e.to_string());
+    if (orch::init_logging(fd.get(), opts, error)) {
+      auto& log = orch::log();
+      log.info("command-start cmd={} version={} config={}", command_,
+               ORCH_VERSION, res.value ? res.value->source : "(invalid)");
+      for (const auto& w : res.warnings)
+        log.warn("config-warning {}", w.to_string());
+      for (const auto& e : res.errors)
+        log.error("config-error {}", e.to_string());
+    }
+    // The audit log, for the commands that do something worth auditing.
+    if (res.value && command_ == "run")
+      open_audit(fd.get(), res.value->settings.audit);
   }
   log_session(const log_session&) = delete;
   log_session& operator=(const log_session&) = delete;
   ~log_session() {
+    orch::audit_close();
     orch::shutdown_logging();
   }
 
@@ -68,6 +75,20 @@ public:
   }
 
 private:
+  /// Opens the audit log from settings.audit; when it cannot be used, says
+  /// so on stderr (the run goes on, unaudited).
+  static void open_audit(int state_fd, const orch::audit_settings& s) {
+    orch::audit_options opts;
+    opts.enabled = s.enabled;
+    opts.include_task = s.include_task;
+    opts.max_bytes = s.max_bytes;
+    std::string error;
+    if (orch::audit_open(state_fd, opts, error))
+      return;
+    orch::log().error("audit-off {}", error);
+    std::fprintf(stderr, "warning: the audit log is off: %s\n", error.c_str());
+  }
+
   std::string command_;
 };
 
@@ -101,7 +122,7 @@ int main(int argc, char** argv) {
       return {};
     });
   app.footer("Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 no agent "
-             "available, 130 interrupted.");
+             "available, 4 over the rate limit, 130 interrupted.");
 
   bool agents_json = false;
   auto agents = app.add_subcommand(

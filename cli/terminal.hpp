@@ -14,6 +14,8 @@ enum exit_code : int {
   exit_failure = 1,
   exit_usage = 2,
   exit_no_agent = 3,
+  /// `run` refused by the rate limiter (rate_limiting); nothing was run.
+  exit_rate_limited = 4,
   exit_interrupted = 130,
 };
 

@@ -675,6 +675,15 @@ void validate_settings(diagnostics& diag, const settings& s) {
     diag.check_error("settings.log_level",
                      "unknown log level " + quote(s.log_level)
                        + "; expected trace, debug, info, warn, error or off");
+  if (s.audit.max_bytes < config_limits::min_audit_bytes)
+    diag.check_error("settings.audit.max_bytes",
+                     "must be at least "
+                       + std::to_string(config_limits::min_audit_bytes)
+                       + ", got " + std::to_string(s.audit.max_bytes));
+  else if (s.audit.max_bytes > config_limits::max_audit_bytes)
+    diag.check_error("settings.audit.max_bytes",
+                     at_most_bytes(config_limits::max_audit_bytes) + ", got "
+                       + std::to_string(s.audit.max_bytes));
   // Relative to what would be a guess (the working directory, the config
   // file): the state outlives both.
   if (!s.state_dir.empty() && s.state_dir.front() != '/'
@@ -695,8 +704,16 @@ void check_unique(diagnostics& diag, const std::vector<T>& xs,
                                                     + " is defined twice");
 }
 
+void validate_rate_limiting(diagnostics& diag, const rate_limit_settings& r) {
+  check_count(diag, "rate_limiting.requests_per_minute", r.requests_per_minute,
+              1, config_limits::max_rate_limit);
+  check_count(diag, "rate_limiting.burst_size", r.burst_size, 1,
+              config_limits::max_rate_limit);
+}
+
 void validate(diagnostics& diag, const config& cfg) {
   validate_settings(diag, cfg.settings);
+  validate_rate_limiting(diag, cfg.rate_limiting);
   if (cfg.agents.empty())
     diag.check_error("agents", "no agents defined; at least one is required");
   check_unique(diag, cfg.agents, "agents", "agent");
@@ -753,9 +770,7 @@ public:
                    else if (e.name == "settings")
                      settings = std::move(e);
                    else
-                     diag_.warning(e.key_at, e.path,
-                                   "accepted but not used yet; rate "
-                                   "limiting is not implemented");
+                     parse_rate_limiting(e, cfg.rate_limiting);
                  });
     if (settings)
       parse_settings(*settings, cfg.settings);
@@ -1375,11 +1390,11 @@ private:
   void parse_settings(const entry& e, settings& out) {
     if (!expect_map(e, true))
       return;
-    key_list allowed{"max_iterations",   "min_suggestions_threshold",
-                     "workspace_dir",    "max_task_chars",
-                     "output_cap_bytes", "kill_grace",
-                     "log_level",        "state_dir",
-                     "scheduler_threads"};
+    key_list allowed{"max_iterations",    "min_suggestions_threshold",
+                     "workspace_dir",     "max_task_chars",
+                     "output_cap_bytes",  "kill_grace",
+                     "log_level",         "state_dir",
+                     "scheduler_threads", "audit"};
     allowed.insert(allowed.end(), std::begin(compat_settings),
                    std::end(compat_settings));
     for_each_key(e.value, e.path, allowed, [&](entry f) {
@@ -1416,8 +1431,48 @@ private:
       } else if (f.name == "scheduler_threads") {
         if (auto x = get_int32(f))
           out.scheduler_threads = *x;
+      } else if (f.name == "audit") {
+        parse_audit(f, out.audit);
       }
     });
+  }
+
+  void parse_audit(const entry& e, audit_settings& out) {
+    if (!expect_map(e, true))
+      return;
+    for_each_key(e.value, e.path, {"enabled", "include_task", "max_bytes"},
+                 [&](entry f) {
+                   if (f.name == "enabled") {
+                     if (auto x = get_bool(f))
+                       out.enabled = *x;
+                   } else if (f.name == "include_task") {
+                     if (auto x = get_bool(f))
+                       out.include_task = *x;
+                   } else if (auto x = get_size(f)) {
+                     out.max_bytes = *x;
+                   }
+                 });
+  }
+
+  void parse_rate_limiting(const entry& e, rate_limit_settings& out) {
+    if (!expect_map(e, true))
+      return;
+    for_each_key(e.value, e.path,
+                 {"enabled", "requests_per_minute", "burst_size", "per_user"},
+                 [&](entry f) {
+                   if (f.name == "enabled") {
+                     if (auto x = get_bool(f))
+                       out.enabled = *x;
+                   } else if (f.name == "per_user") {
+                     if (auto x = get_bool(f))
+                       out.per_user = *x;
+                   } else if (f.name == "requests_per_minute") {
+                     if (auto x = get_int32(f))
+                       out.requests_per_minute = *x;
+                   } else if (auto x = get_int32(f)) {
+                     out.burst_size = *x;
+                   }
+                 });
   }
 
   void parse_log_level(const entry& e, const std::string& text,

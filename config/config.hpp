@@ -149,6 +149,17 @@ struct task_template {
   bool review = false;
 };
 
+/// `settings.audit`: the audit log of security-relevant events (see
+/// runtime/audit_log.hpp).
+struct audit_settings {
+  /// Append events to `<state dir>/audit/audit.jsonl`.
+  bool enabled = true;
+  /// Keep the task text itself in `run_submitted`, not only its sha256.
+  bool include_task = false;
+  /// Rotate the file when it passes this size (audit.jsonl.1 .. .3 kept).
+  std::size_t max_bytes = std::size_t{10} * 1024 * 1024;
+};
+
 struct settings {
   int32_t max_iterations = 3;
   int32_t min_suggestions_threshold = 0;
@@ -169,6 +180,22 @@ struct settings {
   /// Threads of the actor scheduler. Blocking work (agent processes, file
   /// copies, snapshots) runs on threads of its own, so few are needed.
   int32_t scheduler_threads = 2;
+  /// The audit log.
+  audit_settings audit;
+};
+
+/// The top-level `rate_limiting` section: a token bucket per user, checked
+/// when a run is submitted, shared between processes through the state
+/// directory.
+struct rate_limit_settings {
+  /// Off unless the section says `enabled: true`.
+  bool enabled = false;
+  /// Refill rate of each bucket.
+  int32_t requests_per_minute = 10;
+  /// Capacity of each bucket: runs admitted back to back.
+  int32_t burst_size = 20;
+  /// One bucket per user; false: one bucket shared by all.
+  bool per_user = true;
 };
 
 /// Returns the canonical log level for `text` (trace, debug, info, warn,
@@ -184,6 +211,7 @@ struct config {
   std::vector<workflow_config> workflows;
   std::vector<task_template> tasks;
   orch::settings settings;
+  rate_limit_settings rate_limiting;
   /// The file it came from, or "built-in".
   std::string source = "built-in";
 
@@ -217,6 +245,11 @@ inline constexpr int32_t max_scheduler_threads = 64;
 inline constexpr int32_t max_iterations = 1000;
 /// `min_suggestions_threshold` of workflows and settings.
 inline constexpr int32_t max_suggestions_threshold = 100000;
+/// `rate_limiting.requests_per_minute` and `.burst_size`.
+inline constexpr int32_t max_rate_limit = 1000000;
+/// `settings.audit.max_bytes`: at least 4 KiB, at most 1 GiB.
+inline constexpr std::size_t min_audit_bytes = 4096;
+inline constexpr std::size_t max_audit_bytes = std::size_t{1} << 30;
 
 } // namespace config_limits
 

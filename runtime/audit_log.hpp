@@ -9,9 +9,9 @@
 // and logged once.
 
 #include <cstdint>
-#include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace orch {
 
@@ -44,17 +44,40 @@ struct audit_event {
 /// Where and how the audit log is written (from settings.audit).
 struct audit_options {
   bool enabled = true;
-  /// `<state dir>/audit`; the file is `audit.jsonl` in it.
-  std::filesystem::path dir;
   /// Keep the task text itself in run_submitted, not only its hash.
   bool include_task = false;
-  /// Rotate when the file passes this size (audit.jsonl.1 keeps the last).
+  /// Rotate when the file would pass this size: audit.jsonl becomes
+  /// audit.jsonl.1, .1 becomes .2, ... up to audit_rotated_files.
   uint64_t max_bytes = uint64_t{10} * 1024 * 1024;
 };
 
-/// Opens (or replaces) the process-wide audit log. Returns false with
-/// `error` set when the folder cannot be used; audit() then does nothing.
-bool audit_open(const audit_options& options, std::string& error);
+/// The file of the audit log, in `<state dir>/audit`.
+inline constexpr const char* audit_file_name = "audit.jsonl";
+/// Rotated files kept (audit.jsonl.1 is the newest).
+inline constexpr int audit_rotated_files = 3;
+
+/// Opens (or replaces) the process-wide audit log in `<state>/audit`
+/// (created 0700 through open_state_subdir; `state_fd` is the state
+/// directory's descriptor, see open_state_dir). The file is opened for
+/// appending with O_NOFOLLOW, created 0600; a link there, or anything but a
+/// regular file with one name, is refused. Returns false with `error` set
+/// when the log cannot be used; audit() then does nothing. When
+/// `options.enabled` is false, closes any open log and returns true.
+bool audit_open(int state_fd, const audit_options& options, std::string& error);
+
+/// The OS user of this process (getpwuid of the real uid; the uid as text
+/// when it has no name).
+std::string os_user_name();
+
+/// sha256 (hex) of `argv`, each element followed by a NUL byte: what the
+/// audit log records of an agent invocation (the argv may hold the prompt).
+std::string argv_sha256(const std::vector<std::string>& argv);
+
+/// One audit line (no newline) for `ev` at `unix_ms` by `user`: a JSON
+/// object with time (UTC ISO 8601 with ms), user, kind, run_id, then
+/// agent, path and detail when not empty, then the extra fields.
+std::string audit_line(const audit_event& ev, int64_t unix_ms,
+                       const std::string& user);
 
 /// Appends one event (no-op when no log is open).
 void audit(const audit_event& ev);

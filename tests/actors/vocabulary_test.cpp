@@ -54,8 +54,8 @@ auto fields(step_request& x) {
   return std::tie(a, b, c, d, e, f, g, h, i);
 }
 auto fields(step_result& x) {
-  auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o] = x;
-  return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o);
+  auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p);
 }
 auto fields(step_item& x) {
   auto& [a, b, c] = x;
@@ -74,8 +74,12 @@ auto fields(run_request& x) {
   return std::tie(a, b, c, d, e, f, g);
 }
 auto fields(run_spec& x) {
-  auto& [a, b, c, d, e] = x;
-  return std::tie(a, b, c, d, e);
+  auto& [a, b, c, d, e, f] = x;
+  return std::tie(a, b, c, d, e, f);
+}
+auto fields(admission& x) {
+  auto& [a, b, c, d] = x;
+  return std::tie(a, b, c, d);
 }
 auto fields(run_info& x) {
   auto& [a, b, c, d, e, f, g] = x;
@@ -235,6 +239,7 @@ struct samples {
     x.reported_files = {"a.py"};
     x.conflicts = {"b/c.py"};
     x.output_file = ".orchestrator/outputs/r/i2-s2-1-codex.txt";
+    x.argv_sha256 = "ab12";
     x.started_ms = 123;
     x.duration_ms = 45;
     return x;
@@ -274,6 +279,15 @@ struct samples {
     x.agents = "codex,gemini";
     x.max_iterations = 4;
     x.workspace = "/w";
+    x.user = "alice";
+    return x;
+  }
+  admission make(tag<admission>) {
+    admission x;
+    x.admitted = false;
+    x.wait_ms = 2400;
+    x.user = "alice";
+    x.message = "rate limit: 20 runs per minute for user alice";
     return x;
   }
   run_info make(tag<run_info>) {

@@ -476,21 +476,6 @@ TEST(config_parse, python_log_level_names_are_accepted) {
   }
 }
 
-TEST(config_parse, rate_limiting_is_accepted_with_a_warning) {
-  auto res = parse(R"(
-agents: {codex: {}}
-workflows: {quick: [{agent: codex, task: implement}]}
-rate_limiting:
-  enabled: true
-  requests_per_minute: 10
-)");
-  ASSERT_TRUE(res.value) << dump(res);
-  ASSERT_EQ(res.warnings.size(), 1u);
-  EXPECT_EQ(res.warnings[0].key, "rate_limiting");
-  EXPECT_EQ(res.warnings[0].line, 3);
-  EXPECT_NE(res.warnings[0].message.find("not used yet"), std::string::npos);
-}
-
 // -- the original's file ------------------------------------------------------
 
 TEST(config_parse, the_originals_format_loads_with_warnings_only) {
