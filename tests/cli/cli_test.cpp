@@ -207,7 +207,11 @@ TEST_F(cli_test, run_json_on_the_demo_agents_has_the_documented_shape) {
   ASSERT_FALSE(doc["files"].empty());
   for (auto& f : doc["files"])
     EXPECT_TRUE(fs::exists(ws / f.get<std::string>())) << f;
-  // The manifest holds the same document.
+  // The process's non-zero counters (none in a plain run), in --json only.
+  ASSERT_TRUE(doc.contains("counters"));
+  EXPECT_TRUE(doc["counters"].is_object());
+  doc.erase("counters");
+  // The manifest holds the same document otherwise.
   std::ifstream in{ws / ".orchestrator" / "manifest.json"};
   auto manifest = nlohmann::json::parse(in, nullptr, false);
   ASSERT_FALSE(manifest.is_discarded());
