@@ -15,10 +15,10 @@
 #include "actors/agent_actor.hpp"
 #include "actors/agent_probe.hpp"
 #include "actors/rate_limiter.hpp"
+#include "actors/run_audit.hpp"
 #include "actors/run_report.hpp"
 #include "actors/workflow_actor.hpp"
 #include "runtime/audit_log.hpp"
-#include "runtime/hashing.hpp"
 #include "runtime/workspace.hpp"
 
 namespace orch {
@@ -114,56 +114,6 @@ void fan_out(self_ptr self, progress_event ev) {
     self->send(sink, atom::progress_v, ev);
   for (auto& sink : st.all_subscribers)
     self->send(sink, atom::progress_v, ev);
-}
-
-/// Audits what a finished run did: each agent invocation (a hash of its
-/// argv), each file written, each path refused, then the end itself.
-void audit_run_end(const std::string& user, const run_result& res) {
-  for (const auto& it : res.iterations)
-    for (const auto& step : it.steps) {
-      auto where = "iteration " + std::to_string(it.number) + " step "
-                   + std::to_string(step.step_index + 1);
-      if (!step.argv_sha256.empty()) {
-        audit_event ev;
-        ev.kind = audit_kind::agent_invoked;
-        ev.run_id = res.run_id;
-        ev.agent = step.agent;
-        ev.detail = where + " (" + step.task_kind + "): "
-                    + (step.outcome.ok ? std::string{"ok"}
-                                       : to_string(step.outcome.failure));
-        ev.extra["argv_sha256"] = step.argv_sha256;
-        audit(ev);
-      }
-      for (const auto& file : step.files) {
-        audit_event ev;
-        ev.kind = audit_kind::file_written;
-        ev.run_id = res.run_id;
-        ev.agent = step.agent;
-        ev.path = file;
-        ev.detail = where;
-        audit(ev);
-      }
-      for (const auto& refused : step.refused) {
-        audit_event ev;
-        ev.kind = audit_kind::path_refused;
-        ev.run_id = res.run_id;
-        ev.agent = step.agent;
-        ev.path = refused.path;
-        ev.detail = refused.reason;
-        audit(ev);
-      }
-    }
-  audit_event ev;
-  ev.kind = audit_kind::run_finished;
-  ev.run_id = res.run_id;
-  ev.path = res.workspace;
-  ev.detail = to_string(res.status);
-  ev.extra["submitted_by"] = user;
-  ev.extra["duration_ms"] = std::to_string(res.duration_ms);
-  ev.extra["files"] = std::to_string(res.files.size());
-  if (!res.message.empty())
-    ev.extra["message"] = res.message;
-  audit(ev);
 }
 
 /// Records the end of run `id` (once): waiters get the result, the lock is
@@ -314,18 +264,7 @@ caf::expected<std::string> accept(self_ptr self, run_spec spec,
   run.info.started_ms = wall_ms();
   run.lock = std::make_shared<workspace_lock>(std::move(*lock));
   run.user = spec.user;
-  {
-    audit_event ev;
-    ev.kind = audit_kind::run_submitted;
-    ev.run_id = id;
-    ev.path = ws_str;
-    ev.detail = "workflow " + wf.name;
-    ev.extra["submitted_by"] = spec.user;
-    ev.extra["task_sha256"] = sha256_hex(spec.task);
-    if (audit_includes_task())
-      ev.extra["task"] = spec.task;
-    audit(ev);
-  }
+  audit_run_submitted(id, ws_str, wf.name, spec.user, spec.task);
   workflow_deps wdeps;
   wdeps.detached_workers = st.deps.detached_workers;
   run.actor = self->spawn<caf::monitored>(workflow_run_impl, st.cfg,
