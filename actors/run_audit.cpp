@@ -1,5 +1,8 @@
 #include "actors/run_audit.hpp"
 
+#include <utility>
+#include <vector>
+
 #include "runtime/audit_log.hpp"
 #include "runtime/hashing.hpp"
 
@@ -22,6 +25,8 @@ void audit_run_submitted(const std::string& run_id,
 }
 
 void audit_run_end(const std::string& user, const run_result& res) {
+  // One write for the whole run.
+  std::vector<audit_event> events;
   for (const auto& it : res.iterations)
     for (const auto& step : it.steps) {
       auto where = "iteration " + std::to_string(it.number) + " step "
@@ -35,7 +40,7 @@ void audit_run_end(const std::string& user, const run_result& res) {
                     + (step.outcome.ok ? std::string{"ok"}
                                        : to_string(step.outcome.failure));
         ev.extra["argv_sha256"] = step.argv_sha256;
-        audit(ev);
+        events.push_back(std::move(ev));
       }
       for (const auto& file : step.files) {
         audit_event ev;
@@ -44,7 +49,7 @@ void audit_run_end(const std::string& user, const run_result& res) {
         ev.agent = step.agent;
         ev.path = file;
         ev.detail = where;
-        audit(ev);
+        events.push_back(std::move(ev));
       }
       for (const auto& refused : step.refused) {
         audit_event ev;
@@ -53,7 +58,7 @@ void audit_run_end(const std::string& user, const run_result& res) {
         ev.agent = step.agent;
         ev.path = refused.path;
         ev.detail = refused.reason;
-        audit(ev);
+        events.push_back(std::move(ev));
       }
     }
   audit_event ev;
@@ -66,7 +71,8 @@ void audit_run_end(const std::string& user, const run_result& res) {
   ev.extra["files"] = std::to_string(res.files.size());
   if (!res.message.empty())
     ev.extra["message"] = res.message;
-  audit(ev);
+  events.push_back(std::move(ev));
+  audit(events);
 }
 
 } // namespace orch

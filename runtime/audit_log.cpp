@@ -230,29 +230,36 @@ bool audit_open(int state_fd, const audit_options& options,
 }
 
 void audit(const audit_event& ev) {
+  audit(std::vector<audit_event>{ev});
+}
+
+void audit(const std::vector<audit_event>& events) {
   auto& st = state();
   try {
     std::string user;
     {
       std::lock_guard<std::mutex> guard{st.mutex};
-      if (!st.open)
+      if (!st.open || events.empty())
         return;
       user = st.user;
     }
     // Built outside the lock: the JSON work is the expensive part.
-    auto line = audit_line(ev, unix_now_ms(), user) + "\n";
+    std::string lines;
+    auto now = unix_now_ms();
+    for (const auto& ev : events)
+      lines += audit_line(ev, now, user) + "\n";
     std::lock_guard<std::mutex> guard{st.mutex};
     if (!st.open)
       return;
     struct stat sb {};
     if (::fstat(st.file.get(), &sb) == 0
-        && static_cast<uint64_t>(sb.st_size) + line.size()
+        && static_cast<uint64_t>(sb.st_size) + lines.size()
              > st.options.max_bytes)
-      rotate(st, line.size());
-    if (!write_all(st.file.get(), line))
+      rotate(st, lines.size());
+    if (!write_all(st.file.get(), lines))
       report_error(st, "cannot append to the audit log: " + errno_text(errno));
   } catch (...) {
-    // Never throws: an event that cannot be recorded is counted.
+    // Never throws: events that cannot be recorded are counted.
     counters().add(counter::audit_errors);
   }
 }

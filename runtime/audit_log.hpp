@@ -82,6 +82,9 @@ std::string audit_line(const audit_event& ev, int64_t unix_ms,
 /// Appends one event (no-op when no log is open).
 void audit(const audit_event& ev);
 
+/// Appends several events with one write (e.g. every file of a run).
+void audit(const std::vector<audit_event>& events);
+
 /// True when the open log keeps task texts (settings.audit.include_task).
 bool audit_includes_task();
 
