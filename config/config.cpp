@@ -1457,9 +1457,13 @@ private:
   void parse_rate_limiting(const entry& e, rate_limit_settings& out) {
     if (!expect_map(e, true))
       return;
+    bool has_enabled = false;
+    bool has_limits = false;
     for_each_key(e.value, e.path,
                  {"enabled", "requests_per_minute", "burst_size", "per_user"},
                  [&](entry f) {
+                   has_enabled = has_enabled || f.name == "enabled";
+                   has_limits = has_limits || f.name != "enabled";
                    if (f.name == "enabled") {
                      if (auto x = get_bool(f))
                        out.enabled = *x;
@@ -1473,6 +1477,11 @@ private:
                      out.burst_size = *x;
                    }
                  });
+    // Off by default: limits without `enabled: true` would do nothing.
+    if (has_limits && !has_enabled)
+      diag_.warning(e.key_at, e.path,
+                    "rate limiting is off unless 'enabled: true' is set; "
+                    "these limits have no effect");
   }
 
   void parse_log_level(const entry& e, const std::string& text,

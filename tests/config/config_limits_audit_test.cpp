@@ -125,3 +125,19 @@ settings:
   EXPECT_TRUE(
     has_error(res, 6, "settings.audit.rotate", "unknown key 'rotate'"));
 }
+
+TEST(config_limits_audit, limits_without_enabled_are_warned_about) {
+  auto res = parse(R"(
+agents: {codex: {}}
+workflows: {quick: [{agent: codex, task: implement}]}
+rate_limiting:
+  requests_per_minute: 5
+)");
+  ASSERT_TRUE(res.value) << dump(res);
+  EXPECT_FALSE(res.value->rate_limiting.enabled);
+  EXPECT_EQ(res.value->rate_limiting.requests_per_minute, 5);
+  ASSERT_EQ(res.warnings.size(), 1u) << dump(res);
+  EXPECT_EQ(res.warnings[0].key, "rate_limiting");
+  EXPECT_EQ(res.warnings[0].line, 3);
+  EXPECT_NE(res.warnings[0].message.find("'enabled: true'"), std::string::npos);
+}
