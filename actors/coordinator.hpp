@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -73,6 +74,12 @@ struct coordinator_deps {
   size_t event_buffer = 10000;
   /// Finished runs kept for `result` and `status`.
   size_t retained_runs = 100;
+  /// The state directory, where the agents' circuit breakers are kept
+  /// (see agent_deps::state_dir). Empty: not persisted.
+  std::filesystem::path state_dir;
+  /// Passed to the agent actors (see agent_deps); null: the defaults.
+  std::function<int64_t()> wall_clock;
+  std::function<double()> jitter;
 };
 
 struct coordinator_state {
