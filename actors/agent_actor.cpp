@@ -267,6 +267,9 @@ void attempt_done(self_ptr self, uint64_t id, step_result res) {
              to_string(out.failure));
   rj.job.attempts.push_back(record_of(st.agent.name, res));
   rj.waiting = true;
+  // A fallback's retry names the agent that really waits.
+  if (st.agent.name != rj.job.request.agent)
+    text = st.agent.name + ": " + text;
   notice(rj.job.request, text);
   self->delayed_send(self, std::chrono::milliseconds{*delay}, atom::retry_v,
                      id);

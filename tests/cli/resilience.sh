@@ -87,6 +87,8 @@ check "the first run invoked claude once" test "$(wc -l <"$tmp/claude.log")" -eq
 check "the first run invoked the fallback" test "$(wc -l <"$tmp/backup.log")" -eq 1
 check "the progress says it falls back" \
   grep -q '↻ claude · implement: falling back to backup (rate_limited: claude: out of quota until' "$tmp/run1.err"
+check "the step line names the agent that ran" \
+  grep -q '✓ step 1/1  claude · implement  (.*)  1 file(s); ran as backup (rate_limited); 2 attempts' "$tmp/run1.err"
 step1='j["iterations"][0]["steps"][0]'
 check "--json names the agent that ran" \
   test "$(json_get "$tmp/run1.json" "$step1[\"ran_as\"]")" = backup
