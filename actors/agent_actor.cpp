@@ -202,7 +202,6 @@ std::optional<int64_t> next_delay(self_ptr self, int32_t n, step_result& res,
     }
     if (n >= max)
       return std::nullopt;
-    counters().add(counter::quota_waits, st.agent.name);
     text = "quota wait: retry " + std::to_string(n + 1) + "/"
            + std::to_string(max) + " at "
            + format_wall_time(out.retry_at_ms, now) + " (in "
@@ -259,7 +258,10 @@ void attempt_done(self_ptr self, uint64_t id, step_result res) {
     conclude(self, id, std::move(res));
     return;
   }
-  counters().add(counter::retries, st.agent.name);
+  // A quota wait is counted as such, not as a retry.
+  bool quota = out.failure == failure_kind::rate_limited && out.retry_at_ms > 0;
+  counters().add(quota ? counter::quota_waits : counter::retries,
+                 st.agent.name);
   log().info("step-retry id={} agent={} step={} attempt={} delay_ms={} "
              "failure={}",
              rj.job.request.run_id, st.agent.name,

@@ -412,6 +412,7 @@ TEST_F(resilience_test, a_quota_reset_within_the_wait_is_waited_for) {
   ASSERT_EQ(res.attempts.size(), 2u);
   EXPECT_EQ(res.attempts[0].failure, failure_kind::rate_limited);
   EXPECT_EQ(counters().get(counter::quota_waits, "claude"), 1u);
+  EXPECT_EQ(counters().get(counter::retries, "claude"), 0u);
   auto texts = notices();
   ASSERT_EQ(texts.size(), 1u);
   EXPECT_EQ(texts[0].rfind("quota wait: retry 2/3 at ", 0), 0u) << texts[0];
