@@ -366,6 +366,9 @@ void fall_back(self_ptr self, step_request req,
             return;
           }
           res.attempts = std::move(all);
+          res.started_ms = res.attempts.front().started_ms;
+          res.duration_ms = std::max<int64_t>(res.duration_ms,
+                                              now_ms() - res.started_ms);
           res.agent = req.agent;
           if (res.ran_as.empty())
             res.ran_as = name;
@@ -417,6 +420,10 @@ void conclude(self_ptr self, uint64_t id, step_result res) {
       files.insert(a.files.begin(), a.files.end());
     res.files.assign(files.begin(), files.end());
     res.attempts = job.attempts;
+    // The step took from its first attempt to its last, waits included.
+    res.started_ms = job.attempts.front().started_ms;
+    res.duration_ms = std::max<int64_t>(res.duration_ms,
+                                        now_ms() - res.started_ms);
   }
   auto now = wall(st);
   bool open = st.breaker.snapshot().state == breaker_state::open
