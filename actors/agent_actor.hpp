@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -12,6 +14,7 @@
 #include "actors/vocabulary.hpp"
 #include "adapters/adapter.hpp"
 #include "config/config.hpp"
+#include "runtime/breaker.hpp"
 #include "runtime/process.hpp"
 
 namespace orch {
@@ -25,6 +28,19 @@ struct agent_deps {
   /// blocks). Tests on CAF's test coordinator turn it off, with a fake runner
   /// that never blocks.
   bool detached_workers = true;
+  /// The state directory: the breaker is read from and saved to
+  /// `<state_dir>/breakers/<agent>.json`. Empty: not persisted (tests).
+  std::filesystem::path state_dir;
+  /// Wall clock in ms since the epoch (breaker times, quota reset times).
+  /// Null: the system clock; tests pass a fake one.
+  std::function<int64_t()> wall_clock;
+  /// Returns the jitter of a retry delay in [0, 1]: that fraction of half
+  /// the delay is taken off. Null: random; tests pass a constant.
+  std::function<double()> jitter;
+  /// The other agent actors by name, for fallbacks: filled by the owner
+  /// (the coordinator) once all are spawned, before any step is sent, and
+  /// only read afterwards. Weak: agents do not keep each other alive.
+  std::shared_ptr<std::map<std::string, caf::actor_addr>> peers;
 };
 
 /// Runs one step to completion, blocking: snapshot the workspace, run the
@@ -40,6 +56,8 @@ struct agent_state {
   struct pending {
     step_request request;
     caf::typed_response_promise<step_result> promise;
+    /// The attempts of this step so far (retries, quota waits).
+    std::vector<attempt_record> attempts;
   };
 
   agent_config agent;
@@ -47,12 +65,16 @@ struct agent_state {
   std::shared_ptr<const adapter> adapt;
   /// Steps waiting for a free slot, in arrival order.
   std::deque<pending> queue;
-  /// A running invocation: its run and its cancel token.
+  /// A step holding a slot: running an attempt, or waiting to retry.
   struct running_job {
     std::string run_id;
+    /// The running attempt's cancel token (null while waiting).
     std::shared_ptr<cancel_token> token;
+    pending job;
+    /// Waiting for its retry timer (backoff or quota wait).
+    bool waiting = false;
   };
-  /// Running invocations, by invocation id.
+  /// Steps holding a slot, by invocation id.
   std::map<uint64_t, running_job> running;
   /// The cancel tokens of `running`, shared with the exit hook: an agent
   /// actor that stops (or is killed) cancels its running invocations, so no
@@ -60,6 +82,8 @@ struct agent_state {
   std::shared_ptr<std::set<std::shared_ptr<cancel_token>>> tokens
     = std::make_shared<std::set<std::shared_ptr<cancel_token>>>();
   uint64_t next_id = 0;
+  /// Refuses steps at once while the agent is unwell (runtime/breaker.hpp).
+  circuit_breaker breaker;
 };
 
 /// Returns the behaviour of the actor for one configured agent: it accepts
@@ -67,6 +91,18 @@ struct agent_state {
 /// (in arrival order, across runs). `cancel(run_id)` answers that run's
 /// queued steps as cancelled and cancels its running ones (SIGTERM, grace,
 /// SIGKILL by the runner); `cancel` alone does so for every run.
+///
+/// Resilience (issue 12): a step that fails retryably (retryable()) runs
+/// again after min(cap, base * 2^(n-1)) minus jitter, up to
+/// `agent.retry.attempts` attempts, on the workspace as the failed attempt
+/// left it; a rate_limited one waits for the reported reset time when it is
+/// within settings.max_quota_wait. Each attempt asks the agent's circuit
+/// breaker first; an open one refuses with failure circuit_open. A step
+/// that ends not installed, not authenticated, open-circuited or out of
+/// quota goes to `agent.fallback` in order (through `deps.peers`); the
+/// result names the agent that ran it (`ran_as`) and why
+/// (`fallback_reason`). Waiting steps keep their slot; a cancel answers
+/// them at once.
 agent_actor::behavior_type
 agent_impl(agent_actor::stateful_pointer<agent_state> self, agent_config agent,
            agent_deps deps);

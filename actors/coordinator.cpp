@@ -197,6 +197,27 @@ void run_lost(self_ptr self, const std::string& id, std::string reason) {
     });
 }
 
+/// Adds the running actors of `agent`'s available fallbacks to `agents`
+/// (so that a cancel of the run reaches them too); returns how many.
+size_t add_fallbacks(self_ptr self, const agent_config& agent,
+                     std::map<std::string, agent_actor>& agents) {
+  auto& st = self->state;
+  size_t n = 0;
+  for (const auto& name : agent.fallback) {
+    auto fb = st.cfg->find_agent(name);
+    auto actor = st.agents.find(name);
+    if (fb == nullptr || actor == st.agents.end())
+      continue;
+    auto why = st.deps.check_agent ? st.deps.check_agent(*fb)
+                                   : probe_agent(*fb);
+    if (!why.empty())
+      continue;
+    agents.emplace(name, actor->second);
+    ++n;
+  }
+  return n;
+}
+
 /// Accepts the checked and admitted run `id`: the agents' availability,
 /// the workspace and its lock, then the workflow actor.
 caf::expected<std::string> accept(self_ptr self, run_spec spec,
@@ -221,16 +242,23 @@ caf::expected<std::string> accept(self_ptr self, run_spec spec,
                                    : probe_agent(*agent);
     if (why.empty() && !agent->enabled)
       why = "disabled";
+    auto actor = st.agents.find(name);
     if (why.empty()) {
-      auto actor = st.agents.find(name);
       if (actor != st.agents.end()) {
         agents.emplace(name, actor->second);
+        add_fallbacks(self, *agent, agents);
         continue;
       }
       auto down = st.down_agents.find(name);
       why = down != st.down_agents.end()
               ? "agent actor is down: " + down->second
               : std::string{"no agent actor"};
+    }
+    // Not installed (or not authenticated, ...) but it has a fallback that
+    // can run: its actor takes the step and hands it on (issue 12).
+    if (actor != st.agents.end() && add_fallbacks(self, *agent, agents) > 0) {
+      agents.emplace(name, actor->second);
+      continue;
     }
     missing.push_back(name + " (" + why + ")");
   }
@@ -491,6 +519,12 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
   adeps.runner = st.deps.runner;
   adeps.settings = st.cfg->settings;
   adeps.detached_workers = st.deps.detached_workers;
+  adeps.state_dir = st.deps.state_dir;
+  adeps.wall_clock = st.deps.wall_clock;
+  adeps.jitter = st.deps.jitter;
+  // Fallbacks: every agent may hand a step to the others by name.
+  auto peers = std::make_shared<std::map<std::string, caf::actor_addr>>();
+  adeps.peers = peers;
   for (auto& agent : st.cfg->agents)
     if (agent.enabled)
       st.agents.emplace(agent.name,
@@ -506,6 +540,8 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
       st.limiter = self->spawn(rate_limiter_impl, st.cfg->rate_limiting,
                                std::move(ldeps));
   }
+  for (auto& kvp : st.agents)
+    peers->emplace(kvp.first, kvp.second.address());
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     auto reason = dm.reason ? self->system().render(dm.reason)

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -80,6 +81,12 @@ struct coordinator_deps {
   std::shared_ptr<rate_limit_store> limit_store;
   /// The rate limiter's clock (ms since the epoch); null: the system clock.
   std::function<int64_t()> limit_clock;
+  /// The state directory, where the agents' circuit breakers are kept
+  /// (see agent_deps::state_dir). Empty: not persisted.
+  std::filesystem::path state_dir;
+  /// Passed to the agent actors (see agent_deps); null: the defaults.
+  std::function<int64_t()> wall_clock;
+  std::function<double()> jitter;
 };
 
 struct coordinator_state {

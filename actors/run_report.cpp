@@ -25,6 +25,11 @@ nlohmann::ordered_json to_json(const step_result& r) {
   nlohmann::ordered_json j;
   j["step"] = r.step_index + 1;
   j["agent"] = r.agent;
+  j["ran_as"] = r.ran_as.empty() ? r.agent : r.ran_as;
+  if (r.fallback_reason.empty())
+    j["fallback_reason"] = nullptr;
+  else
+    j["fallback_reason"] = r.fallback_reason;
   j["task"] = r.task_kind;
   j["status"] = r.outcome.ok ? "ok" : "failed";
   j["failure"] = to_string(r.outcome.failure);
@@ -52,6 +57,21 @@ nlohmann::ordered_json to_json(const step_result& r) {
   else
     j["output_file"] = r.output_file;
   j["argv_sha256"] = r.argv_sha256;
+  // Every attempt when there was more than one (retries, quota waits,
+  // fallbacks); a single try is the step itself.
+  auto attempts = nlohmann::ordered_json::array();
+  for (auto& a : r.attempts) {
+    nlohmann::ordered_json ja;
+    ja["agent"] = a.agent;
+    ja["status"] = a.failure == failure_kind::none ? "ok" : "failed";
+    ja["failure"] = to_string(a.failure);
+    ja["message"] = a.message;
+    ja["started_ms"] = a.started_ms;
+    ja["duration_ms"] = a.duration_ms;
+    ja["files"] = a.files;
+    attempts.push_back(std::move(ja));
+  }
+  j["attempts"] = std::move(attempts);
   return j;
 }
 

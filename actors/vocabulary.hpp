@@ -44,6 +44,7 @@ ORCH_ATOM(status, "status")
 ORCH_ATOM(subscribe, "subscribe")
 ORCH_ATOM(unsubscribe, "unsubscr")
 ORCH_ATOM(admit, "admit")
+ORCH_ATOM(retry, "orchRetry")
 
 } // namespace orch::atom
 
@@ -79,6 +80,25 @@ struct step_request {
   bool review = false;
   /// Receives progress_event messages while the step runs (may be null).
   progress_sink progress;
+  /// Set when an agent hands the step to one of its fallback agents: the
+  /// agent it falls back from. Such a step falls back no further.
+  std::string fallback_of;
+};
+
+/// One attempt of a step that was tried more than once (retries, quota
+/// waits) or handed to a fallback agent.
+struct attempt_record {
+  /// The agent that ran (or refused) this attempt.
+  std::string agent;
+  /// none when the attempt succeeded.
+  failure_kind failure = failure_kind::none;
+  /// First line of the failure message.
+  std::string message;
+  int64_t started_ms = 0;
+  int64_t duration_ms = 0;
+  /// Workspace-relative files the attempt changed; a retry runs on the
+  /// workspace as this attempt left it.
+  std::vector<std::string> files;
 };
 
 /// What one step produced, judged.
@@ -115,6 +135,15 @@ struct step_result {
   std::string argv_sha256;
   int64_t started_ms = 0;
   int64_t duration_ms = 0;
+  /// Every attempt in order, the last one included, when there was more
+  /// than one (retries, quota waits, fallbacks); empty for a single try.
+  std::vector<attempt_record> attempts;
+  /// The agent that really ran the step (`agent` asked for it); differs
+  /// when a fallback agent took it over.
+  std::string ran_as;
+  /// Why the step went to `ran_as` instead of `agent` ("rate_limited:
+  /// ..."); empty when no fallback happened.
+  std::string fallback_reason;
 };
 
 /// A whole task for a workflow-run actor.
@@ -204,6 +233,9 @@ struct progress_event {
     agent_event,
     step_finished,
     run_finished,
+    /// A step waits to be retried (retry n/m in t, a quota wait) or goes to
+    /// a fallback agent; `text` says which.
+    step_notice,
   };
   kind_t kind = kind_t::step_started;
   std::string run_id;
@@ -264,7 +296,7 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_outcome& x) {
   return f(caf::meta::type_name("orch::step_outcome"), x.ok, x.failure,
            x.message, x.final_text, x.session_id, x.tokens, x.reported_files,
-           x.exit_code, x.truncated);
+           x.exit_code, x.truncated, x.retry_at_ms);
 }
 
 template<class Inspector>
@@ -276,7 +308,13 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_request& x) {
   return f(caf::meta::type_name("orch::step_request"), x.run_id, x.iteration,
            x.step_index, x.agent, x.task_kind, x.prompt, x.workspace, x.review,
-           x.progress);
+           x.progress, x.fallback_of);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, attempt_record& x) {
+  return f(caf::meta::type_name("orch::attempt_record"), x.agent, x.failure,
+           x.message, x.started_ms, x.duration_ms, x.files);
 }
 
 template<class Inspector>
@@ -284,7 +322,8 @@ typename Inspector::result_type inspect(Inspector& f, step_result& x) {
   return f(caf::meta::type_name("orch::step_result"), x.agent, x.task_kind,
            x.iteration, x.step_index, x.outcome, x.findings, x.files, x.refused,
            x.deleted, x.backups, x.reported_files, x.conflicts, x.output_file,
-           x.argv_sha256, x.started_ms, x.duration_ms);
+           x.argv_sha256, x.started_ms, x.duration_ms, x.attempts, x.ran_as,
+           x.fallback_reason);
 }
 
 template<class Inspector>
@@ -396,6 +435,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(orch, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orch, (std::vector<orch::run_info>))
   CAF_ADD_TYPE_ID(orch, (orch::workflow_config))
   CAF_ADD_TYPE_ID(orch, (orch::admission))
+  CAF_ADD_TYPE_ID(orch, (orch::attempt_record))
 
 CAF_END_TYPE_ID_BLOCK(orch)
 
@@ -409,9 +449,12 @@ namespace orch {
 /// request to it.
 /// `cancel` alone cancels every step; `cancel(run_id)` only the queued and
 /// running steps of that run.
+/// `retry(id)` is its own timer: a step waiting for a retry (backoff, quota
+/// wait) runs again.
 using agent_actor = caf::typed_actor<
   caf::replies_to<atom::run_step, step_request>::with<step_result>,
-  caf::reacts_to<atom::cancel>, caf::reacts_to<atom::cancel, std::string>>;
+  caf::reacts_to<atom::cancel>, caf::reacts_to<atom::cancel, std::string>,
+  caf::reacts_to<atom::retry, uint64_t>>;
 
 /// The rate limiter: a token bucket per user, asked by the coordinator
 /// before it accepts a run (see actors/rate_limiter.hpp).

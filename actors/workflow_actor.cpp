@@ -124,6 +124,12 @@ std::string step_summary(const config& cfg, const step_result& res) {
   if (!res.conflicts.empty())
     out += "; conflict: also changed by another parallel item: "
            + some_of(res.conflicts);
+  // Retries and fallbacks (issue 12).
+  if (!res.ran_as.empty() && res.ran_as != res.agent)
+    out += "; ran as " + res.ran_as + " ("
+           + res.fallback_reason.substr(0, res.fallback_reason.find(':')) + ")";
+  if (res.attempts.size() > 1)
+    out += "; " + std::to_string(res.attempts.size()) + " attempts";
   return out;
 }
 

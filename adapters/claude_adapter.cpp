@@ -22,6 +22,7 @@
 // "acceptEdits": the prompt goes on stdin (no 128 KiB argv limit, a prompt
 // starting with '-' is never a flag).
 
+#include <cstdlib>
 #include <map>
 
 #include "adapters/detail.hpp"
@@ -168,8 +169,20 @@ private:
     auto status = get_string(*info, "status");
     if (status.empty() || status == "allowed")
       return;
-    if (status == "rejected")
+    if (status == "rejected") {
       rate_rejected_ = true;
+      // Seen in seconds and in milliseconds since the epoch.
+      auto reset = info->find("resetsAt");
+      if (reset != info->end()) {
+        double value = 0;
+        if (reset->is_number())
+          value = reset->get<double>();
+        else if (reset->is_string())
+          value = std::atof(reset->get<std::string>().c_str());
+        if (auto ms = epoch_to_ms(value))
+          retry_at_ms_ = ms;
+      }
+    }
     agent_event ev;
     ev.kind = event_kind::rate_limit;
     ev.text = status;

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -168,6 +170,82 @@ bool file_exists(const std::string& path) {
 }
 
 // -- classification -----------------------------------------------------------
+
+int64_t wall_now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+int64_t epoch_to_ms(double value) {
+  // Between 2001 and 2286 in seconds; larger values are milliseconds.
+  if (!(value > 1e9) || value > 1e14)
+    return 0;
+  return value < 1e11 ? static_cast<int64_t>(value * 1000.0)
+                      : static_cast<int64_t>(value);
+}
+
+namespace {
+
+/// Reads "<number><unit>" sequences ("1m30s", "20 seconds", "5 minutes")
+/// from `text` at `pos`; returns ms, or -1 when no number is there.
+int64_t read_wait(const std::string& text, size_t pos) {
+  int64_t total = -1;
+  for (int parts = 0; parts < 3; ++parts) {
+    while (pos < text.size() && text[pos] == ' ')
+      ++pos;
+    size_t start = pos;
+    while (pos < text.size() && (is_digit(text[pos]) || text[pos] == '.'))
+      ++pos;
+    if (pos == start || pos - start > 9)
+      break;
+    double n = std::atof(text.substr(start, pos - start).c_str());
+    while (pos < text.size() && text[pos] == ' ')
+      ++pos;
+    size_t unit_start = pos;
+    while (pos < text.size()
+           && std::isalpha(static_cast<unsigned char>(text[pos])))
+      ++pos;
+    auto unit = text.substr(unit_start, pos - unit_start);
+    double scale = 1000.0;
+    if (unit == "ms" || unit.rfind("millisecond", 0) == 0)
+      scale = 1.0;
+    else if (unit == "m" || unit == "min" || unit == "mins"
+             || unit.rfind("minute", 0) == 0)
+      scale = 60000.0;
+    else if (unit == "h" || unit == "hr" || unit == "hrs"
+             || unit.rfind("hour", 0) == 0)
+      scale = 3600000.0;
+    else if (!(unit.empty() || unit == "s" || unit == "sec" || unit == "secs"
+               || unit.rfind("second", 0) == 0))
+      break;
+    total = std::max<int64_t>(total, 0) + static_cast<int64_t>(n * scale);
+    if (unit.empty())
+      break;
+  }
+  return total;
+}
+
+} // namespace
+
+int64_t find_retry_at(std::string_view text, int64_t now_ms) {
+  auto low = lower(text.substr(0, std::min<size_t>(text.size(), 1 << 16)));
+  for (const char* key :
+       {"retry-after:", "retry-after\":", "retry_after\":", "retry after",
+        "try again in", "retry in", "retry-after", "retry after:"}) {
+    auto pos = low.find(key);
+    if (pos == std::string::npos)
+      continue;
+    pos += std::string_view{key}.size();
+    while (pos < low.size() && (low[pos] == ' ' || low[pos] == '"'))
+      ++pos;
+    auto wait = read_wait(low, pos);
+    // Beyond a week it is not a wait anybody meant.
+    if (wait >= 0 && wait <= int64_t{7} * 24 * 3600 * 1000)
+      return now_ms + wait;
+  }
+  return 0;
+}
 
 int find_http_status(std::string_view text) {
   auto low = lower(text);
@@ -372,6 +450,9 @@ void set_failure(step_outcome& o, const cli_info& cli, failure_kind kind,
       break;
     case failure_kind::cancelled:
       head += "cancelled";
+      break;
+    case failure_kind::circuit_open:
+      head += "circuit open";
       break;
   }
   // The first line is the reason a person reads; the CLI's own words go
@@ -611,6 +692,11 @@ step_outcome json_lines_parser::finish(const process_result& r) {
 
   if (kind != failure_kind::none) {
     set_failure(o, cli_, kind, info.http_status, words, cut);
+    if (kind == failure_kind::rate_limited) {
+      o.retry_at_ms = retry_at_ms_;
+      if (o.retry_at_ms == 0)
+        o.retry_at_ms = find_retry_at(words + "\n" + r.err, wall_now_ms());
+    }
     return o;
   }
   if (final_seen_) {

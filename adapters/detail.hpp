@@ -75,6 +75,20 @@ failure_kind kind_for_http_status(int status);
 /// none when nothing is recognised.
 failure_kind kind_for_error_text(std::string_view text);
 
+/// Returns when a rate-limited request may be tried again, as a 429 error's
+/// words tell it: "Retry-After: 30" (seconds), "try again in 20 seconds",
+/// "try again in 5 minutes", "retry in 2h", "try again in 1m30s"; wall clock
+/// ms (`now_ms` plus the wait). 0 when the text names no wait.
+int64_t find_retry_at(std::string_view text, int64_t now_ms);
+
+/// Reads a reset time given as seconds or milliseconds since the epoch
+/// (Claude's rate_limit_event resetsAt is seen both ways); returns ms, or 0
+/// when `value` is no plausible time.
+int64_t epoch_to_ms(double value);
+
+/// The wall clock in ms since the epoch.
+int64_t wall_now_ms();
+
 /// Returns the first line of `text` without trailing whitespace.
 std::string first_line(std::string_view text);
 
@@ -184,6 +198,8 @@ protected:
   bool final_ok_ = false;
   /// A rate-limit event said the request was rejected.
   bool rate_rejected_ = false;
+  /// When the quota resets, as a rate-limit event said (wall ms; 0 unknown).
+  int64_t retry_at_ms_ = 0;
   /// Lines that were not JSON objects (last few kept, for messages).
   std::vector<std::string> noise_;
   std::size_t lines_ = 0;

@@ -29,6 +29,7 @@
 #include "cli/terminal.hpp"
 #include "config/config.hpp"
 #include "runtime/audit_log.hpp"
+#include "runtime/breaker.hpp"
 #include "runtime/counters.hpp"
 #include "runtime/rate_limit_store.hpp"
 #include "runtime/review.hpp"
@@ -448,6 +449,47 @@ int report_refusal(const caf::error& e) {
 
 } // namespace
 
+/// An agent's circuit breaker as the state directory keeps it.
+struct breaker_view {
+  /// closed, open or half_open (an open one whose cool-down is over shows
+  /// as half_open: the next step is its trial).
+  std::string state = "closed";
+  int64_t open_until_ms = 0;
+  std::string reason;
+  /// For the table: "closed", "open until 15:40:00", "half_open".
+  std::string text = "closed";
+};
+
+breaker_view read_breaker(const std::filesystem::path& state_dir,
+                          const std::string& agent) {
+  breaker_view v;
+  if (state_dir.empty())
+    return v;
+  std::string error;
+  auto snap = load_breaker(state_dir, agent, error);
+  if (!snap) {
+    if (!error.empty()) {
+      v.state = v.text = "unknown";
+      v.reason = error;
+    }
+    return v;
+  }
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  v.reason = snap->reason;
+  v.open_until_ms = snap->open_until_ms;
+  if (snap->state == breaker_state::open && snap->open_until_ms > now) {
+    v.state = "open";
+    v.text = "open until " + format_wall_time(snap->open_until_ms, now);
+  } else if (snap->state != breaker_state::closed) {
+    v.state = v.text = "half_open";
+  } else {
+    v.reason.clear();
+  }
+  return v;
+}
+
 int cmd_agents(load_result loaded, bool json) {
   auto cfg = usable_or_report(std::move(loaded));
   if (!cfg)
@@ -456,6 +498,7 @@ int cmd_agents(load_result loaded, bool json) {
                         static_cast<size_t>(cfg->settings.scheduler_threads)};
   caf::actor_system sys{sys_cfg};
   auto statuses = probe_agents(sys, *cfg, make_posix_process_runner());
+  auto state_dir = resolve_state_dir(cfg->settings.state_dir);
   if (json) {
     auto arr = nlohmann::ordered_json::array();
     for (auto& s : statuses) {
@@ -473,6 +516,15 @@ int cmd_agents(load_result loaded, bool json) {
       j["status"] = to_string(s.status);
       j["detail"] = s.detail;
       j["role"] = s.role;
+      auto b = read_breaker(state_dir, s.name);
+      nlohmann::ordered_json jb;
+      jb["state"] = b.state;
+      if (b.open_until_ms > 0 && b.state != "closed")
+        jb["open_until_ms"] = b.open_until_ms;
+      else
+        jb["open_until_ms"] = nullptr;
+      jb["reason"] = b.reason;
+      j["breaker"] = std::move(jb);
       arr.push_back(std::move(j));
     }
     std::printf("%s\n", dump_json(arr).c_str());
@@ -480,13 +532,25 @@ int cmd_agents(load_result loaded, bool json) {
   }
   std::printf("Config: %s\n\n", shown(cfg->source).c_str());
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"AGENT", "ADAPTER", "STATUS", "VERSION", "COMMAND", "ROLE"});
-  for (auto& s : statuses)
+  rows.push_back(
+    {"AGENT", "ADAPTER", "STATUS", "VERSION", "COMMAND", "ROLE", "BREAKER"});
+  std::vector<std::string> breaker_notes;
+  for (auto& s : statuses) {
+    auto b = read_breaker(state_dir, s.name);
     rows.push_back({s.name, to_string(s.kind), to_string(s.status),
                     s.version.empty() ? "-" : s.version,
                     s.path.empty() ? s.command : s.path,
-                    s.role.empty() ? "-" : s.role});
+                    s.role.empty() ? "-" : s.role, b.text});
+    if (!b.reason.empty())
+      breaker_notes.push_back(shown(s.name) + ": circuit " + b.text + ": "
+                              + shown(b.reason));
+  }
   print_table(rows);
+  if (!breaker_notes.empty()) {
+    std::printf("\n");
+    for (auto& n : breaker_notes)
+      std::printf("%s\n", n.c_str());
+  }
   bool any_detail = false;
   for (auto& s : statuses) {
     if (s.detail.empty() || s.status == availability::disabled)
@@ -617,6 +681,14 @@ int cmd_run(const run_options& given, load_result loaded) {
     coordinator_deps deps;
     deps.runner = make_posix_process_runner();
     deps.limit_store = limit_store_for(*cfg);
+    // The agents' circuit breakers outlive the process (issue 12).
+    // Only a state directory that passes open_state_dir's checks (ours,
+    // 0700, not a link) is used.
+    if (auto dir = resolve_state_dir(cfg->settings.state_dir); !dir.empty()) {
+      std::string error;
+      if (open_state_dir(dir, error))
+        deps.state_dir = dir;
+    }
     auto coord = spawn_coordinator(sys, cfg, deps);
     caf::scoped_actor self{sys};
     self->monitor(coord);

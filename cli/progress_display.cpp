@@ -88,6 +88,11 @@ void on_event(self_ptr self, const progress_event& ev) {
         print_line(self, st.term.dim("      " + shown(ev.agent) + ": "
                                      + shown(ev.text)));
       break;
+    case kind::step_notice:
+      print_line(self,
+                 st.term.yellow("    ↻ " + shown(ev.agent) + " · "
+                                + shown(ev.task_kind) + ": " + shown(ev.text)));
+      break;
     case kind::step_finished: {
       auto i = st.running.find(key);
       auto start = i != st.running.end() ? i->second.start : ev.elapsed_ms;

@@ -507,6 +507,60 @@ void validate_deadline(diagnostics& diag, const std::string& path,
                             + "); it could never fire");
 }
 
+void check_time(diagnostics& diag, const std::string& key,
+                std::chrono::milliseconds value, std::chrono::milliseconds min,
+                std::chrono::milliseconds max) {
+  if (value < min)
+    diag.check_error(key, "must be at least " + seconds_text(min) + ", got "
+                            + seconds_text(value));
+  else if (value > max)
+    diag.check_error(key, at_most(max) + ", got " + seconds_text(value));
+}
+
+void validate_retry(diagnostics& diag, const std::string& path,
+                    const retry_policy& r) {
+  check_count(diag, path + ".attempts", r.attempts, 1,
+              config_limits::max_retry_attempts);
+  check_time(diag, path + ".base", r.base, std::chrono::milliseconds{0},
+             config_limits::max_retry_delay);
+  check_time(diag, path + ".cap", r.cap, std::chrono::milliseconds{0},
+             config_limits::max_retry_delay);
+  if (r.cap < r.base)
+    diag.check_error(path + ".cap", "must be at least base ("
+                                      + seconds_text(r.base) + "), got "
+                                      + seconds_text(r.cap));
+}
+
+void validate_breaker(diagnostics& diag, const std::string& path,
+                      const breaker_policy& b) {
+  check_count(diag, path + ".failures", b.failures, 1,
+              config_limits::max_breaker_failures);
+  check_time(diag, path + ".window", b.window, std::chrono::milliseconds{1},
+             config_limits::max_breaker_time);
+  check_time(diag, path + ".cool_down", b.cool_down,
+             std::chrono::milliseconds{0}, config_limits::max_breaker_time);
+}
+
+void validate_fallback(diagnostics& diag, const config& cfg,
+                       const agent_config& agent) {
+  auto path = key_path("agents", agent.name) + ".fallback";
+  std::set<std::string> seen;
+  for (size_t i = 0; i < agent.fallback.size(); ++i) {
+    const auto& name = agent.fallback[i];
+    auto at = index_path(path, i);
+    if (name == agent.name)
+      diag.check_error(at, "an agent cannot be its own fallback");
+    else if (cfg.find_agent(name) == nullptr) {
+      std::string known;
+      for (const auto& a : cfg.agents)
+        known += (known.empty() ? "" : ", ") + a.name;
+      diag.check_error(at, "unknown agent " + quote(name) + " (known: " + known
+                             + ")");
+    } else if (!seen.insert(name).second)
+      diag.check_error(at, "agent " + quote(name) + " is listed twice");
+  }
+}
+
 void validate_agent(diagnostics& diag, const agent_config& agent) {
   auto path = key_path("agents", agent.name);
   if (!valid_name(agent.name)) {
@@ -567,6 +621,8 @@ void validate_agent(diagnostics& diag, const agent_config& agent) {
     if (!valid_env_name(name))
       diag.check_error(key_path(path + ".env_set", name),
                        "invalid environment variable name " + quote(name));
+  validate_retry(diag, path + ".retry", agent.retry);
+  validate_breaker(diag, path + ".circuit_breaker", agent.circuit_breaker);
 }
 
 void validate_item(diagnostics& diag, const config& cfg,
@@ -670,6 +726,10 @@ void validate_settings(diagnostics& diag, const settings& s) {
                        + seconds_text(s.kill_grace));
   check_count(diag, "settings.scheduler_threads", s.scheduler_threads, 1,
               config_limits::max_scheduler_threads);
+  validate_retry(diag, "settings.retry", s.retry);
+  validate_breaker(diag, "settings.circuit_breaker", s.circuit_breaker);
+  check_time(diag, "settings.max_quota_wait", s.max_quota_wait,
+             std::chrono::milliseconds{0}, config_limits::max_breaker_time);
   if (std::find(std::begin(log_levels), std::end(log_levels), s.log_level)
       == std::end(log_levels))
     diag.check_error("settings.log_level",
@@ -719,8 +779,10 @@ void validate(diagnostics& diag, const config& cfg) {
   check_unique(diag, cfg.agents, "agents", "agent");
   check_unique(diag, cfg.workflows, "workflows", "workflow");
   check_unique(diag, cfg.tasks, "tasks", "task");
-  for (const auto& x : cfg.agents)
+  for (const auto& x : cfg.agents) {
     validate_agent(diag, x);
+    validate_fallback(diag, cfg, x);
+  }
   for (const auto& x : cfg.tasks)
     validate_task(diag, x);
   for (const auto& x : cfg.workflows)
@@ -776,7 +838,7 @@ public:
       parse_settings(*settings, cfg.settings);
     if (agents && expect_map(*agents, true))
       for_each_name(agents->value, "agents", [&](entry e) {
-        cfg.agents.push_back(parse_agent(e));
+        cfg.agents.push_back(parse_agent(e, cfg.settings));
       });
     if (tasks && expect_map(*tasks, true))
       for_each_name(tasks->value, "tasks", [&](entry e) {
@@ -1022,9 +1084,11 @@ private:
 
   // -- agents -----------------------------------------------------------------
 
-  agent_config parse_agent(const entry& e) {
+  agent_config parse_agent(const entry& e, const settings& defaults) {
     agent_config agent;
     agent.name = e.name;
+    agent.retry = defaults.retry;
+    agent.circuit_breaker = defaults.circuit_breaker;
     // The agent's name picks the adapter unless `adapter` says otherwise,
     // as in the original, where the name was the adapter.
     auto by_name = parse_adapter_kind(e.name);
@@ -1044,7 +1108,8 @@ private:
     for_each_key(
       e.value, e.path,
       {"adapter", "command", "args", "model", "enabled", "role", "description",
-       "timeout", "deadlines", "env", "env_set", "max_concurrency", "prompt"},
+       "timeout", "deadlines", "env", "env_set", "max_concurrency", "prompt",
+       "retry", "circuit_breaker", "fallback"},
       [&](entry f) {
         if (f.name == "adapter") {
           if (auto x = get_string(f)) {
@@ -1091,6 +1156,18 @@ private:
         } else if (f.name == "max_concurrency") {
           if (auto x = get_int32(f))
             agent.max_concurrency = *x;
+        } else if (f.name == "retry") {
+          parse_retry(f, agent.retry);
+        } else if (f.name == "circuit_breaker") {
+          parse_breaker(f, agent.circuit_breaker);
+        } else if (f.name == "fallback") {
+          if (f.value.IsScalar()) {
+            // One name without a list.
+            if (auto x = get_string(f))
+              agent.fallback = {*x};
+          } else if (auto x = get_string_list(f)) {
+            agent.fallback = std::move(*x);
+          }
         } else if (f.name == "prompt") {
           if (auto x = get_string(f)) {
             if (*x == "stdin") {
@@ -1167,6 +1244,35 @@ private:
     };
     out.first_output = first ? *first : cap(out.first_output);
     out.idle = idle ? *idle : cap(out.idle);
+  }
+
+  void parse_retry(const entry& e, retry_policy& out) {
+    if (!expect_map(e, true))
+      return;
+    for_each_key(e.value, e.path, {"attempts", "base", "cap"}, [&](entry f) {
+      if (f.name == "attempts") {
+        if (auto x = get_int32(f))
+          out.attempts = *x;
+      } else if (auto x = get_seconds(f, config_limits::max_retry_delay,
+                                      false)) {
+        (f.name == "base" ? out.base : out.cap) = *x;
+      }
+    });
+  }
+
+  void parse_breaker(const entry& e, breaker_policy& out) {
+    if (!expect_map(e, true))
+      return;
+    for_each_key(e.value, e.path, {"failures", "window", "cool_down"},
+                 [&](entry f) {
+                   if (f.name == "failures") {
+                     if (auto x = get_int32(f))
+                       out.failures = *x;
+                   } else if (auto x = get_seconds(
+                                f, config_limits::max_breaker_time, false)) {
+                     (f.name == "window" ? out.window : out.cool_down) = *x;
+                   }
+                 });
   }
 
   void parse_env_set(const entry& e, std::map<std::string, std::string>& out) {
@@ -1390,11 +1496,19 @@ private:
   void parse_settings(const entry& e, settings& out) {
     if (!expect_map(e, true))
       return;
-    key_list allowed{"max_iterations",    "min_suggestions_threshold",
-                     "workspace_dir",     "max_task_chars",
-                     "output_cap_bytes",  "kill_grace",
-                     "log_level",         "state_dir",
-                     "scheduler_threads", "audit"};
+    key_list allowed{"max_iterations",
+                     "min_suggestions_threshold",
+                     "workspace_dir",
+                     "max_task_chars",
+                     "output_cap_bytes",
+                     "kill_grace",
+                     "log_level",
+                     "state_dir",
+                     "scheduler_threads",
+                     "audit",
+                     "retry",
+                     "circuit_breaker",
+                     "max_quota_wait"};
     allowed.insert(allowed.end(), std::begin(compat_settings),
                    std::end(compat_settings));
     for_each_key(e.value, e.path, allowed, [&](entry f) {
@@ -1433,6 +1547,13 @@ private:
           out.scheduler_threads = *x;
       } else if (f.name == "audit") {
         parse_audit(f, out.audit);
+      } else if (f.name == "retry") {
+        parse_retry(f, out.retry);
+      } else if (f.name == "circuit_breaker") {
+        parse_breaker(f, out.circuit_breaker);
+      } else if (f.name == "max_quota_wait") {
+        if (auto x = get_seconds(f, config_limits::max_breaker_time, false))
+          out.max_quota_wait = *x;
       }
     });
   }

@@ -48,6 +48,25 @@ enum class prompt_mode : uint8_t {
 /// Returns the config spelling of `x` ("stdin" or "argument").
 std::string to_string(prompt_mode x);
 
+/// Retries of a failed step (see retryable() in runtime/events.hpp): the
+/// delay before retry n (1-based) is min(cap, base * 2^(n-1)), of which a
+/// random part up to half is taken off (jitter).
+struct retry_policy {
+  /// Attempts in all: the first try plus up to attempts - 1 retries.
+  int32_t attempts = 3;
+  std::chrono::milliseconds base{std::chrono::seconds{2}};
+  std::chrono::milliseconds cap{std::chrono::seconds{30}};
+};
+
+/// The circuit breaker of one agent: open after `failures` failures that say
+/// the agent is unwell within `window`; half-open (one trial step) after
+/// `cool_down`; closed again on a success.
+struct breaker_policy {
+  int32_t failures = 5;
+  std::chrono::milliseconds window{std::chrono::minutes{10}};
+  std::chrono::milliseconds cool_down{std::chrono::minutes{5}};
+};
+
 struct agent_config {
   std::string name;
   adapter_kind kind = adapter_kind::command;
@@ -73,6 +92,14 @@ struct agent_config {
   int32_t max_concurrency = 1;
   /// Only for the `command` adapter.
   prompt_mode prompt = prompt_mode::stdin_text;
+  /// `settings.retry` unless the agent sets its own (key by key).
+  retry_policy retry;
+  /// `settings.circuit_breaker` unless the agent sets its own (key by key).
+  breaker_policy circuit_breaker;
+  /// Agents that take a step over, in order, when this one is not
+  /// installed, not authenticated, open-circuited or out of quota beyond
+  /// settings.max_quota_wait. Known agents, never itself.
+  std::vector<std::string> fallback;
 };
 
 // -- workflows ----------------------------------------------------------------
@@ -182,6 +209,13 @@ struct settings {
   int32_t scheduler_threads = 2;
   /// The audit log.
   audit_settings audit;
+  /// Default retry policy of every agent.
+  retry_policy retry;
+  /// Default circuit breaker of every agent.
+  breaker_policy circuit_breaker;
+  /// A rate-limited step waits for the quota reset time its CLI reported
+  /// when it is at most this far away; else it fails (or falls back).
+  std::chrono::milliseconds max_quota_wait{std::chrono::minutes{5}};
 };
 
 /// The top-level `rate_limiting` section: a token bucket per user, checked
@@ -250,6 +284,17 @@ inline constexpr int32_t max_rate_limit = 1000000;
 /// `settings.audit.max_bytes`: at least 4 KiB, at most 1 GiB.
 inline constexpr std::size_t min_audit_bytes = 4096;
 inline constexpr std::size_t max_audit_bytes = std::size_t{1} << 30;
+/// `retry.attempts` (settings and agents).
+inline constexpr int32_t max_retry_attempts = 20;
+/// `retry.base` and `retry.cap`: 1 hour.
+inline constexpr std::chrono::milliseconds max_retry_delay{
+  std::chrono::hours{1}};
+/// `circuit_breaker.failures`.
+inline constexpr int32_t max_breaker_failures = 1000;
+/// `circuit_breaker.window` and `.cool_down`, `settings.max_quota_wait`:
+/// 7 days.
+inline constexpr std::chrono::milliseconds max_breaker_time{
+  std::chrono::hours{24 * 7}};
 
 } // namespace config_limits
 

@@ -50,6 +50,8 @@ std::string to_string(failure_kind x) {
       return "agent_error";
     case failure_kind::cancelled:
       return "cancelled";
+    case failure_kind::circuit_open:
+      return "circuit_open";
   }
   return "unknown";
 }
@@ -58,8 +60,6 @@ bool retryable(failure_kind x) noexcept {
   switch (x) {
     // Vendor trouble that goes away by itself: network, 5xx, overload.
     case failure_kind::transient:
-    // The quota refills; the retry policy is expected to wait first.
-    case failure_kind::rate_limited:
     // A CLI stuck at startup (MCP servers, a slow auth refresh) or in a
     // stalled stream usually gets through on a fresh start.
     case failure_kind::timeout_first_output:
@@ -70,6 +70,9 @@ bool retryable(failure_kind x) noexcept {
       return true;
     // No success to wait for.
     case failure_kind::none:
+    // The quota refills at its own time: the agent actor waits for the
+    // reset time the CLI reported (settings.max_quota_wait), not a backoff.
+    case failure_kind::rate_limited:
     // Running it again finds the same PATH and the same credentials.
     case failure_kind::not_installed:
     case failure_kind::not_authenticated:
@@ -82,9 +85,38 @@ bool retryable(failure_kind x) noexcept {
     case failure_kind::agent_error:
     // Somebody wanted it stopped.
     case failure_kind::cancelled:
+    // The breaker says when it may close; a fallback is the way on.
+    case failure_kind::circuit_open:
       return false;
   }
   return false;
+}
+
+bool counts_for_breaker(failure_kind x) noexcept {
+  switch (x) {
+    case failure_kind::transient:
+    case failure_kind::timeout_first_output:
+    case failure_kind::timeout_idle:
+    case failure_kind::timeout_total:
+    case failure_kind::crashed:
+    case failure_kind::rate_limited:
+    case failure_kind::not_authenticated:
+      return true;
+    case failure_kind::none:
+    case failure_kind::not_installed:
+    case failure_kind::unparseable:
+    case failure_kind::agent_error:
+    case failure_kind::cancelled:
+    case failure_kind::circuit_open:
+      return false;
+  }
+  return false;
+}
+
+bool falls_back(failure_kind x) noexcept {
+  return x == failure_kind::not_installed
+         || x == failure_kind::not_authenticated
+         || x == failure_kind::circuit_open || x == failure_kind::rate_limited;
 }
 
 } // namespace orch

@@ -86,13 +86,33 @@ enum class failure_kind : uint8_t {
   agent_error,
   /// Stopped by the user (Ctrl-C) or by the orchestrator.
   cancelled,
+  /// Refused without running: the agent's circuit breaker is open (it
+  /// failed too often lately, or is out of quota); the message says why and
+  /// when it may close.
+  circuit_open,
 };
 
 /// Returns the snake_case name of `x`.
 std::string to_string(failure_kind x);
 
-/// Returns true when running the same step again may succeed.
+/// Returns true when the agent actor retries a step that failed this way
+/// (with exponential backoff, up to the agent's retry.attempts): transient,
+/// timeout_first_output, timeout_idle and crashed. Never retried:
+/// not_installed, not_authenticated, unparseable, agent_error,
+/// timeout_total, cancelled, circuit_open. rate_limited is not retried by
+/// this rule: it waits for the quota reset time (see quota_waitable).
 bool retryable(failure_kind x) noexcept;
+
+/// Returns true for failures that say the agent itself is unwell and count
+/// toward opening its circuit breaker: transient, the timeouts, crashed,
+/// rate_limited and not_authenticated (not a user's cancel, not a bad
+/// answer).
+bool counts_for_breaker(failure_kind x) noexcept;
+
+/// Returns true for failures after which a step goes to the agent's
+/// fallback agents: not_installed, not_authenticated, circuit_open and
+/// rate_limited (out of quota beyond settings.max_quota_wait).
+bool falls_back(failure_kind x) noexcept;
 
 /// The outcome of one agent invocation, judged from its final event.
 struct step_outcome {
@@ -109,6 +129,10 @@ struct step_outcome {
   int32_t exit_code = -1;
   /// Output exceeded the cap and was cut.
   bool truncated = false;
+  /// For rate_limited: when the quota resets as the CLI reported it (a
+  /// rate_limit_event's resetsAt, a Retry-After or "try again in N
+  /// seconds" in a 429 error), wall clock ms since the epoch; 0 = unknown.
+  int64_t retry_at_ms = 0;
 };
 
 } // namespace orch

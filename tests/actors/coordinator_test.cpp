@@ -505,6 +505,35 @@ TEST_F(coordinator_test, a_workflow_actor_that_dies_gives_a_failed_run) {
   EXPECT_TRUE(workspace_lock::acquire(root_ / "ws" / id, "next", err)) << err;
 }
 
+TEST_F(coordinator_test, an_unavailable_agent_with_a_fallback_runs_as_it) {
+  // Issue 12: `a` is not installed but falls back to `b`; the run is
+  // accepted and the step says who ran it and why.
+  unavailable_ = {"a"};
+  config_.agents[0].fallback = {"b"};
+  fake_response missing;
+  missing.started = false;
+  runner_->on("a", missing);
+  auto c = spawn();
+  auto id = submit(c, spec("one"));
+  ASSERT_TRUE(id) << sys_.render(id.error());
+  auto res = result(c, *id);
+  EXPECT_EQ(res.status, run_status::completed) << res.message;
+  ASSERT_EQ(res.iterations.size(), 1u);
+  ASSERT_EQ(res.iterations[0].steps.size(), 1u);
+  const auto& step = res.iterations[0].steps[0];
+  EXPECT_EQ(step.agent, "a");
+  EXPECT_EQ(step.ran_as, "b");
+  EXPECT_EQ(step.fallback_reason.rfind("not_installed: ", 0), 0u)
+    << step.fallback_reason;
+  ASSERT_EQ(step.attempts.size(), 2u);
+  EXPECT_EQ(step.attempts[0].failure, failure_kind::not_installed);
+  // Without an available fallback the run is refused as before.
+  unavailable_ = {"a", "b"};
+  auto refused = submit(c, spec("one"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), caf::make_error(errc::agent_unavailable));
+}
+
 TEST_F(coordinator_test, a_dead_agent_actor_refuses_new_runs_that_need_it) {
   auto c = spawn();
   caf::scoped_actor self{sys_};

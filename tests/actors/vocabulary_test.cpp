@@ -42,20 +42,24 @@ auto fields(finding& x) {
   return std::tie(a, b, c, d);
 }
 auto fields(step_outcome& x) {
-  auto& [a, b, c, d, e, f, g, h, i] = x;
-  return std::tie(a, b, c, d, e, f, g, h, i);
+  auto& [a, b, c, d, e, f, g, h, i, j] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j);
 }
 auto fields(refused_path& x) {
   auto& [a, b] = x;
   return std::tie(a, b);
 }
 auto fields(step_request& x) {
-  auto& [a, b, c, d, e, f, g, h, i] = x;
-  return std::tie(a, b, c, d, e, f, g, h, i);
+  auto& [a, b, c, d, e, f, g, h, i, j] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j);
+}
+auto fields(attempt_record& x) {
+  auto& [a, b, c, d, e, f] = x;
+  return std::tie(a, b, c, d, e, f);
 }
 auto fields(step_result& x) {
-  auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p] = x;
-  return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p);
+  auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s);
 }
 auto fields(step_item& x) {
   auto& [a, b, c] = x;
@@ -206,6 +210,7 @@ struct samples {
     x.reported_files = {"/w/a.py"};
     x.exit_code = 1;
     x.truncated = true;
+    x.retry_at_ms = 1764600000000;
     return x;
   }
   refused_path make(tag<refused_path>) {
@@ -222,6 +227,17 @@ struct samples {
     x.workspace = "/w";
     x.review = true;
     x.progress = sink;
+    x.fallback_of = "claude";
+    return x;
+  }
+  attempt_record make(tag<attempt_record>) {
+    attempt_record x;
+    x.agent = "claude";
+    x.failure = failure_kind::transient;
+    x.message = "claude: temporary API or network failure";
+    x.started_ms = 1764600000000;
+    x.duration_ms = 1500;
+    x.files = {"a.py"};
     return x;
   }
   step_result make(tag<step_result>) {
@@ -242,6 +258,9 @@ struct samples {
     x.argv_sha256 = "ab12";
     x.started_ms = 123;
     x.duration_ms = 45;
+    x.attempts = {make(tag<attempt_record>{})};
+    x.ran_as = "gemini";
+    x.fallback_reason = "rate_limited: out of quota";
     return x;
   }
   step_item make(tag<step_item>) {

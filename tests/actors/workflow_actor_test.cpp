@@ -174,6 +174,9 @@ silent_agent(agent_actor::stateful_pointer<silent_agent_state> self) {
     [=](atom::cancel, const std::string&) {
       // nop
     },
+    [=](atom::retry, uint64_t) {
+      // nop
+    },
   };
 }
 

@@ -100,7 +100,10 @@ TEST(CodexParser, Api429IsRateLimited) {
   EXPECT_EQ(res.outcome.failure, failure_kind::rate_limited)
     << res.outcome.message;
   EXPECT_NE(res.outcome.message.find("HTTP 429"), std::string::npos);
-  EXPECT_TRUE(retryable(res.outcome.failure));
+  // Not a backoff retry: rate_limited waits for the quota (issue 12), and
+  // goes to a fallback agent when that is too far away.
+  EXPECT_FALSE(retryable(res.outcome.failure));
+  EXPECT_TRUE(falls_back(res.outcome.failure));
 }
 
 TEST(CodexParser, Api500IsTransientFromTheHighDemandWording) {

@@ -24,9 +24,10 @@ TEST(Events, EveryEventKindHasADistinctSnakeCaseName) {
 
 TEST(Events, EveryFailureKindHasADistinctSnakeCaseName) {
   std::set<std::string> names;
-  for (int i = 0; i <= static_cast<int>(failure_kind::cancelled); ++i)
+  for (int i = 0; i <= static_cast<int>(failure_kind::circuit_open); ++i)
     names.insert(to_string(static_cast<failure_kind>(i)));
-  EXPECT_EQ(names.size(), 12u);
+  EXPECT_EQ(names.size(), 13u);
+  EXPECT_EQ(to_string(failure_kind::circuit_open), "circuit_open");
   EXPECT_EQ(names.count("unknown"), 0u);
   EXPECT_EQ(to_string(failure_kind::not_authenticated), "not_authenticated");
   EXPECT_EQ(to_string(failure_kind::timeout_first_output),
@@ -35,10 +36,37 @@ TEST(Events, EveryFailureKindHasADistinctSnakeCaseName) {
 
 TEST(Events, PassingTroubleIsRetryable) {
   EXPECT_TRUE(retryable(failure_kind::transient));
-  EXPECT_TRUE(retryable(failure_kind::rate_limited));
   EXPECT_TRUE(retryable(failure_kind::timeout_first_output));
   EXPECT_TRUE(retryable(failure_kind::timeout_idle));
   EXPECT_TRUE(retryable(failure_kind::crashed));
+}
+
+TEST(Events, RateLimitsWaitForTheQuotaInsteadOfABackoffRetry) {
+  EXPECT_FALSE(retryable(failure_kind::rate_limited));
+  EXPECT_TRUE(counts_for_breaker(failure_kind::rate_limited));
+  EXPECT_TRUE(falls_back(failure_kind::rate_limited));
+}
+
+TEST(Events, TheBreakerCountsOnlyFailuresThatSayTheAgentIsUnwell) {
+  for (auto k : {failure_kind::transient, failure_kind::timeout_first_output,
+                 failure_kind::timeout_idle, failure_kind::timeout_total,
+                 failure_kind::crashed, failure_kind::rate_limited,
+                 failure_kind::not_authenticated})
+    EXPECT_TRUE(counts_for_breaker(k)) << to_string(k);
+  for (auto k : {failure_kind::none, failure_kind::not_installed,
+                 failure_kind::unparseable, failure_kind::agent_error,
+                 failure_kind::cancelled, failure_kind::circuit_open})
+    EXPECT_FALSE(counts_for_breaker(k)) << to_string(k);
+}
+
+TEST(Events, FallbacksTakeOverWhenTheAgentCannotRunTheStep) {
+  for (auto k : {failure_kind::not_installed, failure_kind::not_authenticated,
+                 failure_kind::circuit_open, failure_kind::rate_limited})
+    EXPECT_TRUE(falls_back(k)) << to_string(k);
+  for (auto k : {failure_kind::none, failure_kind::transient,
+                 failure_kind::crashed, failure_kind::agent_error,
+                 failure_kind::cancelled, failure_kind::timeout_total})
+    EXPECT_FALSE(falls_back(k)) << to_string(k);
 }
 
 TEST(Events, DeterministicFailuresAreNotRetryable) {
@@ -49,6 +77,7 @@ TEST(Events, DeterministicFailuresAreNotRetryable) {
   EXPECT_FALSE(retryable(failure_kind::unparseable));
   EXPECT_FALSE(retryable(failure_kind::agent_error));
   EXPECT_FALSE(retryable(failure_kind::cancelled));
+  EXPECT_FALSE(retryable(failure_kind::circuit_open));
 }
 
 TEST(Events, UsageAddsUpAndKeepsTheCostFlag) {

@@ -86,6 +86,7 @@ agents:
     command: $src/tests/fakes/codex
     env_set: {FAKE_CASE: hang}
     deadlines: {first_output: 0.3, idle: 0.3, total: 5}
+    retry: {attempts: 1}
 workflows:
   default:
     - {agent: codex, task: implement}
