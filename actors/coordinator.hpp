@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -73,6 +74,10 @@ struct coordinator_deps {
   size_t event_buffer = 10000;
   /// Finished runs kept for `result` and `status`.
   size_t retained_runs = 100;
+  /// The state directory (runtime/state_dir.hpp): the step cache keeps its
+  /// entries in `cache/` there. Empty: no step cache (tests that do not
+  /// test it; `run` passes the resolved state directory).
+  std::filesystem::path state_dir;
 };
 
 struct coordinator_state {
@@ -94,6 +99,8 @@ struct coordinator_state {
   coordinator_deps deps;
   /// One per enabled agent, shared by all runs.
   std::map<std::string, agent_actor> agents;
+  /// The step cache shared by the agents (null when off).
+  cache_actor cache;
   /// Agents whose actor went down, with the reason.
   std::map<std::string, std::string> down_agents;
   /// By run id (ids sort by creation).

@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "runtime/events.hpp"
 #include "runtime/review.hpp"
+#include "runtime/step_cache_store.hpp"
 
 // -- atoms
 // ----------------------------------------------------------------------
@@ -43,6 +44,8 @@ ORCH_ATOM(list, "list")
 ORCH_ATOM(status, "status")
 ORCH_ATOM(subscribe, "subscribe")
 ORCH_ATOM(unsubscribe, "unsubscr")
+ORCH_ATOM(cache_get, "cacheGet")
+ORCH_ATOM(cache_put, "cachePut")
 
 } // namespace orch::atom
 
@@ -78,6 +81,9 @@ struct step_request {
   bool review = false;
   /// Receives progress_event messages while the step runs (may be null).
   progress_sink progress;
+  /// True when the step must run even if the step cache holds its outcome
+  /// (`run --no-cache`); it is not stored either.
+  bool no_cache = false;
 };
 
 /// What one step produced, judged.
@@ -111,6 +117,9 @@ struct step_result {
   std::string output_file;
   int64_t started_ms = 0;
   int64_t duration_ms = 0;
+  /// True when the step cache answered: no process ran, the stored outcome
+  /// was replayed and its files written again.
+  bool cached = false;
 };
 
 /// A whole task for a workflow-run actor.
@@ -125,6 +134,8 @@ struct run_request {
   /// The resolved workflow of this run (per-run `--agents` applied). When it
   /// has no steps, the workflow actor looks `workflow` up in its config.
   workflow_config workflow_def;
+  /// Bypass the step cache for every step (`run --no-cache`).
+  bool no_cache = false;
 };
 
 /// What a front door submits to the coordinator: a run before validation.
@@ -139,6 +150,9 @@ struct run_spec {
   int32_t max_iterations = 0;
   /// Empty: `<settings.workspace_dir>/<run id>`.
   std::string workspace;
+  /// Bypass the step cache (`run --no-cache`): every step runs, and none is
+  /// stored.
+  bool no_cache = false;
 };
 
 /// How a run ended.
@@ -212,6 +226,13 @@ struct progress_event {
   uint64_t seq = 0;
 };
 
+/// The step cache's answer to a lookup.
+struct cache_lookup {
+  bool hit = false;
+  /// Meaningful when `hit`.
+  step_cache_entry entry;
+};
+
 /// What the coordinator knows of one run.
 struct run_info {
   std::string run_id;
@@ -256,7 +277,7 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_request& x) {
   return f(caf::meta::type_name("orch::step_request"), x.run_id, x.iteration,
            x.step_index, x.agent, x.task_kind, x.prompt, x.workspace, x.review,
-           x.progress);
+           x.progress, x.no_cache);
 }
 
 template<class Inspector>
@@ -264,7 +285,7 @@ typename Inspector::result_type inspect(Inspector& f, step_result& x) {
   return f(caf::meta::type_name("orch::step_result"), x.agent, x.task_kind,
            x.iteration, x.step_index, x.outcome, x.findings, x.files, x.refused,
            x.deleted, x.backups, x.reported_files, x.conflicts, x.output_file,
-           x.started_ms, x.duration_ms);
+           x.started_ms, x.duration_ms, x.cached);
 }
 
 template<class Inspector>
@@ -288,13 +309,35 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_request& x) {
   return f(caf::meta::type_name("orch::run_request"), x.run_id, x.task,
            x.workflow, x.workspace, x.max_iterations, x.progress,
-           x.workflow_def);
+           x.workflow_def, x.no_cache);
 }
 
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_spec& x) {
   return f(caf::meta::type_name("orch::run_spec"), x.task, x.workflow, x.agents,
-           x.max_iterations, x.workspace);
+           x.max_iterations, x.workspace, x.no_cache);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cached_file& x) {
+  return f(caf::meta::type_name("orch::cached_file"), x.path, x.content);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cached_refusal& x) {
+  return f(caf::meta::type_name("orch::cached_refusal"), x.path, x.reason);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_cache_entry& x) {
+  return f(caf::meta::type_name("orch::step_cache_entry"), x.key, x.created_ms,
+           x.agent, x.task_kind, x.outcome, x.findings, x.files, x.deleted,
+           x.reported_files, x.refused, x.duration_ms);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_lookup& x) {
+  return f(caf::meta::type_name("orch::cache_lookup"), x.hit, x.entry);
 }
 
 template<class Inspector>
@@ -366,6 +409,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(orch, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orch, (orch::run_info))
   CAF_ADD_TYPE_ID(orch, (std::vector<orch::run_info>))
   CAF_ADD_TYPE_ID(orch, (orch::workflow_config))
+  CAF_ADD_TYPE_ID(orch, (orch::step_cache_entry))
+  CAF_ADD_TYPE_ID(orch, (orch::cache_lookup))
 
 CAF_END_TYPE_ID_BLOCK(orch)
 
@@ -382,6 +427,12 @@ namespace orch {
 using agent_actor = caf::typed_actor<
   caf::replies_to<atom::run_step, step_request>::with<step_result>,
   caf::reacts_to<atom::cancel>, caf::reacts_to<atom::cancel, std::string>>;
+
+/// The step cache (actors/cache_actor.hpp): a lookup by key answers the
+/// entry or a miss; a put stores an entry (memory, then disk).
+using cache_actor = caf::typed_actor<
+  caf::replies_to<atom::cache_get, std::string>::with<cache_lookup>,
+  caf::reacts_to<atom::cache_put, step_cache_entry>>;
 
 /// One task run through a workflow to convergence.
 using workflow_actor = caf::typed_actor<

@@ -30,6 +30,7 @@
 #include "config/config.hpp"
 #include "runtime/review.hpp"
 #include "runtime/safe_file.hpp"
+#include "runtime/state_dir.hpp"
 #include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
 
@@ -370,6 +371,7 @@ run_spec to_spec(const run_options& opts) {
   spec.agents = opts.agents;
   spec.max_iterations = opts.max_iterations;
   spec.workspace = opts.output;
+  spec.no_cache = opts.no_cache;
   return spec;
 }
 
@@ -571,6 +573,8 @@ int cmd_run(const run_options& given, load_result loaded) {
     caf::actor_system sys{sys_cfg};
     coordinator_deps deps;
     deps.runner = make_posix_process_runner();
+    // The step cache lives in the state directory (off when it has none).
+    deps.state_dir = resolve_state_dir(cfg->settings.state_dir);
     auto coord = spawn_coordinator(sys, cfg, deps);
     caf::scoped_actor self{sys};
     self->monitor(coord);

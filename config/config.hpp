@@ -149,6 +149,21 @@ struct task_template {
   bool review = false;
 };
 
+/// The step cache (settings.cache): a successful step's outcome and files,
+/// replayed when the same agent meets the same task, prompt and workspace
+/// content again (see runtime/step_cache_store.hpp).
+struct cache_settings {
+  bool enabled = true;
+  /// Entries older than this are misses (and removed).
+  std::chrono::milliseconds ttl{std::chrono::hours{24 * 7}};
+  /// Entries kept in memory (least recently used go first).
+  std::size_t max_entries = 1000;
+  /// Bytes of entries kept in memory.
+  std::size_t max_memory_bytes = std::size_t{64} * 1024 * 1024;
+  /// Bytes of entry files under `<state dir>/cache/` (oldest go first).
+  std::size_t max_disk_bytes = std::size_t{512} * 1024 * 1024;
+};
+
 struct settings {
   int32_t max_iterations = 3;
   int32_t min_suggestions_threshold = 0;
@@ -169,6 +184,8 @@ struct settings {
   /// Threads of the actor scheduler. Blocking work (agent processes, file
   /// copies, snapshots) runs on threads of its own, so few are needed.
   int32_t scheduler_threads = 2;
+  /// The step cache.
+  cache_settings cache;
 };
 
 /// Returns the canonical log level for `text` (trace, debug, info, warn,
@@ -217,6 +234,15 @@ inline constexpr int32_t max_scheduler_threads = 64;
 inline constexpr int32_t max_iterations = 1000;
 /// `min_suggestions_threshold` of workflows and settings.
 inline constexpr int32_t max_suggestions_threshold = 100000;
+/// `settings.cache.ttl`: 365 days.
+inline constexpr std::chrono::milliseconds max_cache_ttl{
+  std::chrono::hours{24 * 365}};
+/// `settings.cache.max_entries`.
+inline constexpr std::size_t max_cache_entries = 1000000;
+/// `settings.cache.max_memory_bytes`: 16 GiB.
+inline constexpr std::size_t max_cache_memory_bytes = std::size_t{16} << 30;
+/// `settings.cache.max_disk_bytes`: 1 TiB.
+inline constexpr std::size_t max_cache_disk_bytes = std::size_t{1} << 40;
 
 } // namespace config_limits
 

@@ -50,12 +50,28 @@ auto fields(refused_path& x) {
   return std::tie(a, b);
 }
 auto fields(step_request& x) {
-  auto& [a, b, c, d, e, f, g, h, i] = x;
-  return std::tie(a, b, c, d, e, f, g, h, i);
+  auto& [a, b, c, d, e, f, g, h, i, j] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j);
 }
 auto fields(step_result& x) {
-  auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o] = x;
-  return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o);
+  auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p);
+}
+auto fields(cached_file& x) {
+  auto& [a, b] = x;
+  return std::tie(a, b);
+}
+auto fields(cached_refusal& x) {
+  auto& [a, b] = x;
+  return std::tie(a, b);
+}
+auto fields(step_cache_entry& x) {
+  auto& [a, b, c, d, e, f, g, h, i, j, k] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j, k);
+}
+auto fields(cache_lookup& x) {
+  auto& [a, b] = x;
+  return std::tie(a, b);
 }
 auto fields(step_item& x) {
   auto& [a, b, c] = x;
@@ -70,12 +86,12 @@ auto fields(workflow_config& x) {
   return std::tie(a, b, c, d, e);
 }
 auto fields(run_request& x) {
-  auto& [a, b, c, d, e, f, g] = x;
-  return std::tie(a, b, c, d, e, f, g);
+  auto& [a, b, c, d, e, f, g, h] = x;
+  return std::tie(a, b, c, d, e, f, g, h);
 }
 auto fields(run_spec& x) {
-  auto& [a, b, c, d, e] = x;
-  return std::tie(a, b, c, d, e);
+  auto& [a, b, c, d, e, f] = x;
+  return std::tie(a, b, c, d, e, f);
 }
 auto fields(run_info& x) {
   auto& [a, b, c, d, e, f, g] = x;
@@ -218,6 +234,7 @@ struct samples {
     x.workspace = "/w";
     x.review = true;
     x.progress = sink;
+    x.no_cache = true;
     return x;
   }
   step_result make(tag<step_result>) {
@@ -237,7 +254,26 @@ struct samples {
     x.output_file = ".orchestrator/outputs/r/i2-s2-1-codex.txt";
     x.started_ms = 123;
     x.duration_ms = 45;
+    x.cached = true;
     return x;
+  }
+  step_cache_entry make(tag<step_cache_entry>) {
+    step_cache_entry x;
+    x.key = std::string(64, 'a');
+    x.created_ms = 1700000000000;
+    x.agent = "codex";
+    x.task_kind = "review";
+    x.outcome = make(tag<step_outcome>{});
+    x.findings = {make(tag<finding>{})};
+    x.files = {cached_file{"a.py", std::string{"print(1)\0\xff", 10}}};
+    x.deleted = {"old.py"};
+    x.reported_files = {"a.py"};
+    x.refused = {cached_refusal{"../x", "escapes"}};
+    x.duration_ms = 77;
+    return x;
+  }
+  cache_lookup make(tag<cache_lookup>) {
+    return cache_lookup{true, make(tag<step_cache_entry>{})};
   }
   step_item make(tag<step_item>) {
     return step_item{"gemini", "review", "Review it"};
@@ -265,6 +301,7 @@ struct samples {
     x.max_iterations = 4;
     x.progress = sink;
     x.workflow_def = make(tag<workflow_config>{});
+    x.no_cache = true;
     return x;
   }
   run_spec make(tag<run_spec>) {
@@ -274,6 +311,7 @@ struct samples {
     x.agents = "codex,gemini";
     x.max_iterations = 4;
     x.workspace = "/w";
+    x.no_cache = true;
     return x;
   }
   run_info make(tag<run_info>) {
