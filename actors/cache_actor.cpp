@@ -46,16 +46,19 @@ cache_lookup cache_state::get(const std::string& key) {
   return out;
 }
 
-void cache_state::put(step_cache_entry entry) {
+bool cache_state::put(step_cache_entry entry) {
   if (!valid_step_cache_key(entry.key))
-    return;
+    return false;
+  bool stored = false;
   if (disk) {
     std::string err;
-    if (!disk->put(entry, now(), deps.settings.ttl.count(), err))
+    stored = disk->put(entry, now(), deps.settings.ttl.count(), err);
+    if (!stored)
       log().warn("cache-write-failed key={} reason={}", entry.key,
                  log_text(err));
   }
   memory->put(std::move(entry));
+  return stored;
 }
 
 cache_actor::behavior_type
@@ -78,7 +81,7 @@ cache_impl(cache_actor::stateful_pointer<cache_state> self, cache_deps deps) {
       return self->state.get(key);
     },
     [=](atom::cache_put, step_cache_entry& entry) {
-      self->state.put(std::move(entry));
+      return self->state.put(std::move(entry));
     },
   };
 }

@@ -46,12 +46,13 @@ struct cache_state {
   int64_t now() const;
   /// Memory first, then disk (a disk hit is kept in memory).
   cache_lookup get(const std::string& key);
-  /// Stores in memory and on disk.
-  void put(step_cache_entry entry);
+  /// Stores in memory and on disk; returns true when it is on disk.
+  bool put(step_cache_entry entry);
 };
 
 /// Returns the behaviour of the step cache: `cache_get(key)` answers the
-/// entry (memory, else disk) or a miss, `cache_put(entry)` stores one.
+/// entry (memory, else disk) or a miss, `cache_put(entry)` stores one and
+/// answers whether it reached the disk.
 /// Entries older than the ttl are misses and are dropped; a corrupt file on
 /// disk is a miss, logged once, counted (counter::cache_corrupt) and
 /// removed.

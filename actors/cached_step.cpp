@@ -154,21 +154,41 @@ run_cached_step(step_worker_actor::pointer self, const agent_config& agent,
   auto rp = self->make_response_promise<step_result>();
   auto max_bytes = std::max(deps.settings.cache.max_memory_bytes,
                             deps.settings.cache.max_disk_bytes);
-  // Runs the step for real; a successful one is stored when `store`.
+  // Runs the step for real; a successful one is stored when `store`. The
+  // result goes out once the cache has the entry (or did not answer in
+  // time): a run that ends right after its last step, and stops the cache
+  // with it, loses no entry.
   auto run = [self, agent, adapt, deps, req, cancel, before, key, rp,
               max_bytes](bool store) mutable {
-    auto res = execute_step(agent, *adapt, deps, req, cancel.get(),
-                            before.get());
-    if (store)
-      if (auto entry = make_cache_entry(key, req, res, max_bytes))
-        caf::anon_send(deps.cache, atom::cache_put_v, std::move(*entry));
-    rp.deliver(std::move(res));
-    self->quit();
+    auto res = std::make_shared<step_result>(
+      execute_step(agent, *adapt, deps, req, cancel.get(), before.get()));
+    auto entry = store ? make_cache_entry(key, req, *res, max_bytes)
+                       : std::nullopt;
+    if (!entry) {
+      rp.deliver(std::move(*res));
+      self->quit();
+      return;
+    }
+    auto answer = [self, rp, res]() mutable {
+      rp.deliver(std::move(*res));
+      self->quit();
+    };
+    self
+      ->request(deps.cache, cache_lookup_timeout, atom::cache_put_v,
+                std::move(*entry))
+      .then(
+        [answer](bool) mutable {
+          answer();
+        },
+        [answer](caf::error&) mutable {
+          answer();
+        });
   };
   self->request(deps.cache, cache_lookup_timeout, atom::cache_get_v, key)
     .then(
-      [self, agent, req, rp, run, key](cache_lookup& found) mutable {
-        if (!found.hit) {
+      [self, agent, req, rp, run, key, cancel](cache_lookup& found) mutable {
+        // A cancelled step writes nothing: execute_step reports it.
+        if (!found.hit || (cancel && cancel->cancelled())) {
           counters().add(counter::cache_misses, agent.name);
           run(true);
           return;

@@ -429,10 +429,11 @@ using agent_actor = caf::typed_actor<
   caf::reacts_to<atom::cancel>, caf::reacts_to<atom::cancel, std::string>>;
 
 /// The step cache (actors/cache_actor.hpp): a lookup by key answers the
-/// entry or a miss; a put stores an entry (memory, then disk).
+/// entry or a miss; a put stores an entry (memory, then disk) and answers
+/// whether it is on disk (false: memory only).
 using cache_actor = caf::typed_actor<
   caf::replies_to<atom::cache_get, std::string>::with<cache_lookup>,
-  caf::reacts_to<atom::cache_put, step_cache_entry>>;
+  caf::replies_to<atom::cache_put, step_cache_entry>::with<bool>>;
 
 /// One task run through a workflow to convergence.
 using workflow_actor = caf::typed_actor<

@@ -100,9 +100,20 @@ protected:
     return out;
   }
 
-  void put(const cache_actor& cache, step_cache_entry e) {
-    self_->send(cache, atom::cache_put_v, std::move(e));
+  /// Returns the answer: true when the entry reached the disk.
+  bool put(const cache_actor& cache, step_cache_entry e) {
+    bool out = false;
+    auto h = self_->request(cache, caf::infinite, atom::cache_put_v,
+                            std::move(e));
     sched_.run();
+    h.receive(
+      [&](bool stored) {
+        out = stored;
+      },
+      [&](caf::error& err) {
+        ADD_FAILURE() << sys_.render(err);
+      });
+    return out;
   }
 
   void stop(const caf::actor_addr& addr) {
@@ -121,7 +132,7 @@ protected:
 TEST_F(cache_actor_test, a_miss_then_a_hit_after_a_put) {
   auto cache = spawn_cache(false);
   EXPECT_FALSE(get(cache, std::string(64, 'a')).hit);
-  put(cache, entry_of('a', *now_));
+  EXPECT_FALSE(put(cache, entry_of('a', *now_))) << "memory only";
   auto found = get(cache, std::string(64, 'a'));
   ASSERT_TRUE(found.hit);
   EXPECT_EQ(found.entry.files.at(0).content, "print(1)\n");
@@ -179,7 +190,7 @@ TEST_F(cache_actor_test,
 
 TEST_F(cache_actor_test, entries_survive_a_restart_on_disk) {
   auto first = spawn_cache(true);
-  put(first, entry_of('a', *now_));
+  EXPECT_TRUE(put(first, entry_of('a', *now_)));
   EXPECT_TRUE(fs::is_regular_file(root_ / "state/cache"
                                   / (std::string(64, 'a') + ".entry")));
   stop(first.address());

@@ -189,7 +189,7 @@ TEST_F(cli_test, run_json_on_the_demo_agents_has_the_documented_shape) {
     ASSERT_TRUE(it["steps"].is_array());
     for (auto& step : it["steps"]) {
       for (auto key :
-           {"step", "agent", "task", "status", "failure", "message",
+           {"step", "agent", "task", "status", "cached", "failure", "message",
             "exit_code", "session_id", "duration_ms", "usage", "findings",
             "files", "refused", "output_truncated", "output"})
         EXPECT_TRUE(step.contains(key)) << key;
