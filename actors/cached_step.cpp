@@ -5,6 +5,9 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
@@ -36,6 +39,14 @@ bool allowed(const agent_config& agent, std::string_view name) {
     }
   }
   return false;
+}
+
+/// Flushes the file system holding `root` (the replay's writes) to disk.
+void sync_workspace(const std::filesystem::path& root) {
+  detail::unique_fd fd{
+    ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (fd)
+    ::syncfs(fd.get());
 }
 
 } // namespace
@@ -92,8 +103,12 @@ step_result replay_step(const step_cache_entry& entry,
   res.findings = entry.findings;
   workspace ws{req.workspace, req.run_id};
   std::set<std::string> files;
+  // Each file atomically, the disk once at the end: an fsync per file
+  // would cost more than most agents' own writes.
+  bool wrote = false;
   for (const auto& f : entry.files) {
-    auto out = ws.write(f.path, f.content);
+    auto out = ws.write(f.path, f.content, detail::sync_mode::atomic_only);
+    wrote = wrote || out.written;
     if (!out.backup.empty())
       res.backups.push_back(out.backup);
     if (out.written || out.reason == "unchanged")
@@ -110,6 +125,8 @@ step_result replay_step(const step_cache_entry& entry,
   }
   for (const auto& r : entry.refused)
     res.refused.push_back(refused_path{r.path, r.reason});
+  if (wrote)
+    sync_workspace(ws.root());
   res.files.assign(files.begin(), files.end());
   res.reported_files = entry.reported_files;
   res.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
