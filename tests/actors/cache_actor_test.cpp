@@ -432,5 +432,56 @@ TEST_F(cached_agent_test,
   stop(cache.address());
 }
 
+TEST_F(cached_agent_test, a_review_step_replays_its_findings) {
+  fake_response review;
+  review.out_lines
+    = {"Two problems:", "```json",
+       R"({"findings": [{"severity": "high", "file": "a.py", "line": 3, )"
+       R"("text": "off by one"}, {"severity": "low", "file": "b.py", )"
+       R"("line": 1, "text": "naming"}]})",
+       "```"};
+  runner_->on("reviewer", review);
+  agent_config a;
+  a.name = "reviewer";
+  a.kind = adapter_kind::command;
+  a.command = "reviewer";
+  agent_deps deps;
+  deps.runner = runner_;
+  deps.detached_workers = false;
+  deps.cache = spawn_cache(false);
+  auto agent = sys_.spawn(agent_impl, a, deps);
+  auto ask = [&](const fs::path& ws, const std::string& run_id) {
+    step_request req;
+    req.run_id = run_id;
+    req.agent = "reviewer";
+    req.task_kind = "review";
+    req.review = true;
+    req.prompt = "Task kind: review\n\nReview " + ws.string() + "\n";
+    req.workspace = ws.string();
+    step_result out;
+    auto h = self_->request(agent, caf::infinite, atom::run_step_v, req);
+    sched_.run();
+    h.receive(
+      [&](step_result& res) {
+        out = std::move(res);
+      },
+      [&](caf::error& e) {
+        ADD_FAILURE() << sys_.render(e);
+      });
+    return out;
+  };
+  auto first = ask(fresh_workspace("run-aaaaaaaaaaaaaaaaaaaa"),
+                   "run-aaaaaaaaaaaaaaaaaaaa");
+  ASSERT_TRUE(first.outcome.ok) << first.outcome.message;
+  ASSERT_EQ(first.findings.size(), 2u);
+  auto second = ask(fresh_workspace("run-bbbbbbbbbbbbbbbbbbbb"),
+                    "run-bbbbbbbbbbbbbbbbbbbb");
+  EXPECT_TRUE(second.cached);
+  EXPECT_EQ(runner_->call_count(), 1u);
+  EXPECT_EQ(second.findings, first.findings);
+  self_->send_exit(agent, caf::exit_reason::user_shutdown);
+  stop(deps.cache.address());
+}
+
 } // namespace
 } // namespace orch
