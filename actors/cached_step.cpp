@@ -5,9 +5,6 @@
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
@@ -39,14 +36,6 @@ bool allowed(const agent_config& agent, std::string_view name) {
     }
   }
   return false;
-}
-
-/// Flushes the file system holding `root` (the replay's writes) to disk.
-void sync_workspace(const std::filesystem::path& root) {
-  detail::unique_fd fd{
-    ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (fd)
-    ::syncfs(fd.get());
 }
 
 } // namespace
@@ -103,12 +92,13 @@ step_result replay_step(const step_cache_entry& entry,
   res.findings = entry.findings;
   workspace ws{req.workspace, req.run_id};
   std::set<std::string> files;
-  // Each file atomically, the disk once at the end: an fsync per file
-  // would cost more than most agents' own writes.
-  bool wrote = false;
+  // Each file atomically (a reader sees old or new bytes, never half), but
+  // without waiting for the disk, as the agent's own writes it stands in
+  // for: fsyncing each file and its folder took 8 ms per file (780 ms for
+  // 100 files, Debug), and one syncfs flushes every other writer's data
+  // too. A power loss loses at most this replay; the next run hits again.
   for (const auto& f : entry.files) {
     auto out = ws.write(f.path, f.content, detail::sync_mode::atomic_only);
-    wrote = wrote || out.written;
     if (!out.backup.empty())
       res.backups.push_back(out.backup);
     if (out.written || out.reason == "unchanged")
@@ -125,8 +115,6 @@ step_result replay_step(const step_cache_entry& entry,
   }
   for (const auto& r : entry.refused)
     res.refused.push_back(refused_path{r.path, r.reason});
-  if (wrote)
-    sync_workspace(ws.root());
   res.files.assign(files.begin(), files.end());
   res.reported_files = entry.reported_files;
   res.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
