@@ -12,6 +12,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/attribution.hpp"
+#include "actors/cached_step.hpp"
 #include "actors/step_plan.hpp"
 #include "runtime/audit_log.hpp"
 #include "runtime/counters.hpp"
@@ -56,7 +57,10 @@ worker_impl(worker_actor::pointer self, agent_config agent,
             std::shared_ptr<const adapter> adapt, agent_deps deps,
             std::shared_ptr<cancel_token> cancel) {
   return {
-    [=](atom::run_step, const step_request& req) {
+    [=](atom::run_step, const step_request& req) -> caf::result<step_result> {
+      // The step cache first (actors/cached_step.hpp): a hit runs nothing.
+      if (uses_step_cache(deps, req))
+        return run_cached_step(self, agent, adapt, deps, req, cancel);
       auto res = execute_step(agent, *adapt, deps, req, cancel.get());
       self->quit();
       return res;
@@ -498,7 +502,8 @@ void cancel_run(self_ptr self, const std::string* run_id) {
 
 step_result execute_step(const agent_config& agent, const adapter& adapt,
                          const agent_deps& deps, const step_request& req,
-                         const cancel_token* cancel) {
+                         const cancel_token* cancel,
+                         const file_snapshot* before_taken) {
   step_result res;
   res.agent = req.agent;
   res.task_kind = req.task_kind;
@@ -507,7 +512,10 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
   res.started_ms = now_ms();
   auto t0 = std::chrono::steady_clock::now();
   workspace ws{req.workspace, req.run_id};
-  auto before = snapshot_cache::shared().take(ws.root());
+  file_snapshot taken;
+  if (before_taken == nullptr)
+    taken = snapshot_cache::shared().take(ws.root());
+  const auto& before = before_taken ? *before_taken : taken;
   // The same plan `run --dry-run` prints (actors/step_plan.hpp).
   auto spec = plan_step(agent, adapt,
                         step_input{req.task_kind, req.prompt, req.workspace},

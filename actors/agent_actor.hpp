@@ -41,14 +41,19 @@ struct agent_deps {
   /// (the coordinator) once all are spawned, before any step is sent, and
   /// only read afterwards. Weak: agents do not keep each other alive.
   std::shared_ptr<std::map<std::string, caf::actor_addr>> peers;
+  /// The step cache (actors/cache_actor.hpp); null: steps always run.
+  cache_actor cache;
 };
 
 /// Runs one step to completion, blocking: snapshot the workspace, run the
 /// agent's process, judge its output, detect the files it wrote, write the
-/// files its answer names in code blocks, read review findings.
+/// files its answer names in code blocks, read review findings. `before`,
+/// when given, is the workspace snapshot to start from (the step cache
+/// keyed the step on it); else one is taken.
 step_result execute_step(const agent_config& agent, const adapter& adapt,
                          const agent_deps& deps, const step_request& req,
-                         const cancel_token* cancel);
+                         const cancel_token* cancel,
+                         const file_snapshot* before = nullptr);
 
 struct agent_state {
   static inline const char* name = "orch.agent";

@@ -14,6 +14,7 @@
 
 #include "actors/agent_actor.hpp"
 #include "actors/agent_probe.hpp"
+#include "actors/cache_actor.hpp"
 #include "actors/rate_limiter.hpp"
 #include "actors/run_audit.hpp"
 #include "actors/run_report.hpp"
@@ -305,6 +306,7 @@ caf::expected<std::string> accept(self_ptr self, run_spec spec,
   req.max_iterations = resolved.max_iterations;
   req.progress = caf::actor_cast<progress_sink>(self);
   req.workflow_def = std::move(wf);
+  req.no_cache = spec.no_cache;
   // No timeout: the workflow actor is monitored (run_lost), and its
   // request fails when it dies.
   self->request(run.actor, caf::infinite, atom::run_task_v, std::move(req))
@@ -525,6 +527,16 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
   // Fallbacks: every agent may hand a step to the others by name.
   auto peers = std::make_shared<std::map<std::string, caf::actor_addr>>();
   adeps.peers = peers;
+  if (st.cfg->settings.cache.enabled && !st.deps.state_dir.empty()) {
+    cache_deps cdeps;
+    cdeps.settings = st.cfg->settings.cache;
+    cdeps.state_dir = st.deps.state_dir;
+    // Its own thread when blocking is allowed: it reads and writes files.
+    st.cache = st.deps.detached_workers
+                 ? self->spawn<caf::detached>(cache_impl, cdeps)
+                 : self->spawn(cache_impl, cdeps);
+    adeps.cache = st.cache;
+  }
   for (auto& agent : st.cfg->agents)
     if (agent.enabled)
       st.agents.emplace(agent.name,
@@ -587,6 +599,10 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
     if (!busy)
       self->quit(em.reason);
   });
+  if (st.cache)
+    self->attach_functor([cache = st.cache](const caf::error&) {
+      caf::anon_send_exit(cache, caf::exit_reason::user_shutdown);
+    });
   // Children stop with the coordinator: steps are cancelled first.
   self->attach_functor(
     [agents = st.agents, limiter = st.limiter](const caf::error&) {

@@ -81,8 +81,9 @@ struct coordinator_deps {
   std::shared_ptr<rate_limit_store> limit_store;
   /// The rate limiter's clock (ms since the epoch); null: the system clock.
   std::function<int64_t()> limit_clock;
-  /// The state directory, where the agents' circuit breakers are kept
-  /// (see agent_deps::state_dir). Empty: not persisted.
+  /// The state directory: the agents' circuit breakers are kept there
+  /// (see agent_deps::state_dir) and the step cache in `cache/`. Empty:
+  /// breakers not persisted, no step cache.
   std::filesystem::path state_dir;
   /// Passed to the agent actors (see agent_deps); null: the defaults.
   std::function<int64_t()> wall_clock;
@@ -114,6 +115,8 @@ struct coordinator_state {
   rate_limiter_actor limiter;
   /// The OS user of this process, for specs that name none.
   std::string os_user;
+  /// The step cache shared by the agents (null when off).
+  cache_actor cache;
   /// Agents whose actor went down, with the reason.
   std::map<std::string, std::string> down_agents;
   /// By run id (ids sort by creation).

@@ -32,6 +32,7 @@ nlohmann::ordered_json to_json(const step_result& r) {
     j["fallback_reason"] = r.fallback_reason;
   j["task"] = r.task_kind;
   j["status"] = r.outcome.ok ? "ok" : "failed";
+  j["cached"] = r.cached;
   j["failure"] = to_string(r.outcome.failure);
   j["message"] = r.outcome.message;
   j["exit_code"] = r.outcome.exit_code;

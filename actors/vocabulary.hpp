@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "runtime/events.hpp"
 #include "runtime/review.hpp"
+#include "runtime/step_cache_store.hpp"
 
 // -- atoms
 // ----------------------------------------------------------------------
@@ -45,6 +46,8 @@ ORCH_ATOM(subscribe, "subscribe")
 ORCH_ATOM(unsubscribe, "unsubscr")
 ORCH_ATOM(admit, "admit")
 ORCH_ATOM(retry, "orchRetry")
+ORCH_ATOM(cache_get, "cacheGet")
+ORCH_ATOM(cache_put, "cachePut")
 
 } // namespace orch::atom
 
@@ -83,6 +86,9 @@ struct step_request {
   /// Set when an agent hands the step to one of its fallback agents: the
   /// agent it falls back from. Such a step falls back no further.
   std::string fallback_of;
+  /// True when the step must run even if the step cache holds its outcome
+  /// (`run --no-cache`); it is not stored either.
+  bool no_cache = false;
 };
 
 /// One attempt of a step that was tried more than once (retries, quota
@@ -144,6 +150,9 @@ struct step_result {
   /// Why the step went to `ran_as` instead of `agent` ("rate_limited:
   /// ..."); empty when no fallback happened.
   std::string fallback_reason;
+  /// True when the step cache answered: no process ran, the stored outcome
+  /// was replayed and its files written again.
+  bool cached = false;
 };
 
 /// A whole task for a workflow-run actor.
@@ -158,6 +167,8 @@ struct run_request {
   /// The resolved workflow of this run (per-run `--agents` applied). When it
   /// has no steps, the workflow actor looks `workflow` up in its config.
   workflow_config workflow_def;
+  /// Bypass the step cache for every step (`run --no-cache`).
+  bool no_cache = false;
 };
 
 /// What a front door submits to the coordinator: a run before validation.
@@ -176,6 +187,9 @@ struct run_spec {
   /// for the CLI and shell, later an API token's owner); empty: the OS user
   /// of the coordinator's process.
   std::string user;
+  /// Bypass the step cache (`run --no-cache`): every step runs, and none is
+  /// stored.
+  bool no_cache = false;
 };
 
 /// How a run ended.
@@ -264,6 +278,13 @@ struct admission {
   std::string message;
 };
 
+/// The step cache's answer to a lookup.
+struct cache_lookup {
+  bool hit = false;
+  /// Meaningful when `hit`.
+  step_cache_entry entry;
+};
+
 /// What the coordinator knows of one run.
 struct run_info {
   std::string run_id;
@@ -308,7 +329,7 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, step_request& x) {
   return f(caf::meta::type_name("orch::step_request"), x.run_id, x.iteration,
            x.step_index, x.agent, x.task_kind, x.prompt, x.workspace, x.review,
-           x.progress, x.fallback_of);
+           x.progress, x.fallback_of, x.no_cache);
 }
 
 template<class Inspector>
@@ -323,7 +344,7 @@ typename Inspector::result_type inspect(Inspector& f, step_result& x) {
            x.iteration, x.step_index, x.outcome, x.findings, x.files, x.refused,
            x.deleted, x.backups, x.reported_files, x.conflicts, x.output_file,
            x.argv_sha256, x.started_ms, x.duration_ms, x.attempts, x.ran_as,
-           x.fallback_reason);
+           x.fallback_reason, x.cached);
 }
 
 template<class Inspector>
@@ -347,19 +368,41 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_request& x) {
   return f(caf::meta::type_name("orch::run_request"), x.run_id, x.task,
            x.workflow, x.workspace, x.max_iterations, x.progress,
-           x.workflow_def);
+           x.workflow_def, x.no_cache);
 }
 
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_spec& x) {
   return f(caf::meta::type_name("orch::run_spec"), x.task, x.workflow, x.agents,
-           x.max_iterations, x.workspace, x.user);
+           x.max_iterations, x.workspace, x.user, x.no_cache);
 }
 
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, admission& x) {
   return f(caf::meta::type_name("orch::admission"), x.admitted, x.wait_ms,
            x.user, x.message);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cached_file& x) {
+  return f(caf::meta::type_name("orch::cached_file"), x.path, x.content);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cached_refusal& x) {
+  return f(caf::meta::type_name("orch::cached_refusal"), x.path, x.reason);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_cache_entry& x) {
+  return f(caf::meta::type_name("orch::step_cache_entry"), x.key, x.created_ms,
+           x.agent, x.task_kind, x.outcome, x.findings, x.files, x.deleted,
+           x.reported_files, x.refused, x.duration_ms);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_lookup& x) {
+  return f(caf::meta::type_name("orch::cache_lookup"), x.hit, x.entry);
 }
 
 template<class Inspector>
@@ -436,6 +479,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(orch, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orch, (orch::workflow_config))
   CAF_ADD_TYPE_ID(orch, (orch::admission))
   CAF_ADD_TYPE_ID(orch, (orch::attempt_record))
+  CAF_ADD_TYPE_ID(orch, (orch::step_cache_entry))
+  CAF_ADD_TYPE_ID(orch, (orch::cache_lookup))
 
 CAF_END_TYPE_ID_BLOCK(orch)
 
@@ -460,6 +505,13 @@ using agent_actor = caf::typed_actor<
 /// before it accepts a run (see actors/rate_limiter.hpp).
 using rate_limiter_actor = caf::typed_actor<
   caf::replies_to<atom::admit, std::string>::with<admission>>;
+
+/// The step cache (actors/cache_actor.hpp): a lookup by key answers the
+/// entry or a miss; a put stores an entry (memory, then disk) and answers
+/// whether it is on disk (false: memory only).
+using cache_actor = caf::typed_actor<
+  caf::replies_to<atom::cache_get, std::string>::with<cache_lookup>,
+  caf::replies_to<atom::cache_put, step_cache_entry>::with<bool>>;
 
 /// One task run through a workflow to convergence.
 using workflow_actor = caf::typed_actor<

@@ -121,6 +121,8 @@ std::string step_summary(const config& cfg, const step_result& res) {
     if (!res.refused.empty())
       out += ", " + std::to_string(res.refused.size()) + " path(s) refused";
   }
+  if (res.cached)
+    out = "cached, " + out;
   if (!res.conflicts.empty())
     out += "; conflict: also changed by another parallel item: "
            + some_of(res.conflicts);
@@ -443,6 +445,7 @@ void send_step(self_ptr self, const std::vector<std::string>& files) {
     req.workspace = st.request.workspace;
     req.review = is_review_task(*st.cfg, item.task);
     req.progress = st.request.progress;
+    req.no_cache = st.request.no_cache;
     log().info("step-start id={} iteration={} step={} agent={} task={}",
                req.run_id, req.iteration, req.step_index + 1, req.agent,
                req.task_kind);

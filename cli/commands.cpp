@@ -377,6 +377,7 @@ run_spec to_spec(const run_options& opts) {
   spec.workspace = opts.output;
   // The CLI's user is the OS user (rate limiter, audit log).
   spec.user = os_user_name();
+  spec.no_cache = opts.no_cache;
   return spec;
 }
 

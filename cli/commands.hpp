@@ -28,6 +28,8 @@ struct run_options {
   bool verbose = false;
   bool dry_run = false;
   bool json = false;
+  /// Run every step even when the step cache holds its outcome.
+  bool no_cache = false;
 };
 
 /// Runs a task through a workflow to convergence.

@@ -163,6 +163,9 @@ int main(int argc, char** argv) {
     "Print each step with the exact argv it would run; run nothing");
   run->add_flag("--json", run_opts.json,
                 "Print the result as one JSON document on stdout");
+  run->add_flag("--no-cache", run_opts.no_cache,
+                "Run every step even when the step cache holds its outcome "
+                "(and store none)");
 
   try {
     app.parse(argc, argv);

@@ -706,6 +706,28 @@ void validate_task(diagnostics& diag, const task_template& task) {
     diag.check_error(path + ".prompt", "needs a non-empty prompt template");
 }
 
+void validate_cache(diagnostics& diag, const cache_settings& c) {
+  if (c.ttl.count() <= 0)
+    diag.check_error("settings.cache.ttl",
+                     "must be more than 0 s (enabled: false turns the cache "
+                     "off), got "
+                       + seconds_text(c.ttl));
+  else if (c.ttl > config_limits::max_cache_ttl)
+    diag.check_error("settings.cache.ttl", at_most(config_limits::max_cache_ttl)
+                                             + ", got " + seconds_text(c.ttl));
+  if (c.max_entries < 1)
+    diag.check_error("settings.cache.max_entries", "must be at least 1");
+  else if (c.max_entries > config_limits::max_cache_entries)
+    diag.check_error("settings.cache.max_entries",
+                     "must be at most "
+                       + std::to_string(config_limits::max_cache_entries)
+                       + ", got " + std::to_string(c.max_entries));
+  check_size(diag, "settings.cache.max_memory_bytes", c.max_memory_bytes,
+             config_limits::max_cache_memory_bytes);
+  check_size(diag, "settings.cache.max_disk_bytes", c.max_disk_bytes,
+             config_limits::max_cache_disk_bytes);
+}
+
 void validate_settings(diagnostics& diag, const settings& s) {
   check_count(diag, "settings.max_iterations", s.max_iterations, 1,
               config_limits::max_iterations);
@@ -730,6 +752,7 @@ void validate_settings(diagnostics& diag, const settings& s) {
   validate_breaker(diag, "settings.circuit_breaker", s.circuit_breaker);
   check_time(diag, "settings.max_quota_wait", s.max_quota_wait,
              std::chrono::milliseconds{0}, config_limits::max_breaker_time);
+  validate_cache(diag, s.cache);
   if (std::find(std::begin(log_levels), std::end(log_levels), s.log_level)
       == std::end(log_levels))
     diag.check_error("settings.log_level",
@@ -1508,7 +1531,8 @@ private:
                      "audit",
                      "retry",
                      "circuit_breaker",
-                     "max_quota_wait"};
+                     "max_quota_wait",
+                     "cache"};
     allowed.insert(allowed.end(), std::begin(compat_settings),
                    std::end(compat_settings));
     for_each_key(e.value, e.path, allowed, [&](entry f) {
@@ -1554,6 +1578,8 @@ private:
       } else if (f.name == "max_quota_wait") {
         if (auto x = get_seconds(f, config_limits::max_breaker_time, false))
           out.max_quota_wait = *x;
+      } else if (f.name == "cache") {
+        parse_cache(f, out.cache);
       }
     });
   }
@@ -1603,6 +1629,32 @@ private:
       diag_.warning(e.key_at, e.path,
                     "rate limiting is off unless 'enabled: true' is set; "
                     "these limits have no effect");
+  }
+
+  void parse_cache(const entry& e, cache_settings& out) {
+    if (!expect_map(e, true))
+      return;
+    for_each_key(
+      e.value, e.path,
+      {"enabled", "ttl", "max_entries", "max_memory_bytes", "max_disk_bytes"},
+      [&](entry f) {
+        if (f.name == "enabled") {
+          if (auto x = get_bool(f))
+            out.enabled = *x;
+        } else if (f.name == "ttl") {
+          if (auto x = get_seconds(f, config_limits::max_cache_ttl, false))
+            out.ttl = *x;
+        } else if (f.name == "max_entries") {
+          if (auto x = get_size(f))
+            out.max_entries = *x;
+        } else if (f.name == "max_memory_bytes") {
+          if (auto x = get_size(f))
+            out.max_memory_bytes = *x;
+        } else if (f.name == "max_disk_bytes") {
+          if (auto x = get_size(f))
+            out.max_disk_bytes = *x;
+        }
+      });
   }
 
   void parse_log_level(const entry& e, const std::string& text,

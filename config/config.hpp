@@ -187,6 +187,21 @@ struct audit_settings {
   std::size_t max_bytes = std::size_t{10} * 1024 * 1024;
 };
 
+/// The step cache (settings.cache): a successful step's outcome and files,
+/// replayed when the same agent meets the same task, prompt and workspace
+/// content again (see runtime/step_cache_store.hpp).
+struct cache_settings {
+  bool enabled = true;
+  /// Entries older than this are misses (and removed).
+  std::chrono::milliseconds ttl{std::chrono::hours{24 * 7}};
+  /// Entries kept in memory (least recently used go first).
+  std::size_t max_entries = 1000;
+  /// Bytes of entries kept in memory.
+  std::size_t max_memory_bytes = std::size_t{64} * 1024 * 1024;
+  /// Bytes of entry files under `<state dir>/cache/` (oldest go first).
+  std::size_t max_disk_bytes = std::size_t{512} * 1024 * 1024;
+};
+
 struct settings {
   int32_t max_iterations = 3;
   int32_t min_suggestions_threshold = 0;
@@ -216,6 +231,8 @@ struct settings {
   /// A rate-limited step waits for the quota reset time its CLI reported
   /// when it is at most this far away; else it fails (or falls back).
   std::chrono::milliseconds max_quota_wait{std::chrono::minutes{5}};
+  /// The step cache.
+  cache_settings cache;
 };
 
 /// The top-level `rate_limiting` section: a token bucket per user, checked
@@ -295,6 +312,15 @@ inline constexpr int32_t max_breaker_failures = 1000;
 /// 7 days.
 inline constexpr std::chrono::milliseconds max_breaker_time{
   std::chrono::hours{24 * 7}};
+/// `settings.cache.ttl`: 365 days.
+inline constexpr std::chrono::milliseconds max_cache_ttl{
+  std::chrono::hours{24 * 365}};
+/// `settings.cache.max_entries`.
+inline constexpr std::size_t max_cache_entries = 1000000;
+/// `settings.cache.max_memory_bytes`: 16 GiB.
+inline constexpr std::size_t max_cache_memory_bytes = std::size_t{16} << 30;
+/// `settings.cache.max_disk_bytes`: 1 TiB.
+inline constexpr std::size_t max_cache_disk_bytes = std::size_t{1} << 40;
 
 } // namespace config_limits
 

@@ -552,7 +552,8 @@ struct content_source {
 
 write_outcome do_write(const fs::path& root, const std::string& backup_id,
                        const std::vector<std::string>& parts,
-                       content_source content, std::optional<mode_t> new_mode) {
+                       content_source content, std::optional<mode_t> new_mode,
+                       detail::sync_mode sync = detail::sync_mode::durable) {
   write_outcome out;
   out.path = join(parts);
   std::error_code ec;
@@ -599,7 +600,7 @@ write_outcome do_write(const fs::path& root, const std::string& backup_id,
   };
   std::string error;
   if (!detail::replace_file(loc.dir.get(), parts.back(), mode.value_or(0666),
-                            mode.has_value(), fill, error)) {
+                            mode.has_value(), fill, error, sync)) {
     out.reason = std::move(error);
     return out;
   }
@@ -721,8 +722,8 @@ workspace::preserve_existing(std::uintmax_t max_bytes) const {
   return rep;
 }
 
-write_outcome workspace::write(std::string_view path,
-                               std::string_view content) const {
+write_outcome workspace::write(std::string_view path, std::string_view content,
+                               detail::sync_mode sync) const {
   auto lex = detail::split_workspace_path(path, false);
   if (!lex.ok) {
     write_outcome out;
@@ -730,7 +731,8 @@ write_outcome workspace::write(std::string_view path,
     out.reason = std::move(lex.reason);
     return out;
   }
-  return do_write(root_, backup_id_, lex.parts, {content, -1}, std::nullopt);
+  return do_write(root_, backup_id_, lex.parts, {content, -1}, std::nullopt,
+                  sync);
 }
 
 bool workspace::restore(std::string_view backup_path,

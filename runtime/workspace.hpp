@@ -4,6 +4,7 @@
 // what an agent wrote itself, code blocks in agent text that name a file,
 // and writes that back up whatever they would overwrite.
 
+#include "runtime/fd_util.hpp"
 #include "runtime/hashing.hpp"
 
 #include <cstdint>
@@ -255,7 +256,11 @@ public:
   /// A backup never overwrites another: the second backup of `a.py` in the
   /// same run is `a.py.~1~`, then `a.py.~2~` (a name that already ends in
   /// `.~N~` always gets such a suffix, so restore can strip exactly one).
-  write_outcome write(std::string_view path, std::string_view content) const;
+  /// `sync` as for detail::replace_file: a caller writing many files at
+  /// once (a cached step's replay) may skip the fsyncs and sync once.
+  write_outcome
+  write(std::string_view path, std::string_view content,
+        detail::sync_mode sync = detail::sync_mode::durable) const;
 
   /// What preserve_existing did.
   struct preserve_report {

@@ -548,6 +548,43 @@ TEST_F(coordinator_test, a_dead_agent_actor_refuses_new_runs_that_need_it) {
             std::string::npos);
 }
 
+TEST_F(coordinator_test,
+       with_a_state_directory_a_repeated_run_replays_its_steps) {
+  // The step cache: the coordinator spawns it when it has a state directory
+  // (settings.cache.enabled by default) and hands it to the agents.
+  auto d = deps(false);
+  d.state_dir = root_ / "state";
+  auto c = sys_.spawn(coordinator_impl, std::make_shared<const config>(config_),
+                      d);
+  spawned_.push_back(c);
+  sched_.run();
+  ASSERT_TRUE(state_of(c).cache);
+  // Each run has a fresh workspace `<workspace_dir>/<run id>`, empty: the
+  // same content, only the path (in the prompt) differs.
+  auto first = submit(c, spec("one"));
+  ASSERT_TRUE(first) << sys_.render(first.error());
+  auto r1 = result(c, *first);
+  ASSERT_EQ(r1.status, run_status::completed) << r1.message;
+  EXPECT_FALSE(r1.iterations.at(0).steps.at(0).cached);
+  auto second = submit(c, spec("one"));
+  ASSERT_TRUE(second);
+  auto r2 = result(c, *second);
+  ASSERT_EQ(r2.status, run_status::completed) << r2.message;
+  EXPECT_TRUE(r2.iterations.at(0).steps.at(0).cached);
+  EXPECT_EQ(runner_->call_count(), 1u);
+  EXPECT_TRUE(fs::is_directory(root_ / "state" / "cache"));
+  // run_spec.no_cache reaches the step: the agent runs again.
+  auto s = spec("one");
+  s.no_cache = true;
+  auto third = submit(c, s);
+  ASSERT_TRUE(third);
+  auto r3 = result(c, *third);
+  EXPECT_FALSE(r3.iterations.at(0).steps.at(0).cached);
+  EXPECT_EQ(runner_->call_count(), 2u);
+  // Without a state directory there is no cache: the tests above rely on it.
+  EXPECT_FALSE(state_of(spawn()).cache);
+}
+
 // -- run ids ------------------------------------------------------------------
 
 TEST(run_id, ten_thousand_in_a_row_are_unique_and_sorted) {

@@ -50,16 +50,32 @@ auto fields(refused_path& x) {
   return std::tie(a, b);
 }
 auto fields(step_request& x) {
-  auto& [a, b, c, d, e, f, g, h, i, j] = x;
-  return std::tie(a, b, c, d, e, f, g, h, i, j);
+  auto& [a, b, c, d, e, f, g, h, i, j, k] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j, k);
 }
 auto fields(attempt_record& x) {
   auto& [a, b, c, d, e, f] = x;
   return std::tie(a, b, c, d, e, f);
 }
 auto fields(step_result& x) {
-  auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s] = x;
-  return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s);
+  auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t);
+}
+auto fields(cached_file& x) {
+  auto& [a, b] = x;
+  return std::tie(a, b);
+}
+auto fields(cached_refusal& x) {
+  auto& [a, b] = x;
+  return std::tie(a, b);
+}
+auto fields(step_cache_entry& x) {
+  auto& [a, b, c, d, e, f, g, h, i, j, k] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j, k);
+}
+auto fields(cache_lookup& x) {
+  auto& [a, b] = x;
+  return std::tie(a, b);
 }
 auto fields(step_item& x) {
   auto& [a, b, c] = x;
@@ -74,12 +90,12 @@ auto fields(workflow_config& x) {
   return std::tie(a, b, c, d, e);
 }
 auto fields(run_request& x) {
-  auto& [a, b, c, d, e, f, g] = x;
-  return std::tie(a, b, c, d, e, f, g);
+  auto& [a, b, c, d, e, f, g, h] = x;
+  return std::tie(a, b, c, d, e, f, g, h);
 }
 auto fields(run_spec& x) {
-  auto& [a, b, c, d, e, f] = x;
-  return std::tie(a, b, c, d, e, f);
+  auto& [a, b, c, d, e, f, g] = x;
+  return std::tie(a, b, c, d, e, f, g);
 }
 auto fields(admission& x) {
   auto& [a, b, c, d] = x;
@@ -227,6 +243,7 @@ struct samples {
     x.workspace = "/w";
     x.review = true;
     x.progress = sink;
+    x.no_cache = true;
     x.fallback_of = "claude";
     return x;
   }
@@ -261,7 +278,26 @@ struct samples {
     x.attempts = {make(tag<attempt_record>{})};
     x.ran_as = "gemini";
     x.fallback_reason = "rate_limited: out of quota";
+    x.cached = true;
     return x;
+  }
+  step_cache_entry make(tag<step_cache_entry>) {
+    step_cache_entry x;
+    x.key = std::string(64, 'a');
+    x.created_ms = 1700000000000;
+    x.agent = "codex";
+    x.task_kind = "review";
+    x.outcome = make(tag<step_outcome>{});
+    x.findings = {make(tag<finding>{})};
+    x.files = {cached_file{"a.py", std::string{"print(1)\0\xff", 10}}};
+    x.deleted = {"old.py"};
+    x.reported_files = {"a.py"};
+    x.refused = {cached_refusal{"../x", "escapes"}};
+    x.duration_ms = 77;
+    return x;
+  }
+  cache_lookup make(tag<cache_lookup>) {
+    return cache_lookup{true, make(tag<step_cache_entry>{})};
   }
   step_item make(tag<step_item>) {
     return step_item{"gemini", "review", "Review it"};
@@ -289,6 +325,7 @@ struct samples {
     x.max_iterations = 4;
     x.progress = sink;
     x.workflow_def = make(tag<workflow_config>{});
+    x.no_cache = true;
     return x;
   }
   run_spec make(tag<run_spec>) {
@@ -298,6 +335,7 @@ struct samples {
     x.agents = "codex,gemini";
     x.max_iterations = 4;
     x.workspace = "/w";
+    x.no_cache = true;
     x.user = "alice";
     return x;
   }

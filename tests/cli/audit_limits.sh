@@ -46,11 +46,13 @@ YAML
 
 # run_one STATE CONFIG WORKSPACE [ARGS...] -> stdout in $out, stderr in $err,
 # exit code in $rc
+# --no-cache: every run spawns its agent (the step cache would replay the
+# second run of the same task), so spawns and audited invocations are counted.
 run_one() {
   local state=$1 cfg=$2 ws=$3
   shift 3
   out=$(XDG_STATE_HOME=$state SPAWN_LOG=$tmp/spawns timeout -s KILL 60 \
-    "$bin" run "the secret task text" --config "$cfg" --output "$ws" "$@" \
+    "$bin" run "the secret task text" --config "$cfg" --output "$ws" --no-cache "$@" \
     2>"$tmp/err")
   rc=$?
   err=$(cat "$tmp/err")

@@ -2,6 +2,7 @@
 // agents against its documented shape, `--dry-run`, exit codes for bad
 // input, and Ctrl-C.
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -56,6 +57,14 @@ protected:
     spec.argv.insert(spec.argv.end(), args.begin(), args.end());
     spec.env = current_environment();
     spec.env.push_back("NO_COLOR=1");
+    // A state directory of the test's own: no log lines or cached steps of
+    // the user's, and none left behind.
+    spec.env.erase(std::remove_if(spec.env.begin(), spec.env.end(),
+                                  [](const std::string& e) {
+                                    return e.rfind("XDG_STATE_HOME=", 0) == 0;
+                                  }),
+                   spec.env.end());
+    spec.env.push_back("XDG_STATE_HOME=" + (dir_ / "state").string());
     spec.cwd = dir_.string();
     spec.total_deadline = k_max_test_wait;
     return make_posix_process_runner()->run(spec, {}, nullptr);
@@ -189,7 +198,7 @@ TEST_F(cli_test, run_json_on_the_demo_agents_has_the_documented_shape) {
     ASSERT_TRUE(it["steps"].is_array());
     for (auto& step : it["steps"]) {
       for (auto key :
-           {"step", "agent", "task", "status", "failure", "message",
+           {"step", "agent", "task", "status", "cached", "failure", "message",
             "exit_code", "session_id", "duration_ms", "usage", "findings",
             "files", "refused", "output_truncated", "output"})
         EXPECT_TRUE(step.contains(key)) << key;

@@ -36,6 +36,8 @@ check() {
   local name=$1 want=$2
   shift 3
   local out rc
+  # No step cached by an earlier check: it would change this one's output.
+  rm -rf "$HOME/.local/state/ai-orchestrator/cache"
   # A fixed environment: what the agents get (and dry-run shows) must not
   # depend on the caller's.
   out=$(env -i PATH="$PATH" HOME="$HOME" XDG_CONFIG_HOME="$XDG_CONFIG_HOME" \
