@@ -31,11 +31,13 @@ void audit_run_end(const std::string& user, const run_result& res) {
     for (const auto& step : it.steps) {
       auto where = "iteration " + std::to_string(it.number) + " step "
                    + std::to_string(step.step_index + 1);
+      // The agent that really ran: a fallback may have taken the step.
+      const auto& agent = step.ran_as.empty() ? step.agent : step.ran_as;
       if (!step.argv_sha256.empty()) {
         audit_event ev;
         ev.kind = audit_kind::agent_invoked;
         ev.run_id = res.run_id;
-        ev.agent = step.agent;
+        ev.agent = agent;
         ev.detail = where + " (" + step.task_kind + "): "
                     + (step.outcome.ok ? std::string{"ok"}
                                        : to_string(step.outcome.failure));
@@ -46,7 +48,7 @@ void audit_run_end(const std::string& user, const run_result& res) {
         audit_event ev;
         ev.kind = audit_kind::file_written;
         ev.run_id = res.run_id;
-        ev.agent = step.agent;
+        ev.agent = agent;
         ev.path = file;
         ev.detail = where;
         events.push_back(std::move(ev));
@@ -55,7 +57,7 @@ void audit_run_end(const std::string& user, const run_result& res) {
         audit_event ev;
         ev.kind = audit_kind::path_refused;
         ev.run_id = res.run_id;
-        ev.agent = step.agent;
+        ev.agent = agent;
         ev.path = refused.path;
         ev.detail = refused.reason;
         events.push_back(std::move(ev));

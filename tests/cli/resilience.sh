@@ -109,6 +109,13 @@ now_ms=$(($(date +%s) * 1000))
 check "it stays open until the quota resets (in about 3 hours)" \
   test "$until_ms" -gt $((now_ms + 10700000)) -a "$until_ms" -lt $((now_ms + 10900000))
 
+audit=$state/audit/audit.jsonl
+check "the audit log names the agent that really ran" \
+  test "$(python3 -c 'import json,sys
+print(",".join(j["agent"] for j in map(json.loads, open(sys.argv[1])) if j["kind"] == "agent_invoked"))' "$audit")" = backup
+check "the audit log records the opened circuit" \
+  grep -q '"kind":"circuit_opened".*"agent":"claude"' "$audit"
+
 out=$(timeout -s KILL 60 "$bin" run "Build it again" --config "$cfg" \
   --workflow quota --output "$tmp/ws2" --json 2>"$tmp/run2.err" \
   >"$tmp/run2.json")
