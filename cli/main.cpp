@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/shell.hpp"
 #include "cli/terminal.hpp"
 #include "config/config.hpp"
 #include "runtime/audit_log.hpp"
@@ -58,7 +59,7 @@ public:
         log.error("config-error {}", e.to_string());
     }
     // The audit log, for the commands that do something worth auditing.
-    if (res.value && command_ == "run")
+    if (res.value && (command_ == "run" || command_ == "shell"))
       open_audit(fd.get(), res.value->settings.audit);
   }
   log_session(const log_session&) = delete;
@@ -167,6 +168,15 @@ int main(int argc, char** argv) {
                 "Run every step even when the step cache holds its outcome "
                 "(and store none)");
 
+  shell_options shell_opts;
+  auto shell = app.add_subcommand(
+    "shell", "Interactive shell: each message runs the workflow; slash "
+             "commands (/help) steer the session");
+  shell->alias("interactive");
+  shell->add_option("--load", shell_opts.load, "Resume a saved session");
+  shell->add_option("-w,--workflow", shell_opts.workflow, "Workflow name")
+    ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -194,5 +204,7 @@ int main(int argc, char** argv) {
     return logs.end(cmd_workflows(std::move(loaded), workflows_json));
   if (run->parsed())
     return logs.end(cmd_run(run_opts, std::move(loaded)));
+  if (shell->parsed())
+    return logs.end(cmd_shell(shell_opts, std::move(loaded)));
   return logs.end(exit_usage);
 }
