@@ -66,8 +66,7 @@ line_read signal_read(int signo) {
 /// stdout so that a transcript reads like a session.
 class plain_editor : public line_editor {
 public:
-  explicit plain_editor(int signal_fd) : signal_fd_{signal_fd} {
-  }
+  explicit plain_editor(int signal_fd) : signal_fd_{signal_fd} {}
 
   line_read read(const std::string& prompt) override {
     std::fputs(prompt.c_str(), stdout);
@@ -110,11 +109,9 @@ public:
     return r;
   }
 
-  void remember(const std::string&) override {
-  }
+  void remember(const std::string&) override {}
 
-  void save_history() override {
-  }
+  void save_history() override {}
 
   bool interactive() const override {
     return false;
@@ -131,9 +128,8 @@ private:
 class edit_editor : public line_editor {
 public:
   edit_editor(int signal_fd, history_options history, completer complete)
-    : signal_fd_{signal_fd},
-      history_{std::move(history)},
-      complete_{std::move(complete)} {
+    : signal_fd_{signal_fd}, history_{std::move(history)}, complete_{std::move(
+                                                             complete)} {
     current_ = this;
     // Signals stay ours: libedit must not install handlers that re-raise
     // SIGINT to the whole process group.
@@ -185,10 +181,9 @@ public:
     add_history(line.c_str());
     lines_.push_back(line);
     if (lines_.size() > 2 * history_.limit)
-      lines_.erase(lines_.begin(),
-                   lines_.begin()
-                     + static_cast<std::ptrdiff_t>(lines_.size()
-                                                   - history_.limit));
+      lines_.erase(lines_.begin(), lines_.begin()
+                                     + static_cast<std::ptrdiff_t>(
+                                       lines_.size() - history_.limit));
   }
 
   void save_history() override {
@@ -231,8 +226,8 @@ private:
     if (!current_ || !current_->complete_)
       return nullptr;
     std::string before{rl_line_buffer ? rl_line_buffer : ""};
-    before.resize(std::min<std::size_t>(before.size(),
-                                        static_cast<std::size_t>(start)));
+    before.resize(
+      std::min<std::size_t>(before.size(), static_cast<std::size_t>(start)));
     current_->candidates_ = current_->complete_(before, text);
     if (current_->candidates_.empty())
       return nullptr;
@@ -309,9 +304,8 @@ bool store_history(const std::filesystem::path& state_dir,
     text += lines[i];
     text += '\n';
   }
-  return write_file_atomic(state_dir, std::string{history_dir} + "/"
-                                        + history_file,
-                           text, error);
+  return write_file_atomic(
+    state_dir, std::string{history_dir} + "/" + history_file, text, error);
 }
 
 std::unique_ptr<line_editor> make_line_editor(int signal_fd,

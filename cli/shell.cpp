@@ -149,8 +149,8 @@ followup_kind classify(const session_state& s, const std::string& msg) {
   if (!s.has_previous())
     return followup_kind::new_task;
   static const std::vector<std::string> keywords
-    = {"add",  "also",   "now",    "then",   "next",
-       "improve", "fix", "change", "update", "modify", "additionally"};
+    = {"add", "also",   "now",    "then",   "next",        "improve",
+       "fix", "change", "update", "modify", "additionally"};
   static const std::vector<std::vector<std::string>> phrases
     = {{"make", "it"}, {"can", "you"}, {"please"}, {"try"}, {"would", "you"}};
   auto w = words_of(msg);
@@ -160,8 +160,8 @@ followup_kind classify(const session_state& s, const std::string& msg) {
           || std::find(keywords.begin(), keywords.end(), x) != keywords.end();
   for (auto& p : phrases)
     for (size_t i = 0; !hit && i + p.size() <= w.size(); ++i)
-      hit = std::equal(p.begin(), p.end(), w.begin()
-                                             + static_cast<std::ptrdiff_t>(i));
+      hit = std::equal(p.begin(), p.end(),
+                       w.begin() + static_cast<std::ptrdiff_t>(i));
   if (!hit)
     return followup_kind::new_task;
   return w.size() < 10 ? followup_kind::followup : followup_kind::ambiguous;
@@ -229,8 +229,8 @@ std::string from_json(const std::string& text, session_state& out) {
     if (!e.is_object())
       return where + " is not an object";
     message m;
-    for (auto [key, dst] : {std::pair{"role", &m.role},
-                            std::pair{"content", &m.content}})
+    for (auto [key, dst] :
+         {std::pair{"role", &m.role}, std::pair{"content", &m.content}})
       if (auto err = str(e, key, *dst, true); !err.empty())
         return where + ": " + err;
     if (m.role != "user" && m.role != "assistant")
@@ -403,8 +403,13 @@ std::optional<run_result> shell::run_task(const run_spec& spec) {
   std::string id;
   caf::error refused;
   self->request(coord_, caf::infinite, atom::submit_v, spec)
-    .receive([&](std::string& x) { id = std::move(x); },
-             [&](caf::error& e) { refused = std::move(e); });
+    .receive(
+      [&](std::string& x) {
+        id = std::move(x);
+      },
+      [&](caf::error& e) {
+        refused = std::move(e);
+      });
   if (refused) {
     std::printf("%s %s\n", terminal::for_stream(stdout).red("✗").c_str(),
                 shown(error_text(refused)).c_str());
@@ -524,8 +529,9 @@ std::vector<std::string> shell::complete(const std::string& before,
 
 int shell::run(const shell_options& opts) {
   if (!cfg_->find_workflow(opts.workflow)) {
-    std::fprintf(stderr, "error: unknown workflow '%s'; run `ai-orchestrator "
-                         "workflows` for the list\n",
+    std::fprintf(stderr,
+                 "error: unknown workflow '%s'; run `ai-orchestrator "
+                 "workflows` for the list\n",
                  shown(opts.workflow).c_str());
     return exit_usage;
   }
@@ -797,18 +803,17 @@ void shell::cmd_history() {
   }
   size_t i = 0;
   for (auto& m : session_.history) {
-    std::printf("%3zu. [%s] %s: %s\n", ++i, m.timestamp.c_str(),
-                m.role.c_str(), shown(m.content).c_str());
+    std::printf("%3zu. [%s] %s: %s\n", ++i, m.timestamp.c_str(), m.role.c_str(),
+                shown(m.content).c_str());
     for (auto& f : m.files)
       std::printf("       📄 %s\n", shown(f).c_str());
   }
 }
 
 void shell::cmd_context() {
-  std::printf("Session:  %s%s\n", session_.id.c_str(),
-              session_.name.empty() ? ""
-                                    : (" (" + shown(session_.name) + ")")
-                                        .c_str());
+  std::printf(
+    "Session:  %s%s\n", session_.id.c_str(),
+    session_.name.empty() ? "" : (" (" + shown(session_.name) + ")").c_str());
   std::printf("Workflow: %s\n", shown(session_.workflow).c_str());
   std::printf("Agent:    %s\n", session_.agent.empty()
                                   ? "the workflow's"
@@ -842,8 +847,7 @@ bool shell::save(const std::string& name) {
   auto text = to_json(session_).dump(2) + "\n";
   if (!write_file_atomic(state_dir_, "sessions/" + name + ".json", text,
                          error)) {
-    std::printf("error: the session was not saved: %s\n",
-                shown(error).c_str());
+    std::printf("error: the session was not saved: %s\n", shown(error).c_str());
     return false;
   }
   session_.name = name;
@@ -854,8 +858,9 @@ bool shell::save(const std::string& name) {
 
 bool shell::load(const std::string& name, bool report) {
   auto fail = [&](const std::string& why) {
-    std::fprintf(report ? stdout : stderr, "error: cannot load session '%s': %s\n",
-                 shown(name).c_str(), shown(why).c_str());
+    std::fprintf(report ? stdout : stderr,
+                 "error: cannot load session '%s': %s\n", shown(name).c_str(),
+                 shown(why).c_str());
     return false;
   };
   if (!valid_session_name(name))
@@ -873,8 +878,9 @@ bool shell::load(const std::string& name, bool report) {
   int fd = ::openat(sub.get(), (name + ".json").c_str(),
                     O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
-    return fail(path + ": " + (errno == ENOENT ? std::string{"no such session"}
-                                               : std::strerror(errno)));
+    return fail(path + ": "
+                + (errno == ENOENT ? std::string{"no such session"}
+                                   : std::strerror(errno)));
   std::string text;
   char buf[8192];
   constexpr size_t max_bytes = 64 * 1024 * 1024;
@@ -929,11 +935,9 @@ void shell::cmd_info() {
                                    ? "the workflow's"
                                    : shown(session_.agent).c_str());
   std::printf("Session:   %s, %zu message(s), %zu unsaved\n",
-              session_.id.c_str(), session_.history.size(),
-              session_.unsaved());
-  std::printf("State dir: %s\n", state_dir_.empty()
-                                   ? "none"
-                                   : shown(state_dir_.string()).c_str());
+              session_.id.c_str(), session_.history.size(), session_.unsaved());
+  std::printf("State dir: %s\n",
+              state_dir_.empty() ? "none" : shown(state_dir_.string()).c_str());
   std::printf("Agents:    %zu, workflows: %zu\n", cfg_->agents.size(),
               cfg_->workflows.size());
 }
