@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -371,6 +372,56 @@ TEST_F(session_test, a_second_message_while_a_task_runs_is_refused) {
     });
   EXPECT_FALSE(id.empty());
   EXPECT_EQ(runner_->call_count(), 1u);
+}
+
+TEST_F(session_test,
+       cancel_stops_the_running_task_only_and_the_session_goes_on) {
+  using session_type
+    = std::remove_pointer_t<session_actor::stateful_pointer<session_state>>;
+  auto s = spawn();
+  auto& st
+    = dynamic_cast<session_type&>(*caf::actor_cast<caf::abstract_actor*>(s))
+        .state;
+  caf::scoped_actor self{sys_};
+  auto said
+    = self->request(s, caf::infinite, atom::say_v,
+                    session_message{"create a REST API", followup_mode::detect,
+                                    progress_sink{}});
+  // Until the coordinator accepted the run, and no further.
+  while (st.info.running.empty() || st.info.running == "(submitting)")
+    ASSERT_TRUE(sched_.try_run_once());
+  std::string id = st.info.running;
+  auto cancelled = self->request(s, caf::infinite, atom::cancel_v);
+  sched_.run();
+  said.receive(
+    [&](session_submitted& x) {
+      EXPECT_EQ(x.run_id, id);
+    },
+    [&](caf::error& e) {
+      FAIL() << sys_.render(e);
+    });
+  cancelled.receive(
+    [&](bool found) {
+      EXPECT_TRUE(found);
+    },
+    [&](caf::error& e) {
+      FAIL() << sys_.render(e);
+    });
+  auto r = result(s, id);
+  EXPECT_EQ(r.status, run_status::cancelled);
+  auto info = ask<session_info>(s, atom::info_v);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->running, "");
+  // The cancelled task is still the previous task; the next one runs.
+  auto ctx = ask<session_context>(s, atom::context_v);
+  ASSERT_TRUE(ctx);
+  EXPECT_EQ(ctx->status, run_status::cancelled);
+  auto next = say(s,
+                  "create a command line tool for converting images "
+                  "between many formats",
+                  followup_mode::detect);
+  EXPECT_EQ(next.kind, message_kind::new_task);
+  EXPECT_EQ(result(s, next.run_id).status, run_status::completed);
 }
 
 TEST_F(session_test, cancel_with_nothing_running_answers_false) {
