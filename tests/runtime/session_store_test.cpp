@@ -8,7 +8,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <csignal>
+
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/session_store.hpp"
@@ -269,6 +272,55 @@ TEST_F(session_store_test, leftover_temp_files_are_not_listed) {
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].name, "s");
   EXPECT_TRUE(store.load("s", error));
+}
+
+TEST_F(session_store_test,
+       a_kill_during_a_save_leaves_the_old_or_the_new_file) {
+  // A child saves two versions in turn, saying "about to save" on a pipe
+  // before each; it is killed with SIGKILL right after its k-th word, so
+  // the kill lands inside or between saves. The file must always load and
+  // be one of the two versions.
+  session_store store{state()};
+  auto a = sample();
+  auto b = sample();
+  b.conversation_history.push_back(
+    {"user", std::string(200000, 'x'), {}, "2024-01-15T10:05:00Z", "r2"});
+  std::string error;
+  ASSERT_TRUE(store.save("kill", a, false, error)) << error;
+  auto text_a = session_to_json(a);
+  auto text_b = session_to_json(b);
+  for (int round = 0; round < 12; ++round) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    auto pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(fds[0]);
+      std::string err;
+      for (int i = 0;; ++i) {
+        if (::write(fds[1], "s", 1) != 1)
+          ::_exit(1);
+        store.save("kill", i % 2 == 0 ? b : a, false, err);
+      }
+    }
+    ::close(fds[1]);
+    char c = 0;
+    for (int k = 0; k <= round % 4; ++k)
+      ASSERT_EQ(::read(fds[0], &c, 1), 1);
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ::close(fds[0]);
+    EXPECT_TRUE(WIFSIGNALED(status));
+    auto loaded = store.load("kill", error);
+    ASSERT_TRUE(loaded) << "round " << round << ": " << error;
+    auto text = read_text(state() / "sessions" / "kill.json");
+    EXPECT_TRUE(text == text_a || text == text_b) << "round " << round;
+  }
+  // Leftover temp files (a kill before the rename) are not sessions.
+  auto all = store.list(error);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].name, "kill");
 }
 
 } // namespace
