@@ -307,6 +307,7 @@ caf::expected<std::string> accept(self_ptr self, run_spec spec,
   req.progress = caf::actor_cast<progress_sink>(self);
   req.workflow_def = std::move(wf);
   req.no_cache = spec.no_cache;
+  req.followup = spec.followup;
   // No timeout: the workflow actor is monitored (run_lost), and its
   // request fails when it dies.
   self->request(run.actor, caf::infinite, atom::run_task_v, std::move(req))

@@ -24,6 +24,10 @@ std::string to_string(errc x) {
       return "unknown_run";
     case errc::rate_limited:
       return "rate_limited";
+    case errc::session_busy:
+      return "session_busy";
+    case errc::session_store_failed:
+      return "session_store_failed";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

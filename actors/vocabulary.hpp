@@ -48,6 +48,16 @@ ORCH_ATOM(admit, "admit")
 ORCH_ATOM(retry, "orchRetry")
 ORCH_ATOM(cache_get, "cacheGet")
 ORCH_ATOM(cache_put, "cachePut")
+// The session actor (actors/session_actor.hpp).
+ORCH_ATOM(say, "sessSay")
+ORCH_ATOM(history, "sessHist")
+ORCH_ATOM(context, "sessCtx")
+ORCH_ATOM(info, "sessInfo")
+ORCH_ATOM(reset, "sessReset")
+ORCH_ATOM(save, "sessSave")
+ORCH_ATOM(load, "sessLoad")
+ORCH_ATOM(set_workflow, "sessWflow")
+ORCH_ATOM(set_agent, "sessAgent")
 
 } // namespace orch::atom
 
@@ -169,6 +179,9 @@ struct run_request {
   workflow_config workflow_def;
   /// Bypass the step cache for every step (`run --no-cache`).
   bool no_cache = false;
+  /// A follow-up in a workspace an earlier run of the same session already
+  /// preserved: the existing files are not copied to backups again.
+  bool followup = false;
 };
 
 /// What a front door submits to the coordinator: a run before validation.
@@ -190,6 +203,9 @@ struct run_spec {
   /// Bypass the step cache (`run --no-cache`): every step runs, and none is
   /// stored.
   bool no_cache = false;
+  /// A session's follow-up: runs in the workspace of the session's previous
+  /// task without copying its existing files to backups again.
+  bool followup = false;
 };
 
 /// How a run ended.
@@ -299,6 +315,103 @@ struct run_info {
   int64_t started_ms = 0;
 };
 
+/// How a session reads a user message (see runtime/followup.hpp).
+enum class followup_mode : uint8_t {
+  /// Decide from the message and whether there is a previous task.
+  detect,
+  /// Continue the previous task (`/followup`, or "continue" after asking).
+  followup,
+  /// Start a new task.
+  new_task,
+};
+
+/// What a session made of a user message.
+enum class message_kind : uint8_t {
+  /// Submitted as a new task.
+  new_task,
+  /// Submitted as a follow-up to the previous task.
+  followup,
+  /// Nothing submitted: ask the user (continue / new / cancel), then send
+  /// the message again with followup_mode::followup or new_task.
+  ambiguous,
+};
+
+/// A user message for a session actor.
+struct session_message {
+  std::string text;
+  followup_mode mode = followup_mode::detect;
+  /// When set, subscribed to the run's progress at the coordinator (from
+  /// the first event) for the run this message starts.
+  progress_sink progress;
+};
+
+/// A session's answer to a user message: the run started, or why not.
+struct session_submitted {
+  message_kind kind = message_kind::new_task;
+  /// The run started; empty when ambiguous.
+  std::string run_id;
+  /// Why it was read so ("follow-up: short message with \"add\"").
+  std::string reason;
+  /// The task text submitted (a follow-up's carries the previous task's
+  /// summary and files); empty when ambiguous.
+  std::string task;
+  std::string workspace;
+  std::string workflow;
+  /// The agent override the run used ("" = the workflow's agents).
+  std::string agent;
+};
+
+/// One message of a session's conversation.
+struct session_entry {
+  /// "user" or "assistant".
+  std::string role;
+  std::string content;
+  /// Workspace-relative files the answer generated (assistant only).
+  std::vector<std::string> files;
+  /// UTC, ISO 8601 ("2024-01-15T10:00:00Z").
+  std::string timestamp;
+  /// The run this message started or answered; may be empty.
+  std::string run_id;
+};
+
+/// What a follow-up continues: the session's previous task.
+struct session_context {
+  /// False until a task has finished in this session.
+  bool has_previous = false;
+  /// The user's words of the previous task (not the nested prompt).
+  std::string previous_task;
+  /// A bounded summary of the previous output.
+  std::string summary;
+  /// Files generated so far in the workspace (workspace-relative, sorted).
+  std::vector<std::string> files;
+  std::string workspace;
+  std::string workflow;
+  /// UTC, ISO 8601, when the previous task finished.
+  std::string timestamp;
+  std::string run_id;
+  run_status status = run_status::failed;
+};
+
+/// The state of a session, for /info, prompts and exit checks.
+struct session_info {
+  std::string session_id;
+  /// The name it was last saved or loaded as; empty when never.
+  std::string name;
+  /// UTC, ISO 8601.
+  std::string created_at;
+  std::string workflow;
+  /// `/switch` override: every step runs with this agent; empty = none.
+  std::string agent;
+  std::string workspace;
+  int32_t messages = 0;
+  /// Messages added since the last save or load (0 = nothing to lose).
+  int32_t unsaved = 0;
+  /// The run in progress; empty when idle.
+  std::string running;
+  /// Where it was last saved or loaded from; empty when never.
+  std::string path;
+};
+
 // -- inspect (CAF 0.17 form) --------------------------------------------------
 
 template<class Inspector>
@@ -368,13 +481,13 @@ template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_request& x) {
   return f(caf::meta::type_name("orch::run_request"), x.run_id, x.task,
            x.workflow, x.workspace, x.max_iterations, x.progress,
-           x.workflow_def, x.no_cache);
+           x.workflow_def, x.no_cache, x.followup);
 }
 
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_spec& x) {
   return f(caf::meta::type_name("orch::run_spec"), x.task, x.workflow, x.agents,
-           x.max_iterations, x.workspace, x.user, x.no_cache);
+           x.max_iterations, x.workspace, x.user, x.no_cache, x.followup);
 }
 
 template<class Inspector>
@@ -432,6 +545,38 @@ typename Inspector::result_type inspect(Inspector& f, progress_event& x) {
            x.text, x.ok, x.elapsed_ms, x.seq);
 }
 
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_message& x) {
+  return f(caf::meta::type_name("orch::session_message"), x.text, x.mode,
+           x.progress);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_submitted& x) {
+  return f(caf::meta::type_name("orch::session_submitted"), x.kind, x.run_id,
+           x.reason, x.task, x.workspace, x.workflow, x.agent);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_entry& x) {
+  return f(caf::meta::type_name("orch::session_entry"), x.role, x.content,
+           x.files, x.timestamp, x.run_id);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_context& x) {
+  return f(caf::meta::type_name("orch::session_context"), x.has_previous,
+           x.previous_task, x.summary, x.files, x.workspace, x.workflow,
+           x.timestamp, x.run_id, x.status);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, session_info& x) {
+  return f(caf::meta::type_name("orch::session_info"), x.session_id, x.name,
+           x.created_at, x.workflow, x.agent, x.workspace, x.messages,
+           x.unsaved, x.running, x.path);
+}
+
 /// Error codes of the runtime, sent as caf::error.
 enum class errc : uint8_t {
   /// A request named an agent or workflow that does not exist.
@@ -449,6 +594,12 @@ enum class errc : uint8_t {
   /// The submitter is over the rate limit (the message says when the next
   /// run is allowed).
   rate_limited,
+  /// A session is running a task and cannot do this now (the message says
+  /// which run).
+  session_busy,
+  /// A saved session cannot be read, written or named so (the message names
+  /// the path or the rule).
+  session_store_failed,
 };
 
 std::string to_string(errc x);
@@ -481,6 +632,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(orch, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orch, (orch::attempt_record))
   CAF_ADD_TYPE_ID(orch, (orch::step_cache_entry))
   CAF_ADD_TYPE_ID(orch, (orch::cache_lookup))
+  CAF_ADD_TYPE_ID(orch, (orch::session_message))
+  CAF_ADD_TYPE_ID(orch, (orch::session_submitted))
+  CAF_ADD_TYPE_ID(orch, (orch::session_entry))
+  CAF_ADD_TYPE_ID(orch, (std::vector<orch::session_entry>))
+  CAF_ADD_TYPE_ID(orch, (orch::session_context))
+  CAF_ADD_TYPE_ID(orch, (orch::session_info))
 
 CAF_END_TYPE_ID_BLOCK(orch)
 
@@ -539,5 +696,37 @@ using coordinator_actor = caf::typed_actor<
   caf::reacts_to<atom::unsubscribe, std::string, progress_sink>,
   /// From the coordinator's own workflow actors (stamped and fanned out).
   caf::reacts_to<atom::progress, progress_event>>;
+
+/// One conversation (actors/session_actor.hpp): one per shell, later one
+/// per server client. Errors are caf::error with errc and a message.
+using session_actor = caf::typed_actor<
+  /// A user message: detected (or forced) as a follow-up or a new task and
+  /// submitted to the coordinator; answers at once with the run started, or
+  /// kind ambiguous (nothing submitted, nothing recorded). Errors:
+  /// session_busy while a task runs, and the coordinator's.
+  caf::replies_to<atom::say, session_message>::with<session_submitted>,
+  /// Answered when that run ends, after the session recorded its answer in
+  /// the history and the context.
+  caf::replies_to<atom::result, std::string>::with<run_result>,
+  /// Cancels the running task only (the session stays); answers whether
+  /// one was running.
+  caf::replies_to<atom::cancel>::with<bool>,
+  caf::replies_to<atom::history>::with<std::vector<session_entry>>,
+  caf::replies_to<atom::context>::with<session_context>,
+  caf::replies_to<atom::info>::with<session_info>,
+  /// Sets the workflow of the next tasks (unknown_name if none such).
+  caf::replies_to<atom::set_workflow, std::string>::with<session_info>,
+  /// `/switch <agent>`: the next tasks run every step with this agent
+  /// alone; "" clears the override (unknown_name, agent_unavailable).
+  caf::replies_to<atom::set_agent, std::string>::with<session_info>,
+  /// Forgets the history and the context (session_busy while a task runs);
+  /// keeps the id, workspace, workflow and agent.
+  caf::replies_to<atom::reset>::with<session_info>,
+  /// Saves to `<state dir>/sessions/<name>.json` (name "": the name it was
+  /// saved or loaded as, else its id); the bool forces over a corrupt file.
+  /// Answers the path written.
+  caf::replies_to<atom::save, std::string, bool>::with<std::string>,
+  /// Replaces this session by a saved one (session_busy while a task runs).
+  caf::replies_to<atom::load, std::string>::with<session_info>>;
 
 } // namespace orch

@@ -592,10 +592,17 @@ workflow_run_impl(workflow_actor::stateful_pointer<workflow_state> self,
       auto kept = std::make_shared<workspace::preserve_report>();
       auto root = st.request.workspace;
       auto run_id = st.request.run_id;
+      // A session's follow-up continues in the workspace its earlier run
+      // already preserved: the files there are that session's own output,
+      // not copied to backups again (each step still backs up what it
+      // overwrites).
+      auto followup = st.request.followup;
       run_blocking(
         self, st.deps.detached_workers,
-        [kept, root, run_id] {
-          *kept = workspace{root, run_id}.preserve_existing(preserve_max_bytes);
+        [kept, root, run_id, followup] {
+          if (!followup)
+            *kept
+              = workspace{root, run_id}.preserve_existing(preserve_max_bytes);
         },
         [self, kept](const std::string& failed) {
           auto& st = self->state;

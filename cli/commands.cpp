@@ -34,6 +34,7 @@
 #include "runtime/rate_limit_store.hpp"
 #include "runtime/review.hpp"
 #include "runtime/safe_file.hpp"
+#include "runtime/session_store.hpp"
 #include "runtime/state_dir.hpp"
 #include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
@@ -772,6 +773,76 @@ int cmd_run(const run_options& given, load_result loaded) {
     return exit_interrupted;
   if (outcome.result.status == run_status::failed)
     return exit_failure;
+  return exit_ok;
+}
+
+int cmd_sessions(load_result loaded, bool json) {
+  auto cfg = usable_or_report(std::move(loaded));
+  if (!cfg)
+    return exit_usage;
+  auto state_dir = resolve_state_dir(cfg->settings.state_dir);
+  if (state_dir.empty()) {
+    std::fprintf(stderr, "error: no state directory: set settings.state_dir, "
+                         "$XDG_STATE_HOME or $HOME\n");
+    return exit_failure;
+  }
+  session_store store{state_dir};
+  std::string error;
+  auto all = store.list(error);
+  if (!error.empty()) {
+    std::fprintf(stderr, "error: %s\n", shown(error).c_str());
+    return exit_failure;
+  }
+  if (json) {
+    auto arr = nlohmann::ordered_json::array();
+    for (auto& l : all) {
+      nlohmann::ordered_json j;
+      j["name"] = l.name;
+      j["path"] = l.path.string();
+      if (l.session) {
+        j["session_id"] = l.session->session_id;
+        j["created_at"] = l.session->created_at;
+        j["messages"] = l.session->conversation_history.size();
+        j["workflow"] = l.session->workflow;
+        j["workspace"] = l.session->workspace;
+        j["error"] = nullptr;
+      } else {
+        j["session_id"] = nullptr;
+        j["created_at"] = nullptr;
+        j["messages"] = nullptr;
+        j["workflow"] = nullptr;
+        j["workspace"] = nullptr;
+        j["error"] = l.error;
+      }
+      arr.push_back(std::move(j));
+    }
+    std::printf("%s\n", dump_json(arr).c_str());
+    return exit_ok;
+  }
+  if (all.empty()) {
+    std::printf("No saved sessions in %s.\n",
+                shown(store.dir().string()).c_str());
+    return exit_ok;
+  }
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"NAME", "CREATED", "MESSAGES", "WORKFLOW", "WORKSPACE"});
+  std::vector<std::string> errors;
+  for (auto& l : all) {
+    if (l.session) {
+      rows.push_back({l.name, l.session->created_at,
+                      std::to_string(l.session->conversation_history.size()),
+                      l.session->workflow, l.session->workspace});
+    } else {
+      rows.push_back({l.name, "-", "-", "-", "(unreadable, see below)"});
+      errors.push_back(l.error);
+    }
+  }
+  print_table(rows);
+  if (!errors.empty()) {
+    std::printf("\n");
+    for (auto& e : errors)
+      std::printf("error: %s\n", shown(e).c_str());
+  }
   return exit_ok;
 }
 

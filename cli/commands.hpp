@@ -32,6 +32,11 @@ struct run_options {
   bool no_cache = false;
 };
 
+/// Lists the saved sessions (`<state dir>/sessions/*.json`): name, created,
+/// messages, workflow, workspace; files that cannot be read are listed with
+/// their error. Exit 0 (1 when the folder cannot be listed).
+int cmd_sessions(load_result loaded, bool json);
+
 /// Runs a task through a workflow to convergence.
 int cmd_run(const run_options& opts, load_result loaded);
 

@@ -102,8 +102,10 @@ int main(int argc, char** argv) {
                "copilot, any command) work together in workflows that iterate "
                "until the review is clean.",
                "ai-orchestrator"};
-  app.set_version_flag("--version", "ai-orchestrator " ORCH_VERSION
-                                    " (C++ Actor Framework 0.17)");
+  // `--version` and the `version` command print the same line.
+  const std::string version_text = "ai-orchestrator " ORCH_VERSION
+                                   " (C++ Actor Framework 0.17)";
+  app.set_version_flag("--version", version_text);
   app.require_subcommand(1);
   app.fallthrough();
   std::string config_path;
@@ -137,6 +139,13 @@ int main(int argc, char** argv) {
   auto workflows = app.add_subcommand("workflows", "List the workflows");
   workflows->add_flag("--json", workflows_json,
                       "Print JSON instead of a table");
+
+  bool sessions_json = false;
+  auto sessions = app.add_subcommand(
+    "sessions", "List the saved sessions of the interactive shell");
+  sessions->add_flag("--json", sessions_json, "Print JSON instead of a table");
+
+  auto version = app.add_subcommand("version", "Print the version");
 
   run_options run_opts;
   auto run = app.add_subcommand(
@@ -189,6 +198,10 @@ int main(int argc, char** argv) {
     app.exit(e);
     return exit_usage;
   }
+  if (version->parsed()) {
+    std::printf("%s\n", version_text.c_str());
+    return exit_ok;
+  }
   if (auto level = orch::normalize_log_level(log_level))
     log_level = *level;
   auto loaded = orch::load_config(config_path);
@@ -206,5 +219,7 @@ int main(int argc, char** argv) {
     return logs.end(cmd_run(run_opts, std::move(loaded)));
   if (shell->parsed())
     return logs.end(cmd_shell(shell_opts, std::move(loaded)));
+  if (sessions->parsed())
+    return logs.end(cmd_sessions(std::move(loaded), sessions_json));
   return logs.end(exit_usage);
 }

@@ -90,12 +90,32 @@ auto fields(workflow_config& x) {
   return std::tie(a, b, c, d, e);
 }
 auto fields(run_request& x) {
+  auto& [a, b, c, d, e, f, g, h, i] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i);
+}
+auto fields(run_spec& x) {
   auto& [a, b, c, d, e, f, g, h] = x;
   return std::tie(a, b, c, d, e, f, g, h);
 }
-auto fields(run_spec& x) {
+auto fields(session_message& x) {
+  auto& [a, b, c] = x;
+  return std::tie(a, b, c);
+}
+auto fields(session_submitted& x) {
   auto& [a, b, c, d, e, f, g] = x;
   return std::tie(a, b, c, d, e, f, g);
+}
+auto fields(session_entry& x) {
+  auto& [a, b, c, d, e] = x;
+  return std::tie(a, b, c, d, e);
+}
+auto fields(session_context& x) {
+  auto& [a, b, c, d, e, f, g, h, i] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i);
+}
+auto fields(session_info& x) {
+  auto& [a, b, c, d, e, f, g, h, i, j] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j);
 }
 auto fields(admission& x) {
   auto& [a, b, c, d] = x;
@@ -326,6 +346,7 @@ struct samples {
     x.progress = sink;
     x.workflow_def = make(tag<workflow_config>{});
     x.no_cache = true;
+    x.followup = true;
     return x;
   }
   run_spec make(tag<run_spec>) {
@@ -337,6 +358,61 @@ struct samples {
     x.workspace = "/w";
     x.no_cache = true;
     x.user = "alice";
+    x.followup = true;
+    return x;
+  }
+  session_message make(tag<session_message>) {
+    session_message x;
+    x.text = "add tests";
+    x.mode = followup_mode::new_task;
+    x.progress = sink;
+    return x;
+  }
+  session_submitted make(tag<session_submitted>) {
+    session_submitted x;
+    x.kind = message_kind::ambiguous;
+    x.run_id = "run-1";
+    x.reason = "short message (2 words) with \"add\"";
+    x.task = "add tests\n\nThis is a follow-up";
+    x.workspace = "/w/session-1";
+    x.workflow = "wf";
+    x.agent = "codex";
+    return x;
+  }
+  session_entry make(tag<session_entry>) {
+    session_entry x;
+    x.role = "assistant";
+    x.content = "API created";
+    x.files = {"api.py"};
+    x.timestamp = "2024-01-15T10:01:30Z";
+    x.run_id = "run-1";
+    return x;
+  }
+  session_context make(tag<session_context>) {
+    session_context x;
+    x.has_previous = true;
+    x.previous_task = "create a REST API";
+    x.summary = "completed";
+    x.files = {"api.py", "models.py"};
+    x.workspace = "/w/session-1";
+    x.workflow = "wf";
+    x.timestamp = "2024-01-15T10:01:30Z";
+    x.run_id = "run-1";
+    x.status = run_status::converged;
+    return x;
+  }
+  session_info make(tag<session_info>) {
+    session_info x;
+    x.session_id = "0123456789abcdef";
+    x.name = "blog-api";
+    x.created_at = "2024-01-15T10:00:00Z";
+    x.workflow = "wf";
+    x.agent = "codex";
+    x.workspace = "/w/session-1";
+    x.messages = 4;
+    x.unsaved = 2;
+    x.running = "run-2";
+    x.path = "/s/sessions/blog-api.json";
     return x;
   }
   admission make(tag<admission>) {
