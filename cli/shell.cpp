@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/coordinator.hpp"
+#include "actors/session_actor.hpp"
 #include "actors/signals.hpp"
 #include "actors/system_config.hpp"
 #include "adapters/adapter.hpp"
@@ -47,29 +48,6 @@ std::string shown(const std::string& s) {
   return text::escape_for_terminal(s, true);
 }
 
-std::string now_iso() {
-  auto t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string new_session_id() {
-  std::random_device rd;
-  std::mt19937_64 gen{(static_cast<uint64_t>(rd()) << 32) ^ rd()};
-  char buf[40];
-  uint64_t a = gen(), b = gen();
-  std::snprintf(buf, sizeof(buf), "%08x-%04x-4%03x-%04x-%012llx",
-                static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xffff),
-                static_cast<unsigned>(a & 0xfff),
-                static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3fff)),
-                static_cast<unsigned long long>(b & 0xffffffffffffULL));
-  return buf;
-}
-
 std::string lower(std::string s) {
   for (auto& c : s)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -84,246 +62,9 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-std::vector<std::string> words_of(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '\'') {
-      cur += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    } else if (!cur.empty()) {
-      out.push_back(std::move(cur));
-      cur.clear();
-    }
-  }
-  if (!cur.empty())
-    out.push_back(std::move(cur));
-  return out;
-}
-
-// -- the session (interim: the session actor of branch ha replaces it) -----
-
-struct message {
-  std::string role;
-  std::string content;
-  std::vector<std::string> files;
-  std::string timestamp;
-};
-
-struct session_state {
-  std::string id = new_session_id();
-  std::string created_at = now_iso();
-  std::string workflow = "default";
-  /// /switch: every step runs with this agent; empty = the workflow's.
-  std::string agent;
-  std::vector<message> history;
-  /// The workspace of the previous task (a follow-up runs there).
-  std::string workspace;
-  /// The name it was saved or loaded under.
-  std::string name;
-  /// Messages at the last save or load.
-  size_t saved = 0;
-
-  bool has_previous() const {
-    for (auto& m : history)
-      if (m.role == "assistant")
-        return true;
-    return false;
-  }
-  const message* last(const char* role) const {
-    for (auto it = history.rbegin(); it != history.rend(); ++it)
-      if (it->role == role)
-        return &*it;
-    return nullptr;
-  }
-  size_t unsaved() const {
-    return history.size() > saved ? history.size() - saved : 0;
-  }
-};
-
-enum class followup_kind { new_task, followup, ambiguous };
-
-/// Interim follow-up rules: keywords as whole words (or the phrases), only
-/// with a previous task; short with a keyword: follow-up; long with one:
-/// ambiguous; none: a new task.
-followup_kind classify(const session_state& s, const std::string& msg) {
-  if (!s.has_previous())
-    return followup_kind::new_task;
-  static const std::vector<std::string> keywords
-    = {"add", "also",   "now",    "then",   "next",        "improve",
-       "fix", "change", "update", "modify", "additionally"};
-  static const std::vector<std::vector<std::string>> phrases
-    = {{"make", "it"}, {"can", "you"}, {"please"}, {"try"}, {"would", "you"}};
-  auto w = words_of(msg);
-  bool hit = false;
-  for (auto& x : w)
-    hit = hit
-          || std::find(keywords.begin(), keywords.end(), x) != keywords.end();
-  for (auto& p : phrases)
-    for (size_t i = 0; !hit && i + p.size() <= w.size(); ++i)
-      hit = std::equal(p.begin(), p.end(),
-                       w.begin() + static_cast<std::ptrdiff_t>(i));
-  if (!hit)
-    return followup_kind::new_task;
-  return w.size() < 10 ? followup_kind::followup : followup_kind::ambiguous;
-}
-
-constexpr size_t summary_limit = 2000;
-
-json to_json(const session_state& s) {
-  json j;
-  j["session_id"] = s.id;
-  j["created_at"] = s.created_at;
-  j["workflow"] = s.workflow;
-  auto hist = json::array();
-  for (auto& m : s.history) {
-    json e;
-    e["role"] = m.role;
-    e["content"] = m.content;
-    if (m.role == "assistant")
-      e["files"] = m.files;
-    e["timestamp"] = m.timestamp;
-    hist.push_back(std::move(e));
-  }
-  j["conversation_history"] = std::move(hist);
-  j["workspace"] = s.workspace;
-  json meta = json::object();
-  if (!s.agent.empty())
-    meta["agent"] = s.agent;
-  j["metadata"] = std::move(meta);
-  return j;
-}
-
-/// Parses a saved session; returns an error text (without the path) or "".
-std::string from_json(const std::string& text, session_state& out) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const std::exception& e) {
-    return std::string{"not valid JSON: "} + e.what();
-  }
-  if (!j.is_object())
-    return "not a JSON object";
-  auto str = [&](const json& o, const char* key, std::string& dst,
-                 bool required) -> std::string {
-    if (!o.contains(key))
-      return required ? std::string{"missing key '"} + key + "'" : "";
-    if (!o[key].is_string())
-      return std::string{"'"} + key + "' is not a string";
-    dst = o[key].get<std::string>();
-    return "";
-  };
-  session_state s;
-  for (auto [key, dst] :
-       {std::pair{"session_id", &s.id}, std::pair{"created_at", &s.created_at},
-        std::pair{"workflow", &s.workflow}})
-    if (auto e = str(j, key, *dst, true); !e.empty())
-      return e;
-  if (auto e = str(j, "workspace", s.workspace, false); !e.empty())
-    return e;
-  if (!j.contains("conversation_history")
-      || !j["conversation_history"].is_array())
-    return "'conversation_history' is missing or not a list";
-  size_t i = 0;
-  for (auto& e : j["conversation_history"]) {
-    auto where = "conversation_history[" + std::to_string(i++) + "]";
-    if (!e.is_object())
-      return where + " is not an object";
-    message m;
-    for (auto [key, dst] :
-         {std::pair{"role", &m.role}, std::pair{"content", &m.content}})
-      if (auto err = str(e, key, *dst, true); !err.empty())
-        return where + ": " + err;
-    if (m.role != "user" && m.role != "assistant")
-      return where + ": role '" + m.role + "' is not user or assistant";
-    if (auto err = str(e, "timestamp", m.timestamp, false); !err.empty())
-      return where + ": " + err;
-    if (e.contains("files")) {
-      if (!e["files"].is_array())
-        return where + ": 'files' is not a list";
-      for (auto& f : e["files"]) {
-        if (!f.is_string())
-          return where + ": 'files' holds a non-string";
-        m.files.push_back(f.get<std::string>());
-      }
-    }
-    s.history.push_back(std::move(m));
-  }
-  if (j.contains("metadata")) {
-    if (!j["metadata"].is_object())
-      return "'metadata' is not an object";
-    if (auto err = str(j["metadata"], "agent", s.agent, false); !err.empty())
-      return "metadata: " + err;
-  }
-  s.saved = s.history.size();
-  out = std::move(s);
-  return "";
-}
-
 // -- the shell -------------------------------------------------------------
 
 constexpr auto result_poll = std::chrono::milliseconds{100};
-
-class shell {
-public:
-  shell(std::shared_ptr<const config> cfg, int signal_fd)
-    : cfg_{std::move(cfg)}, signal_fd_{signal_fd} {
-    state_dir_ = resolve_state_dir(cfg_->settings.state_dir);
-    if (!state_dir_.empty()) {
-      std::string error;
-      if (!open_state_dir(state_dir_, error)) {
-        std::fprintf(stderr, "warning: no state directory: %s\n",
-                     shown(error).c_str());
-        state_dir_.clear();
-      }
-    }
-  }
-
-  int run(const shell_options& opts);
-
-private:
-  // ---- plumbing
-  void start_actors();
-  void stop_actors();
-  std::optional<run_result> run_task(const run_spec& spec);
-  std::string ask(const std::string& question);
-  bool confirm(const std::string& question);
-  std::string prompt() const {
-    return "orchestrator (" + session_.workflow + ") > ";
-  }
-  std::vector<std::string> complete(const std::string& before,
-                                    const std::string& word) const;
-  std::vector<std::string> saved_sessions() const;
-  std::string session_path(const std::string& name) const {
-    return (state_dir_ / "sessions" / (name + ".json")).string();
-  }
-
-  // ---- commands; each returns false to leave the shell
-  bool dispatch(const std::string& line);
-  void message_task(const std::string& msg, bool forced_followup);
-  void cmd_help();
-  void cmd_agents();
-  void cmd_workflows();
-  void cmd_switch(const std::string& arg);
-  void cmd_workflow(const std::string& arg);
-  void cmd_history();
-  void cmd_context();
-  bool save(const std::string& name);
-  bool load(const std::string& name, bool report);
-  void cmd_reset();
-  void cmd_info();
-  bool leave();
-
-  std::shared_ptr<const config> cfg_;
-  int signal_fd_;
-  std::filesystem::path state_dir_;
-  session_state session_;
-  std::unique_ptr<line_editor> editor_;
-  std::unique_ptr<system_config> sys_cfg_;
-  std::unique_ptr<caf::actor_system> sys_;
-  std::unique_ptr<caf::scoped_actor> self_;
-  coordinator_actor coord_;
-  bool terminated_ = false;
-};
 
 const std::vector<std::pair<std::string, std::string>>& command_help() {
   static const std::vector<std::pair<std::string, std::string>> list = {
@@ -372,6 +113,94 @@ std::shared_ptr<rate_limit_store> limit_store(const config& cfg) {
   return nullptr;
 }
 
+/// The front door of one session: the line editor runs on this (the main)
+/// thread and blocks; everything the shell knows of the session it asks the
+/// session actor by messages, through a scoped actor, and waits for the
+/// answer while watching the signal pipe.
+class shell {
+public:
+  shell(std::shared_ptr<const config> cfg, int signal_fd)
+    : cfg_{std::move(cfg)}, signal_fd_{signal_fd} {
+    state_dir_ = resolve_state_dir(cfg_->settings.state_dir);
+    if (!state_dir_.empty()) {
+      std::string error;
+      if (!open_state_dir(state_dir_, error)) {
+        std::fprintf(stderr, "warning: no state directory: %s\n",
+                     shown(error).c_str());
+        state_dir_.clear();
+      }
+    }
+  }
+  ~shell() {
+    stop_actors();
+  }
+
+  int run(const shell_options& opts);
+
+private:
+  // ---- plumbing
+  void start_actors();
+  void stop_actors();
+  /// Asks the session; prints the error (to `err`) and returns nullopt when
+  /// it refuses.
+  template<class T, class... Ts>
+  std::optional<T> ask_session(std::FILE* err, Ts&&... xs) {
+    std::optional<T> out;
+    (*self_)
+      ->request(session_, caf::infinite, std::forward<Ts>(xs)...)
+      .receive(
+        [&](T& x) {
+          out = std::move(x);
+        },
+        [&](caf::error& e) {
+          std::fprintf(err, "error: %s\n", shown(error_text(e)).c_str());
+        });
+    return out;
+  }
+  std::optional<session_info> info() {
+    return ask_session<session_info>(stdout, atom::info_v);
+  }
+  std::optional<run_result> wait_result(const std::string& id,
+                                        const caf::actor& display);
+  std::string ask(const std::string& question);
+  bool confirm(const std::string& question);
+  std::string prompt() {
+    auto i = info();
+    return "orchestrator (" + (i ? i->workflow : std::string{"?"}) + ") > ";
+  }
+  std::vector<std::string> complete(const std::string& before,
+                                    const std::string& word) const;
+  std::vector<std::string> saved_sessions() const;
+
+  // ---- commands
+  /// Returns false to leave the shell.
+  bool dispatch(const std::string& line);
+  void message_task(const std::string& msg, followup_mode mode);
+  void cmd_help();
+  void cmd_agents();
+  void cmd_workflows();
+  void cmd_switch(const std::string& arg);
+  void cmd_workflow(const std::string& arg);
+  void cmd_history();
+  void cmd_context();
+  void cmd_save(const std::string& name);
+  bool load(const std::string& name, std::FILE* err);
+  void cmd_reset();
+  void cmd_info();
+  bool leave();
+
+  std::shared_ptr<const config> cfg_;
+  int signal_fd_;
+  std::filesystem::path state_dir_;
+  std::unique_ptr<line_editor> editor_;
+  std::unique_ptr<system_config> sys_cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  std::unique_ptr<caf::scoped_actor> self_;
+  coordinator_actor coord_;
+  session_actor session_;
+  bool terminated_ = false;
+};
+
 void shell::start_actors() {
   // The system keeps a reference to its config: both live as long.
   sys_cfg_ = std::make_unique<system_config>(
@@ -383,49 +212,38 @@ void shell::start_actors() {
   if (!state_dir_.empty())
     deps.state_dir = state_dir_;
   coord_ = spawn_coordinator(*sys_, cfg_, deps);
+  session_deps sdeps;
+  sdeps.state_dir = state_dir_;
+  sdeps.user = os_user_name();
+  session_ = spawn_session(*sys_, cfg_, coord_, sdeps);
   self_ = std::make_unique<caf::scoped_actor>(*sys_);
   (*self_)->monitor(coord_);
+  (*self_)->monitor(session_);
 }
 
 void shell::stop_actors() {
   if (!sys_)
     return;
+  // The coordinator cancels its runs and stops their agents when it exits.
   (*self_)->send(coord_, atom::cancel_v, std::string{});
+  (*self_)->send_exit(session_, caf::exit_reason::user_shutdown);
   (*self_)->send_exit(coord_, caf::exit_reason::user_shutdown);
+  session_ = nullptr;
   coord_ = nullptr;
   self_.reset();
   sys_.reset();
   sys_cfg_.reset();
 }
 
-std::optional<run_result> shell::run_task(const run_spec& spec) {
+std::optional<run_result> shell::wait_result(const std::string& id,
+                                             const caf::actor& display) {
   auto& self = *self_;
-  std::string id;
-  caf::error refused;
-  self->request(coord_, caf::infinite, atom::submit_v, spec)
-    .receive(
-      [&](std::string& x) {
-        id = std::move(x);
-      },
-      [&](caf::error& e) {
-        refused = std::move(e);
-      });
-  if (refused) {
-    std::printf("%s %s\n", terminal::for_stream(stdout).red("✗").c_str(),
-                shown(error_text(refused)).c_str());
-    return std::nullopt;
-  }
-  auto display = sys_->spawn(display_impl, stdout, false);
-  self->monitor(display);
-  self->send(coord_, atom::subscribe_v, id, uint64_t{0},
-             progress_sink{display});
-  self->send(coord_, atom::result_v, id);
+  self->send(session_, atom::result_v, id);
   using clock = std::chrono::steady_clock;
   std::optional<clock::time_point> cancelled_at;
   const auto grace = cfg_->settings.kill_grace + std::chrono::seconds{10};
   std::optional<run_result> out;
   bool done = false;
-  bool display_down = false;
   while (!done) {
     self->receive(
       [&](run_result& r) {
@@ -433,18 +251,21 @@ std::optional<run_result> shell::run_task(const run_spec& spec) {
         done = true;
       },
       [&](caf::error& e) {
-        std::printf("error: %s\n", shown(sys_->render(e)).c_str());
+        std::printf("error: %s\n", shown(error_text(e)).c_str());
         done = true;
       },
-      [&](bool) {},
+      [&](bool) {
+        // The answer to a cancel.
+      },
       [&](caf::down_msg& dm) {
-        if (dm.source == coord_.address()) {
-          std::printf("error: the run coordinator stopped\n");
+        if (dm.source == coord_.address() || dm.source == session_.address()) {
+          std::printf("error: the session stopped (%s)\n",
+                      sys_->render(dm.reason).c_str());
           terminated_ = true;
           done = true;
-        } else if (dm.source == display.address()) {
-          display_down = true;
         }
+        // A dead display only loses the live view.
+        (void)display;
       },
       caf::after(result_poll) >>
         [&] {
@@ -453,11 +274,12 @@ std::optional<run_result> shell::run_task(const run_spec& spec) {
             if (b != SIGINT)
               terminated_ = true;
             if (!cancelled_at) {
-              // Ctrl-C cancels this task only: its agents are stopped (the
-              // coordinator kills them after settings.kill_grace).
+              // Ctrl-C cancels this task only: the session asks the
+              // coordinator, which stops its agents (killed after
+              // settings.kill_grace).
               std::printf("\nCancelling the task…\n");
               std::fflush(stdout);
-              self->send(coord_, atom::cancel_v, id);
+              self->send(session_, atom::cancel_v);
               cancelled_at = clock::now();
             }
           }
@@ -467,11 +289,6 @@ std::optional<run_result> shell::run_task(const run_spec& spec) {
           }
         });
   }
-  if (!display_down)
-    self->request(display, std::chrono::seconds{5}, atom::flush_v)
-      .receive([](bool) {}, [](caf::error&) {});
-  self->demonitor(display.address());
-  self->send_exit(display, caf::exit_reason::user_shutdown);
   return out;
 }
 
@@ -493,9 +310,9 @@ std::vector<std::string> shell::saved_sessions() const {
   std::vector<std::string> out;
   if (state_dir_.empty())
     return out;
-  auto dir = state_dir_ / "sessions";
   std::error_code ec;
-  for (auto& e : std::filesystem::directory_iterator{dir, ec}) {
+  for (auto& e :
+       std::filesystem::directory_iterator{state_dir_ / "sessions", ec}) {
     auto n = e.path().filename().string();
     if (n.size() > 5 && n.compare(n.size() - 5, 5, ".json") == 0)
       out.push_back(n.substr(0, n.size() - 5));
@@ -535,8 +352,10 @@ int shell::run(const shell_options& opts) {
                  shown(opts.workflow).c_str());
     return exit_usage;
   }
-  session_.workflow = opts.workflow;
-  if (!opts.load.empty() && !load(opts.load, false))
+  start_actors();
+  if (!ask_session<session_info>(stderr, atom::set_workflow_v, opts.workflow))
+    return exit_usage;
+  if (!opts.load.empty() && !load(opts.load, stderr))
     return exit_usage;
   history_options h;
   h.state_dir = state_dir_;
@@ -544,15 +363,10 @@ int shell::run(const shell_options& opts) {
     signal_fd_, h, [this](const std::string& before, const std::string& word) {
       return complete(before, word);
     });
-  start_actors();
   if (editor_->interactive())
     std::printf("ai-orchestrator %s shell — /help lists the commands, /exit "
                 "leaves.\n",
                 ORCH_VERSION);
-  if (!opts.load.empty())
-    std::printf("Loaded session '%s': %zu message(s), workflow %s\n",
-                shown(opts.load).c_str(), session_.history.size(),
-                shown(session_.workflow).c_str());
   for (;;) {
     std::fflush(stdout);
     auto r = editor_->read(prompt());
@@ -585,7 +399,7 @@ int shell::run(const shell_options& opts) {
 
 bool shell::dispatch(const std::string& line) {
   if (line[0] != '/') {
-    message_task(line, false);
+    message_task(line, followup_mode::detect);
     return true;
   }
   auto sp = line.find_first_of(" \t");
@@ -593,46 +407,45 @@ bool shell::dispatch(const std::string& line) {
   auto arg = sp == std::string::npos ? std::string{} : trim(line.substr(sp));
   if (cmd == "/exit" || cmd == "/quit")
     return !leave();
-  if (cmd == "/help")
+  if (cmd == "/help") {
     cmd_help();
-  else if (cmd == "/followup") {
+  } else if (cmd == "/followup") {
+    auto ctx = ask_session<session_context>(stdout, atom::context_v);
     if (arg.empty())
       std::printf("Usage: /followup <message>\n");
-    else if (!session_.has_previous())
+    else if (ctx && !ctx->has_previous)
       std::printf("There is no previous task to follow up; send it as a "
                   "message.\n");
-    else
-      message_task(arg, true);
-  } else if (cmd == "/agents")
+    else if (ctx)
+      message_task(arg, followup_mode::followup);
+  } else if (cmd == "/agents") {
     cmd_agents();
-  else if (cmd == "/workflows")
+  } else if (cmd == "/workflows") {
     cmd_workflows();
-  else if (cmd == "/switch")
+  } else if (cmd == "/switch") {
     cmd_switch(arg);
-  else if (cmd == "/workflow")
+  } else if (cmd == "/workflow") {
     cmd_workflow(arg);
-  else if (cmd == "/history")
+  } else if (cmd == "/history") {
     cmd_history();
-  else if (cmd == "/context")
+  } else if (cmd == "/context") {
     cmd_context();
-  else if (cmd == "/save") {
-    auto name = arg.empty() ? (session_.name.empty()
-                                 ? "session-" + session_.id.substr(0, 8)
-                                 : session_.name)
-                            : arg;
-    save(name);
+  } else if (cmd == "/save") {
+    cmd_save(arg);
   } else if (cmd == "/load") {
+    auto i = info();
     if (arg.empty())
       std::printf("Usage: /load <name>\n");
-    else if (session_.unsaved() == 0
-             || confirm("The session has " + std::to_string(session_.unsaved())
-                        + " unsaved message(s). Load anyway?"))
-      load(arg, true);
-  } else if (cmd == "/reset")
+    else if (i
+             && (i->unsaved == 0
+                 || confirm("The session has " + std::to_string(i->unsaved)
+                            + " unsaved message(s). Load anyway?")))
+      load(arg, stdout);
+  } else if (cmd == "/reset") {
     cmd_reset();
-  else if (cmd == "/info")
+  } else if (cmd == "/info") {
     cmd_info();
-  else if (cmd == "/clear") {
+  } else if (cmd == "/clear") {
     std::printf("\x1b[H\x1b[2J\x1b[3J");
     std::fflush(stdout);
   } else {
@@ -643,83 +456,63 @@ bool shell::dispatch(const std::string& line) {
   return true;
 }
 
-void shell::message_task(const std::string& msg, bool forced_followup) {
-  auto kind = forced_followup ? followup_kind::followup
-                              : classify(session_, msg);
-  if (kind == followup_kind::ambiguous) {
-    for (;;) {
-      auto a = ask("Does this continue the previous task? continue / new / "
-                   "cancel: ");
-      if (a == "continue" || a == "c") {
-        kind = followup_kind::followup;
-        break;
-      }
-      if (a == "new" || a == "n") {
-        kind = followup_kind::new_task;
-        break;
-      }
-      if (a.empty() || a == "cancel" || a == "x" || terminated_) {
-        std::printf("Cancelled; nothing was run.\n");
-        return;
-      }
+void shell::message_task(const std::string& msg, followup_mode mode) {
+  auto display = sys_->spawn(display_impl, stdout, false);
+  auto stop_display = [&] {
+    (*self_)
+      ->request(display, std::chrono::seconds{5}, atom::flush_v)
+      .receive([](bool) {}, [](caf::error&) {});
+    (*self_)->send_exit(display, caf::exit_reason::user_shutdown);
+  };
+  std::optional<session_submitted> sub;
+  for (;;) {
+    session_message m;
+    m.text = msg;
+    m.mode = mode;
+    m.progress = progress_sink{display};
+    sub = ask_session<session_submitted>(stdout, atom::say_v, std::move(m));
+    if (!sub || sub->kind != message_kind::ambiguous)
+      break;
+    auto a = ask("Does this continue the previous task? continue / new / "
+                 "cancel: ");
+    if (a == "continue" || a == "c") {
+      mode = followup_mode::followup;
+    } else if (a == "new" || a == "n") {
+      mode = followup_mode::new_task;
+    } else {
+      std::printf("Cancelled; nothing was run.\n");
+      sub.reset();
+      break;
     }
   }
-  run_spec spec;
-  spec.workflow = session_.workflow;
-  spec.agents = session_.agent;
-  spec.user = os_user_name();
-  spec.task = msg;
-  auto term = terminal::for_stream(stdout);
-  if (kind == followup_kind::followup) {
-    if (!forced_followup)
-      std::printf("💡 Detected as follow-up to previous task\n");
-    auto prev_task = session_.last("user");
-    auto prev_out = session_.last("assistant");
-    std::string prompt = msg + "\n\nThis continues the previous task";
-    if (prev_task)
-      prompt += ": \"" + prev_task->content + "\"";
-    prompt += ", in the same workspace.";
-    if (prev_out) {
-      prompt += "\nOutcome of the previous task: " + prev_out->content;
-      if (!prev_out->files.empty()) {
-        prompt += "\nFiles it generated:";
-        for (auto& f : prev_out->files)
-          prompt += " " + f;
-      }
-    }
-    spec.task = prompt;
-    spec.workspace = session_.workspace;
-  }
-  session_.history.push_back({"user", msg, {}, now_iso()});
-  auto res = run_task(spec);
-  if (!res) {
-    session_.history.push_back(
-      {"assistant", "The task did not run.", {}, now_iso()});
+  if (!sub) {
+    stop_display();
     return;
   }
+  if (sub->kind == message_kind::followup && mode == followup_mode::detect)
+    std::printf("💡 Detected as follow-up to previous task\n");
+  std::fflush(stdout);
+  auto res = wait_result(sub->run_id, caf::actor_cast<caf::actor>(display));
+  stop_display();
+  if (!res)
+    return;
+  auto term = terminal::for_stream(stdout);
   bool good = res->status == run_status::converged
               || res->status == run_status::completed;
-  std::string summary = to_string(res->status);
-  if (!res->message.empty())
-    summary += ": " + res->message;
-  if (!res->findings.empty())
-    summary += " (" + std::to_string(res->findings.size())
-               + " open finding(s))";
-  summary = text::clip(summary, summary_limit);
   if (good)
     std::printf("%s Task completed successfully!\n", term.green("✓").c_str());
   else if (res->status == run_status::cancelled)
     std::printf("%s Task cancelled.\n", term.yellow("⚠").c_str());
   else
-    std::printf("%s Task %s\n", term.red("✗").c_str(), shown(summary).c_str());
+    std::printf(
+      "%s Task %s%s\n", term.red("✗").c_str(), to_string(res->status).c_str(),
+      res->message.empty() ? "" : (": " + shown(res->message)).c_str());
   if (!res->files.empty()) {
     std::printf("📁 Generated Files:\n");
     for (auto& f : res->files)
       std::printf("  📄 %s\n", shown(f).c_str());
   }
   std::printf("Workspace: %s\n", shown(res->workspace).c_str());
-  session_.workspace = res->workspace;
-  session_.history.push_back({"assistant", summary, res->files, now_iso()});
 }
 
 void shell::cmd_help() {
@@ -733,11 +526,12 @@ void shell::cmd_help() {
 }
 
 void shell::cmd_agents() {
+  auto i = info();
   std::printf("%-16s %-10s %-16s %s\n", "AGENT", "ADAPTER", "ROLE", "STATUS");
   for (auto& a : cfg_->agents) {
     auto why = a.enabled ? probe_agent(a) : std::string{"disabled"};
     std::string status = why.empty() ? "available" : why;
-    if (a.name == session_.agent)
+    if (i && a.name == i->agent)
       status += " (selected by /switch)";
     std::printf("%-16s %-10s %-16s %s\n", shown(a.name).c_str(),
                 to_string(a.kind).c_str(),
@@ -747,8 +541,9 @@ void shell::cmd_agents() {
 }
 
 void shell::cmd_workflows() {
+  auto i = info();
   for (auto& wf : cfg_->workflows)
-    std::printf("%s %-16s %s%s%s\n", wf.name == session_.workflow ? "*" : " ",
+    std::printf("%s %-16s %s%s%s\n", i && wf.name == i->workflow ? "*" : " ",
                 shown(wf.name).c_str(), describe_steps(wf).c_str(),
                 wf.description.empty() ? "" : " — ",
                 shown(wf.description).c_str());
@@ -759,30 +554,26 @@ void shell::cmd_switch(const std::string& arg) {
     std::printf("Usage: /switch <agent> (or /switch off)\n");
     return;
   }
-  if (arg == "off") {
-    session_.agent.clear();
-    std::printf("✓ The workflow's own agents run again.\n");
-    return;
-  }
-  auto a = cfg_->find_agent(arg);
-  if (!a) {
+  if (arg != "off" && !cfg_->find_agent(arg)) {
     std::printf("Unknown agent '%s'; /agents lists them.\n",
                 shown(arg).c_str());
     return;
   }
-  auto why = a->enabled ? probe_agent(*a) : std::string{"disabled"};
-  if (!why.empty())
-    std::printf("warning: %s is not available now: %s\n", shown(arg).c_str(),
-                shown(why).c_str());
-  session_.agent = arg;
-  std::printf("✓ The next tasks run every step with %s alone.\n",
-              shown(arg).c_str());
+  auto name = arg == "off" ? std::string{} : arg;
+  if (!ask_session<session_info>(stdout, atom::set_agent_v, name))
+    return;
+  if (name.empty())
+    std::printf("✓ The workflow's own agents run again.\n");
+  else
+    std::printf("✓ The next tasks run every step with %s alone.\n",
+                shown(name).c_str());
 }
 
 void shell::cmd_workflow(const std::string& arg) {
   if (arg.empty()) {
+    auto i = info();
     std::printf("Current workflow: %s (/workflows lists them)\n",
-                shown(session_.workflow).c_str());
+                i ? shown(i->workflow).c_str() : "?");
     return;
   }
   auto wf = cfg_->find_workflow(arg);
@@ -791,128 +582,64 @@ void shell::cmd_workflow(const std::string& arg) {
                 shown(arg).c_str());
     return;
   }
-  session_.workflow = arg;
-  std::printf("✓ Workflow: %s (%s)\n", shown(arg).c_str(),
-              describe_steps(*wf).c_str());
+  if (ask_session<session_info>(stdout, atom::set_workflow_v, arg))
+    std::printf("✓ Workflow: %s (%s)\n", shown(arg).c_str(),
+                describe_steps(*wf).c_str());
 }
 
 void shell::cmd_history() {
-  if (session_.history.empty()) {
+  auto h = ask_session<std::vector<session_entry>>(stdout, atom::history_v);
+  if (!h)
+    return;
+  if (h->empty()) {
     std::printf("No messages yet.\n");
     return;
   }
-  size_t i = 0;
-  for (auto& m : session_.history) {
-    std::printf("%3zu. [%s] %s: %s\n", ++i, m.timestamp.c_str(), m.role.c_str(),
-                shown(m.content).c_str());
+  size_t n = 0;
+  for (auto& m : *h) {
+    std::printf("%3zu. [%s] %s: %s\n", ++n, m.timestamp.c_str(),
+                shown(m.role).c_str(), shown(m.content).c_str());
     for (auto& f : m.files)
       std::printf("       📄 %s\n", shown(f).c_str());
   }
 }
 
 void shell::cmd_context() {
-  std::printf(
-    "Session:  %s%s\n", session_.id.c_str(),
-    session_.name.empty() ? "" : (" (" + shown(session_.name) + ")").c_str());
-  std::printf("Workflow: %s\n", shown(session_.workflow).c_str());
-  std::printf("Agent:    %s\n", session_.agent.empty()
-                                  ? "the workflow's"
-                                  : shown(session_.agent).c_str());
-  auto t = session_.last("user");
-  auto o = session_.last("assistant");
-  std::printf("Previous task: %s\n", t ? shown(t->content).c_str() : "none");
-  if (o) {
-    std::printf("Outcome:  %s\n", shown(o->content).c_str());
-    std::printf("Files:    %zu\n", o->files.size());
-    for (auto& f : o->files)
+  auto i = info();
+  auto c = ask_session<session_context>(stdout, atom::context_v);
+  if (!i || !c)
+    return;
+  std::printf("Session:  %s%s\n", i->session_id.c_str(),
+              i->name.empty() ? "" : (" (" + shown(i->name) + ")").c_str());
+  std::printf("Workflow: %s\n", shown(i->workflow).c_str());
+  std::printf("Agent:    %s\n",
+              i->agent.empty() ? "the workflow's" : shown(i->agent).c_str());
+  if (!c->has_previous) {
+    std::printf("Previous task: none\n");
+  } else {
+    std::printf("Previous task: %s\n", shown(c->previous_task).c_str());
+    std::printf("Finished: %s (%s)\n", c->timestamp.c_str(),
+                to_string(c->status).c_str());
+    std::printf("Summary:  %s\n", shown(c->summary).c_str());
+    std::printf("Files:    %zu\n", c->files.size());
+    for (auto& f : c->files)
       std::printf("  📄 %s\n", shown(f).c_str());
   }
-  std::printf("Workspace: %s\n", session_.workspace.empty()
-                                   ? "none yet"
-                                   : shown(session_.workspace).c_str());
+  auto ws = c->has_previous ? c->workspace : i->workspace;
+  std::printf("Workspace: %s\n", ws.empty() ? "none yet" : shown(ws).c_str());
 }
 
-bool shell::save(const std::string& name) {
-  if (!valid_session_name(name)) {
-    std::printf("error: '%s' is not a session name: use 1-64 letters, digits, "
-                "'.', '_' or '-'\n",
-                shown(name).c_str());
-    return false;
-  }
-  if (state_dir_.empty()) {
-    std::printf("error: no state directory to save sessions in\n");
-    return false;
-  }
-  std::string error;
-  auto text = to_json(session_).dump(2) + "\n";
-  if (!write_file_atomic(state_dir_, "sessions/" + name + ".json", text,
-                         error)) {
-    std::printf("error: the session was not saved: %s\n", shown(error).c_str());
-    return false;
-  }
-  session_.name = name;
-  session_.saved = session_.history.size();
-  std::printf("✓ Session saved to: %s\n", shown(session_path(name)).c_str());
-  return true;
+void shell::cmd_save(const std::string& name) {
+  if (auto path = ask_session<std::string>(stdout, atom::save_v, name, false))
+    std::printf("✓ Session saved to: %s\n", shown(*path).c_str());
 }
 
-bool shell::load(const std::string& name, bool report) {
-  auto fail = [&](const std::string& why) {
-    std::fprintf(report ? stdout : stderr,
-                 "error: cannot load session '%s': %s\n", shown(name).c_str(),
-                 shown(why).c_str());
+bool shell::load(const std::string& name, std::FILE* err) {
+  auto i = ask_session<session_info>(err, atom::load_v, name);
+  if (!i)
     return false;
-  };
-  if (!valid_session_name(name))
-    return fail("not a session name (1-64 letters, digits, '.', '_' or '-')");
-  if (state_dir_.empty())
-    return fail("no state directory");
-  std::string error;
-  auto dir = open_state_dir(state_dir_, error);
-  if (!dir)
-    return fail(error);
-  auto path = session_path(name);
-  auto sub = open_state_subdir(dir.get(), "sessions", error);
-  if (!sub)
-    return fail(error);
-  int fd = ::openat(sub.get(), (name + ".json").c_str(),
-                    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0)
-    return fail(path + ": "
-                + (errno == ENOENT ? std::string{"no such session"}
-                                   : std::strerror(errno)));
-  std::string text;
-  char buf[8192];
-  constexpr size_t max_bytes = 64 * 1024 * 1024;
-  for (;;) {
-    auto n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > max_bytes)
-      break;
-  }
-  ::close(fd);
-  if (text.size() > max_bytes)
-    return fail(path + ": larger than 64 MiB");
-  session_state s;
-  if (auto why = from_json(text, s); !why.empty())
-    return fail(path + ": " + why + " (the file is left as it is)");
-  if (!cfg_->find_workflow(s.workflow)) {
-    std::fprintf(report ? stdout : stderr,
-                 "warning: the session's workflow '%s' is not in this config; "
-                 "keeping %s\n",
-                 shown(s.workflow).c_str(), shown(session_.workflow).c_str());
-    s.workflow = session_.workflow;
-  }
-  s.name = name;
-  session_ = std::move(s);
-  if (report)
-    std::printf("✓ Loaded session '%s': %zu message(s), workflow %s\n",
-                shown(name).c_str(), session_.history.size(),
-                shown(session_.workflow).c_str());
+  std::printf("✓ Loaded session '%s': %d message(s), workflow %s\n",
+              shown(name).c_str(), i->messages, shown(i->workflow).c_str());
   return true;
 }
 
@@ -921,21 +648,26 @@ void shell::cmd_reset() {
     std::printf("Nothing was cleared.\n");
     return;
   }
-  auto wf = session_.workflow;
-  session_ = session_state{};
-  session_.workflow = wf;
-  std::printf("✓ The session is cleared.\n");
+  if (ask_session<session_info>(stdout, atom::reset_v))
+    std::printf("✓ The session is cleared.\n");
 }
 
 void shell::cmd_info() {
+  auto i = info();
+  if (!i)
+    return;
   std::printf("ai-orchestrator %s (C++ Actor Framework 0.17)\n", ORCH_VERSION);
   std::printf("Config:    %s\n", shown(cfg_->source).c_str());
-  std::printf("Workflow:  %s\n", shown(session_.workflow).c_str());
-  std::printf("Agent:     %s\n", session_.agent.empty()
-                                   ? "the workflow's"
-                                   : shown(session_.agent).c_str());
-  std::printf("Session:   %s, %zu message(s), %zu unsaved\n",
-              session_.id.c_str(), session_.history.size(), session_.unsaved());
+  std::printf("Workflow:  %s\n", shown(i->workflow).c_str());
+  std::printf("Agent:     %s\n",
+              i->agent.empty() ? "the workflow's" : shown(i->agent).c_str());
+  std::printf("Session:   %s%s, created %s, %d message(s), %d unsaved\n",
+              i->session_id.c_str(),
+              i->name.empty() ? "" : (" (" + shown(i->name) + ")").c_str(),
+              i->created_at.c_str(), i->messages, i->unsaved);
+  if (!i->path.empty())
+    std::printf("File:      %s\n", shown(i->path).c_str());
+  std::printf("Workspace: %s\n", shown(i->workspace).c_str());
   std::printf("State dir: %s\n",
               state_dir_.empty() ? "none" : shown(state_dir_.string()).c_str());
   std::printf("Agents:    %zu, workflows: %zu\n", cfg_->agents.size(),
@@ -943,9 +675,10 @@ void shell::cmd_info() {
 }
 
 bool shell::leave() {
-  if (session_.unsaved() == 0)
+  auto i = info();
+  if (!i || i->unsaved == 0)
     return true;
-  return confirm("The session has " + std::to_string(session_.unsaved())
+  return confirm("The session has " + std::to_string(i->unsaved)
                  + " unsaved message(s). Leave anyway?");
 }
 
@@ -972,15 +705,6 @@ std::string closest_command(const std::string& typed) {
     }
   }
   return best;
-}
-
-bool valid_session_name(const std::string& name) {
-  if (name.empty() || name.size() > 64 || name[0] == '.' || name[0] == '-')
-    return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_'
-           || c == '-';
-  });
 }
 
 int cmd_shell(const shell_options& opts, load_result loaded) {

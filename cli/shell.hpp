@@ -5,6 +5,7 @@
 // the session. Line editing is in cli/line_editor.*.
 
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -27,9 +28,5 @@ const std::vector<std::string>& shell_commands();
 
 /// The command of `shell_commands()` closest to `typed` (edit distance).
 std::string closest_command(const std::string& typed);
-
-/// Whether `name` may name a saved session: 1-64 of [A-Za-z0-9._-], not
-/// starting with '.' or '-'.
-bool valid_session_name(const std::string& name);
 
 } // namespace orch::cli

@@ -44,7 +44,7 @@ check "--workflow unknown exits 2" test $? -eq 2
 check "--workflow unknown says so" grep -qF "unknown workflow 'nope'" "$tmp/out3"
 "$bin" interactive --load ../x --config "$demo" </dev/null >"$tmp/out4" 2>&1
 check "interactive alias; --load refuses a path escape (exit 2)" test $? -eq 2
-check "--load names the problem" grep -qF "cannot load session '../x': not a session name" "$tmp/out4"
+check "--load names the problem" grep -qF 'invalid session name "../x"' "$tmp/out4"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -117,7 +117,7 @@ check "/followup is not announced as detected" test "$(count_of 'Detected as fol
 type_line "/context"
 check "/context shows the previous task" wait_for "Previous task: add tests"
 type_line "/save"
-check "/save without a name uses the session id" wait_for "Session saved to: $sessions/session-"
+check "/save without a name uses the session id" wait_for "Session saved to: $sessions/"
 type_line "/reset"
 check "/reset asks first" wait_for "Clear the whole session (history and context)? [y/N]"
 type_line "n"
@@ -130,10 +130,10 @@ check "/history after /reset is empty" wait_for "No messages yet."
 printf 'this is { not json' >"$sessions/broken.json"
 cp "$sessions/broken.json" "$tmp/broken.copy"
 type_line "/load broken"
-check "/load of a corrupt file names its path" wait_for "error: cannot load session 'broken': $sessions/broken.json: not valid JSON"
+check "/load of a corrupt file names its path" wait_for "error: $sessions/broken.json: not a valid session: not valid JSON"
 check "the corrupt file is left as it was" cmp -s "$sessions/broken.json" "$tmp/broken.copy"
 type_line "/load ../etc"
-check "/load refuses a path escape" wait_for "error: cannot load session '../etc': not a session name"
+check "/load refuses a path escape" wait_for 'error: invalid session name "../etc"' 
 type_line "/load blog-api"
 check "/load of a good session" wait_for "Loaded session 'blog-api': 6 message(s)"
 type_line "/clear"
@@ -146,7 +146,7 @@ stop_shell
 (cd "$work" && "$bin" shell --load broken --config "$demo" </dev/null >"$tmp/out" 2>"$tmp/err")
 rc=$?
 check "--load of a corrupt file exits 2" test "$rc" -eq 2
-check "--load of a corrupt file names its path" grep -qF "error: cannot load session 'broken': $sessions/broken.json: not valid JSON" "$tmp/err"
+check "--load of a corrupt file names its path" grep -qF "error: $sessions/broken.json: not a valid session: not valid JSON" "$tmp/err"
 check "--load left it as it was" cmp -s "$sessions/broken.json" "$tmp/broken.copy"
 
 finish
