@@ -142,6 +142,23 @@ type_line "/quit"
 check "/quit leaves" wait_for "SHELL-EXITED:0"
 stop_shell
 
+# -- Ctrl-D leaves; the history file is never written through a link ------
+hist=$XDG_STATE_HOME/ai-orchestrator/history/shell
+printf 'outside\n' >"$tmp/outside"
+rm -f "$hist"
+ln -s "$tmp/outside" "$hist"
+start_shell shell --config "'$demo'"
+check "prompt (history behind a link)" wait_for "$prompt"
+type_line "/info"
+check "/info" wait_for "Workflow:  default"
+T send-keys -t main C-d
+check "Ctrl-D at an empty prompt leaves" wait_for "SHELL-EXITED:0"
+check "Ctrl-D says Goodbye" wait_for "Goodbye!"
+stop_shell
+check "the file behind the link is untouched" test "$(cat "$tmp/outside")" = outside
+check "the history is a plain file again" test -f "$hist" -a ! -L "$hist"
+check "it holds the line" grep -qx "/info" "$hist"
+
 # -- --load of a corrupt file ----------------------------------------------
 (cd "$work" && "$bin" shell --load broken --config "$demo" </dev/null >"$tmp/out" 2>"$tmp/err")
 rc=$?
