@@ -23,6 +23,8 @@ namespace {
 constexpr std::size_t max_listed_files = 200;
 /// The previous request's words kept in a follow-up's task at most.
 constexpr std::size_t max_previous_chars = 2000;
+/// session_info::running while the coordinator has not yet named the run.
+constexpr const char* submitting = "(submitting)";
 /// Finished results kept for a late `result`.
 constexpr std::size_t kept_results = 8;
 
@@ -281,7 +283,7 @@ session_impl(session_actor::stateful_pointer<session_state> self,
       out.workflow = spec.workflow;
       out.agent = spec.agents;
       // Busy from now: a second message waits for this one.
-      st.info.running = "(submitting)";
+      st.info.running = submitting;
       st.running_words = text;
       st.running_followup = followup;
       auto rp = self->make_response_promise<session_submitted>();
@@ -297,6 +299,14 @@ session_impl(session_actor::stateful_pointer<session_state> self,
             if (sink)
               self->send(st.coordinator, atom::subscribe_v, run_id, uint64_t{0},
                          sink);
+            if (st.cancel_pending) {
+              st.cancel_pending = false;
+              self
+                ->request(st.coordinator, caf::infinite, atom::cancel_v, run_id)
+                .then([](bool) {
+                  // nop: the run ends as cancelled
+                });
+            }
             self->request(st.coordinator, caf::infinite, atom::result_v, run_id)
               .then(
                 [self, run_id](run_result& res) {
@@ -319,6 +329,7 @@ session_impl(session_actor::stateful_pointer<session_state> self,
             st.info.running.clear();
             st.running_words.clear();
             st.running_followup = false;
+            st.cancel_pending = false;
             rp.deliver(std::move(e));
           });
       return rp;
@@ -336,8 +347,12 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self](atom::cancel) -> caf::result<bool> {
       auto& st = self->state;
-      if (st.info.running.empty() || st.info.running == "(submitting)")
+      if (st.info.running.empty())
         return false;
+      if (st.info.running == submitting) {
+        st.cancel_pending = true;
+        return true;
+      }
       return self->delegate(st.coordinator, atom::cancel_v, st.info.running);
     },
     [self](atom::history) -> std::vector<session_entry> {

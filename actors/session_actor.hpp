@@ -71,6 +71,9 @@ struct session_state {
   /// The running task: its user words and whether it was a follow-up.
   std::string running_words;
   bool running_followup = false;
+  /// A cancel arrived while the run was being submitted: cancelled as soon
+  /// as the coordinator names it.
+  bool cancel_pending = false;
   /// Answered when the run ends, by run id.
   std::map<std::string, std::vector<caf::typed_response_promise<run_result>>>
     waiters;

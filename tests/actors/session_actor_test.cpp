@@ -424,6 +424,36 @@ TEST_F(session_test,
   EXPECT_EQ(result(s, next.run_id).status, run_status::completed);
 }
 
+TEST_F(session_test, a_cancel_during_the_submission_cancels_the_run) {
+  auto s = spawn();
+  caf::scoped_actor self{sys_};
+  auto said
+    = self->request(s, caf::infinite, atom::say_v,
+                    session_message{"create a REST API", followup_mode::detect,
+                                    progress_sink{}});
+  // The session took the message and asked the coordinator; no answer yet.
+  sched_.run_once();
+  auto cancelled = self->request(s, caf::infinite, atom::cancel_v);
+  sched_.run();
+  std::string id;
+  said.receive(
+    [&](session_submitted& x) {
+      id = x.run_id;
+    },
+    [&](caf::error& e) {
+      FAIL() << sys_.render(e);
+    });
+  cancelled.receive(
+    [&](bool found) {
+      EXPECT_TRUE(found);
+    },
+    [&](caf::error& e) {
+      FAIL() << sys_.render(e);
+    });
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(result(s, id).status, run_status::cancelled);
+}
+
 TEST_F(session_test, cancel_with_nothing_running_answers_false) {
   auto s = spawn();
   auto c = ask<bool>(s, atom::cancel_v);
