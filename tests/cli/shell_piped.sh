@@ -34,10 +34,14 @@ check "Goodbye" grep -qxF "Goodbye!" "$tmp/out"
 check "nothing on stderr" test ! -s "$tmp/err"
 [ "$failed" -eq 0 ] || { cat "$tmp/out" "$tmp/err"; }
 
-# 'address' is not 'add': a new task, no follow-up.
-printf 'Build a shopping list CLI\nwrite the address book\n' |
+# 'address' is not 'add': no follow-up detected; a short message without a
+# keyword is ambiguous: the shell asks continue / new / cancel.
+printf 'Build a shopping list CLI\nwrite the address book\nnew\nrename the module\ncancel\n' |
   "$bin" shell --config "$demo" --workflow quick >"$tmp/out2" 2>&1
 check "'address' does not match 'add'" test "$(grep -c 'Detected as follow-up' "$tmp/out2")" -eq 0
+check "ambiguous messages ask" test "$(grep -c 'continue / new / cancel: ' "$tmp/out2")" -eq 2
+check "'new' runs it as a new task" test "$(grep -c 'Task completed successfully!' "$tmp/out2")" -eq 2
+check "'cancel' runs nothing" grep -qxF "Cancelled; nothing was run." "$tmp/out2"
 
 "$bin" shell --workflow nope --config "$demo" </dev/null >"$tmp/out3" 2>&1
 check "--workflow unknown exits 2" test $? -eq 2
