@@ -12,6 +12,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
+#include "runtime/audit_log.hpp"
+#include "runtime/counters.hpp"
 #include "runtime/followup.hpp"
 #include "runtime/session_store.hpp"
 
@@ -260,6 +262,7 @@ session_impl(session_actor::stateful_pointer<session_state> self,
           auto d = detect_followup(text, st.context.has_previous);
           out.reason = d.reason;
           if (d.verdict == followup_verdict::ambiguous) {
+            counters().add(counter::session_messages, "ambiguous");
             out.kind = message_kind::ambiguous;
             out.workflow = st.info.workflow;
             out.agent = st.info.agent;
@@ -271,6 +274,8 @@ session_impl(session_actor::stateful_pointer<session_state> self,
         }
       }
       out.kind = followup ? message_kind::followup : message_kind::new_task;
+      counters().add(counter::session_messages,
+                     followup ? "followup" : "new_task");
       run_spec spec;
       spec.task = followup ? followup_task(st.context, text) : text;
       spec.workflow = st.info.workflow;
@@ -409,8 +414,18 @@ session_impl(session_actor::stateful_pointer<session_state> self,
                                             : st.info.session_id;
       session_store store{st.deps.state_dir};
       std::string error;
-      if (!store.save(target, to_stored(st), force, error))
+      if (!store.save(target, to_stored(st), force, error)) {
+        counters().add(counter::session_store_errors, "save");
         return caf::make_error(errc::session_store_failed, error);
+      }
+      counters().add(counter::session_saves);
+      audit({audit_kind::session_saved,
+             st.context.run_id,
+             st.info.agent,
+             {},
+             store.path_of(target).string(),
+             {{"session_id", st.info.session_id},
+              {"messages", std::to_string(st.history.size())}}});
       st.info.name = target;
       st.info.path = store.path_of(target).string();
       st.info.unsaved = 0;
@@ -425,8 +440,10 @@ session_impl(session_actor::stateful_pointer<session_state> self,
       session_store store{st.deps.state_dir};
       std::string error;
       auto s = store.load(name, error);
-      if (!s)
+      if (!s) {
+        counters().add(counter::session_store_errors, "load");
         return caf::make_error(errc::session_store_failed, error);
+      }
       st.info.session_id = s->session_id;
       st.info.created_at = s->created_at;
       st.info.workflow = s->workflow;

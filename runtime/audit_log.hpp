@@ -25,6 +25,8 @@ inline constexpr const char* path_refused = "path_refused";
 inline constexpr const char* rate_limited = "rate_limited";
 inline constexpr const char* circuit_opened = "circuit_opened";
 inline constexpr const char* circuit_closed = "circuit_closed";
+/// A session written to `<state dir>/sessions/` (detail: the file).
+inline constexpr const char* session_saved = "session_saved";
 } // namespace audit_kind
 
 /// One event. Time and OS user are added by the log.

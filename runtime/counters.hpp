@@ -28,6 +28,13 @@ inline constexpr std::string_view cache_corrupt = "cache_corrupt";
 inline constexpr std::string_view limiter_admitted = "limiter_admitted";
 inline constexpr std::string_view limiter_refused = "limiter_refused";
 inline constexpr std::string_view audit_errors = "audit_errors";
+/// User messages of sessions, labelled by how they were read: new_task,
+/// followup or ambiguous.
+inline constexpr std::string_view session_messages = "session_messages";
+/// Sessions saved, and saves or loads that failed (a bad name, a corrupt
+/// file, a write error).
+inline constexpr std::string_view session_saves = "session_saves";
+inline constexpr std::string_view session_store_errors = "session_store_errors";
 } // namespace counter
 
 /// One counter's value.

@@ -20,6 +20,7 @@
 #include "actors/coordinator.hpp"
 #include "actors/session_actor.hpp"
 #include "actors/system_config.hpp"
+#include "runtime/counters.hpp"
 #include "support/fake_process_runner.hpp"
 
 namespace orch {
@@ -270,6 +271,8 @@ TEST_F(session_test, a_new_task_in_the_session_workspace_preserves_its_files) {
 TEST_F(session_test, an_ambiguous_message_submits_nothing_until_forced) {
   auto s = spawn();
   result(s, say(s, "create a REST API").run_id);
+  auto ambiguous = counters().get(counter::session_messages, "ambiguous");
+  auto followups = counters().get(counter::session_messages, "followup");
   auto amb = say(s, "address validation");
   EXPECT_EQ(amb.kind, message_kind::ambiguous);
   EXPECT_EQ(amb.run_id, "");
@@ -287,6 +290,10 @@ TEST_F(session_test, an_ambiguous_message_submits_nothing_until_forced) {
   EXPECT_EQ(fresh.task, "address validation");
   result(s, fresh.run_id);
   EXPECT_EQ(runner_->call_count(), 3u);
+  EXPECT_EQ(counters().get(counter::session_messages, "ambiguous"),
+            ambiguous + 1);
+  EXPECT_EQ(counters().get(counter::session_messages, "followup"),
+            followups + 1);
 }
 
 TEST_F(session_test, a_forced_follow_up_needs_a_previous_task) {
@@ -489,6 +496,8 @@ TEST_F(session_test, save_load_and_follow_up_in_a_new_session) {
   auto s = spawn();
   result(s, say(s, "create a REST API").run_id);
   ASSERT_TRUE(ask<session_info>(s, atom::set_agent_v, std::string{"a"}));
+  auto saves = counters().get(counter::session_saves);
+  auto store_errors = counters().total(counter::session_store_errors);
   auto path = ask<std::string>(s, atom::save_v, std::string{"blog-api"}, false);
   ASSERT_TRUE(path) << sys_.render(path.error());
   EXPECT_EQ(*path, (root_ / "state" / "sessions" / "blog-api.json").string());
@@ -526,6 +535,8 @@ TEST_F(session_test, save_load_and_follow_up_in_a_new_session) {
   ASSERT_FALSE(missing);
   EXPECT_NE(error_text(missing.error()).find("no saved session \"nope\""),
             std::string::npos);
+  EXPECT_EQ(counters().get(counter::session_saves), saves + 2);
+  EXPECT_EQ(counters().total(counter::session_store_errors), store_errors + 2);
 }
 
 TEST_F(session_test, reset_forgets_the_history_and_the_context) {
