@@ -89,6 +89,25 @@ type_line "/exit"
 check "the shell leaves" wait_for "SHELL-EXITED:0"
 stop_shell
 
+# -- SIGTERM during a task: the task is cancelled, the shell leaves with 130 --
+rm -f "$tmp/agent2.pid"
+timeout 60 cat "$HANG_FIFO" >"$tmp/agent2.pid" &
+bg+=($!)
+(cd "$work" && exec "$bin" shell --config "$tmp/cfg.yaml" <<<"build something that hangs" >"$tmp/term.out" 2>&1) &
+term_pid=$!
+bg+=("$term_pid")
+if wait_file "$tmp/agent2.pid"; then
+  agent=$(cat "$tmp/agent2.pid")
+  bg+=("$agent")
+  kill -TERM "$term_pid"
+  wait "$term_pid"
+  rc=$?
+  check "SIGTERM during a task: exit 130" test "$rc" -eq 130
+  check "SIGTERM during a task: the agent is gone" wait_gone "$agent"
+else
+  fail "the hanging agent did not start (SIGTERM case)"
+fi
+
 # -- kill -9 during /save ------------------------------------------------------
 # A piped shell runs one task, then saves the same session over and over;
 # it is killed while it saves. The file is either the old or the new one:
