@@ -105,7 +105,10 @@ check "Ctrl-C at the prompt shows ^C" wait_for "^C"
 type_line "/info"
 check "Ctrl-C cleared the line: /info runs alone" wait_for "Workflow:  quick"
 check "the cleared line did not run" test "$(count_of 'half-typed')" -eq 1
-type_line "/switch demo-claude"
+T send-keys -t main -l "/switch demo-cl"
+T send-keys -t main Tab
+check "Tab completes an agent name" wait_for "/switch demo-claude"
+T send-keys -t main Enter
 check "/switch confirms" wait_for "The next tasks run every step with demo-claude alone"
 type_line "/switch off"
 check "/switch off" wait_for "The workflow's own agents run again"
