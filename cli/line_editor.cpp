@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <optional>
 
 #include <fcntl.h>
@@ -16,8 +15,10 @@
 // libedit's readline interface (pkg-config libedit: -I/usr/include/editline).
 #include <readline.h>
 
+#include "config/config.hpp"
 #include "runtime/safe_file.hpp"
 #include "runtime/state_dir.hpp"
+#include "runtime/text.hpp"
 
 namespace orch::cli {
 
@@ -73,20 +74,25 @@ public:
     std::fflush(stdout);
     line_read r;
     for (;;) {
-      auto nl = std::find(buf_.begin(), buf_.end(), '\n');
-      if (nl != buf_.end()) {
-        r.text.assign(buf_.begin(), nl);
-        buf_.erase(buf_.begin(), nl + 1);
+      // Only the bytes not looked at yet: a long line costs one pass.
+      auto nl = buf_.find('\n', scanned_);
+      if (nl != std::string::npos) {
+        r.text = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        scanned_ = 0;
         break;
       }
+      scanned_ = buf_.size();
       if (eof_) {
         if (buf_.empty()) {
           std::fputs("\n", stdout);
           r.kind = line_read::end_of_input;
           return r;
         }
-        r.text.assign(buf_.begin(), buf_.end());
+        r.text = std::move(buf_);
         buf_.clear();
+        scanned_ = 0;
+        held_ = 0;
         break;
       }
       if (auto signo = wait_input(signal_fd_)) {
@@ -97,15 +103,24 @@ public:
       auto n = ::read(0, chunk, sizeof(chunk));
       if (n < 0 && errno == EINTR)
         continue;
-      if (n <= 0)
+      if (n <= 0) {
         eof_ = true;
-      else
-        buf_.insert(buf_.end(), chunk, chunk + n);
+        continue;
+      }
+      append(chunk, static_cast<std::size_t>(n));
     }
     if (!r.text.empty() && r.text.back() == '\r')
       r.text.pop_back();
-    std::printf("%s\n", r.text.c_str());
+    // The echo stands for what a terminal shows: bounded, and no control
+    // bytes reach the terminal.
+    std::printf("%s\n",
+                text::escape_for_terminal(text::clip(r.text, 1000)).c_str());
     std::fflush(stdout);
+    if (r.text.size() >= max_line_bytes)
+      std::fprintf(stderr,
+                   "warning: the line is longer than %zu bytes; only its "
+                   "first %zu bytes were read\n",
+                   max_line_bytes - 1, max_line_bytes);
     return r;
   }
 
@@ -118,9 +133,56 @@ public:
   }
 
 private:
+  /// Adds input to the line being read. Beyond max_line_bytes the rest of
+  /// that line is dropped (up to its newline): the line keeps one byte more
+  /// than any task may have, so the task check refuses it with its length,
+  /// and a flood without newlines holds bounded memory.
+  void append(const char* data, std::size_t n) {
+    std::string_view in{data, n};
+    while (!in.empty()) {
+      if (skipping_) {
+        auto nl = in.find('\n');
+        if (nl == std::string_view::npos)
+          return;
+        skipping_ = false;
+        buf_ += '\n';
+        held_ = 0;
+        in.remove_prefix(nl + 1);
+        continue;
+      }
+      auto nl = in.find('\n');
+      auto line_part = in.substr(0, nl);
+      if (held_ + line_part.size() > max_line_bytes) {
+        buf_.append(line_part.substr(0, max_line_bytes - held_));
+        held_ = max_line_bytes;
+        skipping_ = true;
+        in.remove_prefix(line_part.size());
+        continue;
+      }
+      buf_.append(line_part);
+      if (nl == std::string_view::npos) {
+        held_ += line_part.size();
+        return;
+      }
+      buf_ += '\n';
+      held_ = 0;
+      in.remove_prefix(nl + 1);
+    }
+  }
+
+  /// One byte more than the longest task (config_limits::max_task_chars).
+  static constexpr std::size_t max_line_bytes = config_limits::max_task_chars
+                                                + 1;
+
   int signal_fd_;
-  std::deque<char> buf_;
+  std::string buf_;
+  /// buf_[0, scanned_) holds no newline.
+  std::size_t scanned_ = 0;
+  /// Bytes of the unfinished last line in buf_.
+  std::size_t held_ = 0;
   bool eof_ = false;
+  /// Dropping the rest of an overlong line.
+  bool skipping_ = false;
 };
 
 /// libedit through its readline interface, in callback mode so that the

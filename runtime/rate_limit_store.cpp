@@ -12,6 +12,7 @@
 
 #include "runtime/logging.hpp"
 #include "runtime/state_dir.hpp"
+#include "runtime/text.hpp"
 
 namespace orch {
 
@@ -123,12 +124,17 @@ std::string format_buckets(const std::map<std::string, bucket_state>& buckets) {
   auto& obj = j["buckets"] = nlohmann::json::object();
   for (const auto& [key, b] : buckets)
     obj[key] = {{"units", b.units}, {"updated_ms", b.updated_ms}};
-  return j.dump() + "\n";
+  // Keys are made valid UTF-8 by take(); replace anyway rather than throw.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+         + "\n";
 }
 
-bucket_decision file_rate_limit_store::take(const std::string& key,
+bucket_decision file_rate_limit_store::take(const std::string& user_key,
                                             const bucket_params& p,
                                             int64_t now_ms) {
+  // The file is JSON: a key that is not UTF-8 (a Latin-1 passwd entry) is
+  // stored and looked up in its replaced form, so its bucket still counts.
+  const std::string key = text::to_valid_utf8(user_key);
   problem_.clear();
   auto admit_anyway = [&](std::string why) {
     problem_ = std::move(why);

@@ -50,5 +50,16 @@ check "--workflow unknown says so" grep -qF "unknown workflow 'nope'" "$tmp/out3
 check "interactive alias; --load refuses a path escape (exit 2)" test $? -eq 2
 check "--load names the problem" grep -qF 'invalid session name "../x"' "$tmp/out4"
 
+# A flood: a 20 MB line without a break, escape bytes, then commands. The
+# line is read in one pass with bounded memory and refused by the task check;
+# the shell goes on; no escape byte reaches the terminal.
+{ head -c 20000000 /dev/zero | tr '\0' a; printf '\n\033]0;x\a\n/info\n/exit\n'; } |
+  timeout -s KILL 60 "$bin" shell --config "$demo" >"$tmp/out5" 2>"$tmp/err5"
+check "a 20 MB line ends cleanly" test $? -eq 0
+check "the overlong line is named" grep -qF "warning: the line is longer than 8388608 bytes" "$tmp/err5"
+check "the overlong task is refused" grep -qF "the limit is 100000 (settings.max_task_chars)" "$tmp/out5"
+check "the shell goes on after it" grep -qF "State dir:" "$tmp/out5"
+check "the echo escapes control bytes" bash -c "! grep -q \$'\\033' '$tmp/out5'"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -98,6 +98,20 @@ TEST_F(rate_limit_store_test, two_stores_on_one_folder_share_the_buckets) {
   EXPECT_TRUE(first->last_problem().empty()) << first->last_problem();
 }
 
+TEST_F(rate_limit_store_test, a_user_name_that_is_not_utf8_keeps_its_bucket) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  bucket_params p{1, 2};
+  const std::string latin1 = "caf\xe9";
+  EXPECT_TRUE(store->take(latin1, p, t0).admitted);
+  EXPECT_TRUE(store->take(latin1, p, t0 + 10).admitted);
+  EXPECT_FALSE(store->take(latin1, p, t0 + 20).admitted);
+  EXPECT_TRUE(store->last_problem().empty()) << store->last_problem();
+  std::map<std::string, bucket_state> read;
+  ASSERT_TRUE(parse_buckets(slurp(buckets()), read));
+  EXPECT_EQ(read.count("caf\xef\xbf\xbd"), 1u);
+}
+
 TEST_F(rate_limit_store_test, full_buckets_are_dropped_from_the_file) {
   auto store = open();
   bucket_params p{60, 1};
