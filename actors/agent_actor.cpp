@@ -15,6 +15,7 @@
 #include "actors/cached_step.hpp"
 #include "actors/step_plan.hpp"
 #include "runtime/audit_log.hpp"
+#include "runtime/clock.hpp"
 #include "runtime/counters.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/text.hpp"
@@ -26,12 +27,6 @@ namespace {
 
 using worker_actor = caf::typed_actor<
   caf::replies_to<atom::run_step, step_request>::with<step_result>>;
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
-}
 
 /// Progress worth showing live: not every streamed token.
 bool worth_reporting(const agent_event& ev) {
@@ -73,18 +68,14 @@ using self_ptr = agent_actor::stateful_pointer<agent_state>;
 void start_next(self_ptr self);
 
 int64_t wall(const agent_state& st) {
-  return st.deps.wall_clock ? st.deps.wall_clock() : now_ms();
+  return st.deps.wall_clock ? st.deps.wall_clock() : wall_clock_ms();
 }
 
 /// A result for a step that did not run (or whose worker died).
 step_result empty_result(const step_request& req, failure_kind kind,
                          std::string message) {
-  step_result res;
-  res.agent = req.agent;
-  res.task_kind = req.task_kind;
-  res.iteration = req.iteration;
-  res.step_index = req.step_index;
-  res.started_ms = now_ms();
+  auto res = result_for(req);
+  res.started_ms = wall_clock_ms();
   res.outcome.failure = kind;
   res.outcome.message = std::move(message);
   return res;
@@ -106,15 +97,9 @@ attempt_record record_of(const std::string& agent, const step_result& res) {
 void notice(const step_request& req, std::string text) {
   if (!req.progress)
     return;
-  progress_event pe;
-  pe.kind = progress_event::kind_t::step_notice;
-  pe.run_id = req.run_id;
-  pe.iteration = req.iteration;
-  pe.step_index = req.step_index;
-  pe.agent = req.agent;
-  pe.task_kind = req.task_kind;
-  pe.text = std::move(text);
-  caf::anon_send(req.progress, atom::progress_v, std::move(pe));
+  caf::anon_send(
+    req.progress, atom::progress_v,
+    event_for(req, progress_event::kind_t::step_notice, std::move(text)));
 }
 
 std::string seconds_text(int64_t ms) {
@@ -372,7 +357,7 @@ void fall_back(self_ptr self, step_request req,
           res.attempts = std::move(all);
           res.started_ms = res.attempts.front().started_ms;
           res.duration_ms = std::max<int64_t>(res.duration_ms,
-                                              now_ms() - res.started_ms);
+                                              wall_clock_ms() - res.started_ms);
           res.agent = req.agent;
           if (res.ran_as.empty())
             res.ran_as = name;
@@ -427,7 +412,7 @@ void conclude(self_ptr self, uint64_t id, step_result res) {
     // The step took from its first attempt to its last, waits included.
     res.started_ms = job.attempts.front().started_ms;
     res.duration_ms = std::max<int64_t>(res.duration_ms,
-                                        now_ms() - res.started_ms);
+                                        wall_clock_ms() - res.started_ms);
   }
   auto now = wall(st);
   bool open = st.breaker.snapshot().state == breaker_state::open
@@ -504,12 +489,8 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
                          const agent_deps& deps, const step_request& req,
                          const cancel_token* cancel,
                          const file_snapshot* before_taken) {
-  step_result res;
-  res.agent = req.agent;
-  res.task_kind = req.task_kind;
-  res.iteration = req.iteration;
-  res.step_index = req.step_index;
-  res.started_ms = now_ms();
+  auto res = result_for(req);
+  res.started_ms = wall_clock_ms();
   auto t0 = std::chrono::steady_clock::now();
   workspace ws{req.workspace, req.run_id};
   file_snapshot taken;
@@ -539,16 +520,11 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
     for (auto& ev : events) {
       if (!worth_reporting(ev))
         continue;
-      progress_event pe;
-      pe.kind = progress_event::kind_t::agent_event;
-      pe.run_id = req.run_id;
-      pe.iteration = req.iteration;
-      pe.step_index = req.step_index;
-      pe.agent = req.agent;
-      pe.task_kind = req.task_kind;
-      pe.text = to_string(ev.kind) + ": "
-                + first_line(ev.detail.empty() ? ev.text : ev.detail);
-      caf::anon_send(req.progress, atom::progress_v, std::move(pe));
+      caf::anon_send(
+        req.progress, atom::progress_v,
+        event_for(req, progress_event::kind_t::agent_event,
+                  to_string(ev.kind) + ": "
+                    + first_line(ev.detail.empty() ? ev.text : ev.detail)));
     }
   };
   auto proc = deps.runner->run(spec, on_line, cancel);

@@ -5,6 +5,7 @@
 
 #include <caf/stateful_actor.hpp>
 
+#include "runtime/clock.hpp"
 #include "runtime/logging.hpp"
 
 namespace orch {
@@ -12,9 +13,7 @@ namespace orch {
 int64_t cache_state::now() const {
   if (deps.clock)
     return deps.clock();
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
+  return wall_clock_ms();
 }
 
 cache_lookup cache_state::get(const std::string& key) {

@@ -8,6 +8,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
+#include "runtime/clock.hpp"
 #include "runtime/counters.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/workspace.hpp"
@@ -15,12 +16,6 @@
 namespace orch {
 
 namespace {
-
-int64_t wall_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
-}
 
 /// True when `name` matches an `env_allow` entry (a trailing `*` matches a
 /// prefix), as adapters/ passes variables through.
@@ -79,12 +74,8 @@ std::string step_key(const agent_config& agent, const step_request& req,
 step_result replay_step(const step_cache_entry& entry,
                         const step_request& req) {
   auto t0 = std::chrono::steady_clock::now();
-  step_result res;
-  res.agent = req.agent;
-  res.task_kind = req.task_kind;
-  res.iteration = req.iteration;
-  res.step_index = req.step_index;
-  res.started_ms = wall_ms();
+  auto res = result_for(req);
+  res.started_ms = wall_clock_ms();
   res.cached = true;
   res.outcome = entry.outcome;
   // Nothing was spent this time.
@@ -133,7 +124,7 @@ make_cache_entry(const std::string& key, const step_request& req,
     return std::nullopt;
   step_cache_entry e;
   e.key = key;
-  e.created_ms = wall_ms();
+  e.created_ms = wall_clock_ms();
   e.agent = res.agent;
   e.task_kind = res.task_kind;
   e.outcome = res.outcome;

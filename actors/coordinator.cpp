@@ -20,6 +20,7 @@
 #include "actors/run_report.hpp"
 #include "actors/workflow_actor.hpp"
 #include "runtime/audit_log.hpp"
+#include "runtime/clock.hpp"
 #include "runtime/workspace.hpp"
 
 namespace orch {
@@ -27,12 +28,6 @@ namespace orch {
 namespace {
 
 using self_ptr = coordinator_actor::stateful_pointer<coordinator_state>;
-
-int64_t wall_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
-}
 
 /// Splits "a,b , c" into names.
 std::vector<std::string> split_names(const std::string& csv) {
@@ -176,7 +171,7 @@ void run_lost(self_ptr self, const std::string& id, std::string reason) {
   res->workspace = run.info.workspace;
   res->status = run_status::failed;
   res->message = "the run's workflow actor stopped: " + reason;
-  res->duration_ms = wall_ms() - run.info.started_ms;
+  res->duration_ms = wall_clock_ms() - run.info.started_ms;
   auto err = std::make_shared<std::string>();
   run_blocking(
     self, st.deps.detached_workers,
@@ -290,7 +285,7 @@ caf::expected<std::string> accept(self_ptr self, run_spec spec,
   run.info.workspace = ws_str;
   // Running once its existing files are saved (the run_started event).
   run.info.state = "queued";
-  run.info.started_ms = wall_ms();
+  run.info.started_ms = wall_clock_ms();
   run.lock = std::make_shared<workspace_lock>(std::move(*lock));
   run.user = spec.user;
   audit_run_submitted(id, ws_str, wf.name, spec.user, spec.task);
@@ -492,7 +487,7 @@ std::string make_run_id() {
   }()};
   static std::atomic<int64_t> last_ms{0};
   // The wall clock may step back: never go below the last id's time.
-  auto ms = wall_ms();
+  auto ms = wall_clock_ms();
   auto prev = last_ms.load();
   while (ms > prev && !last_ms.compare_exchange_weak(prev, ms)) {
     // retry

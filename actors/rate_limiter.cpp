@@ -7,17 +7,12 @@
 #include <caf/stateful_actor.hpp>
 
 #include "runtime/audit_log.hpp"
+#include "runtime/clock.hpp"
 #include "runtime/counters.hpp"
 
 namespace orch {
 
 namespace {
-
-int64_t wall_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
-}
 
 std::string wait_text(int64_t wait_ms) {
   // Rounded up: "in 0.0s" would be a lie.
@@ -53,7 +48,7 @@ rate_limiter_impl(rate_limiter_actor::stateful_pointer<rate_limiter_state> self,
   if (!st.deps.store)
     st.deps.store = std::make_shared<memory_rate_limit_store>();
   if (!st.deps.now_ms)
-    st.deps.now_ms = wall_ms;
+    st.deps.now_ms = wall_clock_ms;
   return {
     [=](atom::admit, const std::string& user) {
       auto& st = self->state;

@@ -13,6 +13,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include "runtime/audit_log.hpp"
+#include "runtime/clock.hpp"
 #include "runtime/counters.hpp"
 #include "runtime/followup.hpp"
 #include "runtime/session_store.hpp"
@@ -33,9 +34,7 @@ constexpr std::size_t kept_results = 8;
 int64_t now_ms(const session_deps& deps) {
   if (deps.wall_clock)
     return deps.wall_clock();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
+  return wall_clock_ms();
 }
 
 /// Cuts `text` to at most `max` bytes on a UTF-8 boundary, "..." marking

@@ -165,6 +165,17 @@ struct step_result {
   bool cached = false;
 };
 
+/// Returns a result addressed like `req` (agent, task kind, iteration,
+/// step), for the caller to fill in.
+inline step_result result_for(const step_request& req) {
+  step_result res;
+  res.agent = req.agent;
+  res.task_kind = req.task_kind;
+  res.iteration = req.iteration;
+  res.step_index = req.step_index;
+  return res;
+}
+
 /// A whole task for a workflow-run actor.
 struct run_request {
   std::string run_id;
@@ -300,6 +311,20 @@ struct cache_lookup {
   /// Meaningful when `hit`.
   step_cache_entry entry;
 };
+
+/// Returns a progress event of `kind` about the step `req`, saying `text`.
+inline progress_event event_for(const step_request& req,
+                                progress_event::kind_t kind, std::string text) {
+  progress_event pe;
+  pe.kind = kind;
+  pe.run_id = req.run_id;
+  pe.iteration = req.iteration;
+  pe.step_index = req.step_index;
+  pe.agent = req.agent;
+  pe.task_kind = req.task_kind;
+  pe.text = std::move(text);
+  return pe;
+}
 
 /// What the coordinator knows of one run.
 struct run_info {

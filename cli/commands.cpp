@@ -30,6 +30,7 @@
 #include "config/config.hpp"
 #include "runtime/audit_log.hpp"
 #include "runtime/breaker.hpp"
+#include "runtime/clock.hpp"
 #include "runtime/counters.hpp"
 #include "runtime/rate_limit_store.hpp"
 #include "runtime/review.hpp"
@@ -476,9 +477,7 @@ breaker_view read_breaker(const std::filesystem::path& state_dir,
     }
     return v;
   }
-  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-               .count();
+  auto now = wall_clock_ms();
   v.reason = snap->reason;
   v.open_until_ms = snap->open_until_ms;
   if (snap->state == breaker_state::open && snap->open_until_ms > now) {

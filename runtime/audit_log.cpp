@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/clock.hpp"
 #include "runtime/counters.hpp"
 #include "runtime/fd_util.hpp"
 #include "runtime/hashing.hpp"
@@ -41,12 +42,6 @@ struct audit_state {
 audit_state& state() {
   static audit_state instance;
   return instance;
-}
-
-int64_t unix_now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
 }
 
 std::string iso_utc(int64_t ms) {
@@ -245,7 +240,7 @@ void audit(const std::vector<audit_event>& events) {
     }
     // Built outside the lock: the JSON work is the expensive part.
     std::string lines;
-    auto now = unix_now_ms();
+    auto now = wall_clock_ms();
     for (const auto& ev : events)
       lines += audit_line(ev, now, user) + "\n";
     std::lock_guard<std::mutex> guard{st.mutex};
