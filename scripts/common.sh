@@ -11,7 +11,8 @@ ORCH_PACKAGES=(
   libcivetweb-dev
 )
 # What only the tests need (scripts/run-tests): GoogleTest, the linters, and
-# python3 for the shell tests' JSON checks.
+# python3 for the shell tests' JSON checks; prometheus for promtool and the
+# Prometheus server the /metrics test scrapes with (tests/server).
 ORCH_TEST_PACKAGES=(libgtest-dev libgmock-dev clang-format clang-tidy python3 tmux
   prometheus)
 
