@@ -313,7 +313,10 @@ std::string metrics_registry::render() const {
                            [&](const prom::MetricFamily& f) {
                              return f.name == fam.name;
                            });
-    families.push_back(it != collected.end() ? std::move(*it) : fam);
+    if (it != collected.end())
+      families.push_back(std::move(*it));
+    else
+      families.push_back(fam);
   }
   auto more = counter_families();
   families.insert(families.end(), std::make_move_iterator(more.begin()),

@@ -47,8 +47,7 @@ void add_session_routes(router& r, server_context& ctx);
 
 /// Returns the live session `name`; a saved one of that name is loaded
 /// (made live) first. Otherwise sets `error` (404) and returns nothing.
-std::optional<live_session> find_session(server_context& ctx,
-                                         const std::string& name,
-                                         response& error);
+std::optional<live_session>
+find_session(server_context& ctx, const std::string& name, response& error);
 
 } // namespace orch::server
