@@ -3,7 +3,9 @@
 //  1. a 3-step workflow (three agent actors, one workflow-run actor, the
 //     posix runner) with an instant agent, against 3 raw posix_spawn+wait
 //     of the same agent; and, to show the guard's share, the same workflow
-//     without the agent guard and 3 raw spawns through the guard;
+//     with one guard started per call (ORCH_AGENT_GUARD_POOL=0, as before
+//     the serving guards) and without any guard, and 3 raw spawns through
+//     a guard started per call;
 //  2. the default workflow (implement, review, refine; 3 iterations = 9
 //     calls) on instant fake agents, against the same 9 calls back to back;
 //  3. one step on a workspace of 10,000 files (100 MB), against the agent's
@@ -264,7 +266,7 @@ int main(int argc, char** argv) {
   {
     auto cfg = std::make_shared<orch::config>(bench_config(agent));
     auto agents = spawn_agents(sys, *cfg, deps);
-    std::vector<double> wf_ms, bare_ms, raw_ms, guarded_ms;
+    std::vector<double> wf_ms, bare_ms, raw_ms, guarded_ms, per_call_ms;
     for (int i = 0; i < runs; ++i) {
       auto id = "bench" + std::to_string(i);
       auto t0 = clock_type::now();
@@ -282,6 +284,15 @@ int main(int argc, char** argv) {
                                orch::run_status::completed);
       bare_ms.push_back(ms_since(t0));
       ::unsetenv("ORCH_AGENT_GUARD");
+      if (steps != 3)
+        return 1;
+      ::setenv("ORCH_AGENT_GUARD_POOL", "0", 1);
+      id = "percall" + std::to_string(i);
+      t0 = clock_type::now();
+      steps = run_workflow(sys, self, cfg, agents, "bench", tmp / id, id,
+                           orch::run_status::completed);
+      per_call_ms.push_back(ms_since(t0));
+      ::unsetenv("ORCH_AGENT_GUARD_POOL");
       if (steps != 3)
         return 1;
       t0 = clock_type::now();
@@ -302,6 +313,8 @@ int main(int argc, char** argv) {
     std::printf("  3 x raw posix_spawn       %8.2f ms\n", raw);
     std::printf("  ratio                     %8.2fx  (target 1.10x)\n",
                 ratio(wf, raw));
+    std::printf("  a guard started per call  %8.2f ms  (%.2fx)\n",
+                median(per_call_ms), ratio(median(per_call_ms), raw));
     std::printf("  without the agent guard   %8.2f ms  (%.2fx)\n", bare,
                 ratio(bare, raw));
     std::printf("  3 x raw spawn via guard   %8.2f ms  (%.2fx)\n",
