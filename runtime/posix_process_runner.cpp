@@ -921,7 +921,8 @@ private:
       auto conn = guard_pool::instance().acquire(guard);
       if (!conn)
         return std::nullopt;
-      pids_ = proc::mark_pids(); // the agent and all it starts come after
+      // pids_ stays unknown: our own marker sweep is only a backstop for a
+      // guard that died, and then reads every process.
       int error = gp::send_with_fds(conn->sock, message.data(), message.size(),
                                     fds, nfds);
       gp::record rec;
