@@ -456,11 +456,12 @@ public:
     {
       std::lock_guard<std::mutex> lock{mutex_};
       reap_dropped_locked();
-      for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+      // The most recently used first: call after call runs on one guard.
+      for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
         if (it->path != path)
           continue;
         guard_conn c = *it;
-        idle_.erase(it);
+        idle_.erase(std::next(it).base());
         return c;
       }
     }
@@ -1027,8 +1028,17 @@ private:
       result_.exit_code = -1;
       result_.term_signal = SIGKILL;
     }
-    if (!reusable_)
+    if (!reusable_) {
       group_signal(SIGKILL);
+      // Until the agent is dead its children are not yet reparented: the
+      // marker sweep below checks each process's parent before the kill.
+      if (agent_pidfd_.valid()) {
+        pollfd p{agent_pidfd_.get(), POLLIN, 0};
+        while (poll(&p, 1, static_cast<int>(k_sweep_wait.count())) < 0
+               && errno == EINTR) {
+        }
+      }
+    }
     backstop_armed_ = false;
     sweep_once();
     stdin_.reset();
