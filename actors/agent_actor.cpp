@@ -18,6 +18,7 @@
 #include "runtime/clock.hpp"
 #include "runtime/counters.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/snapshot_watch.hpp"
 #include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
 
@@ -493,10 +494,13 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
   res.started_ms = wall_clock_ms();
   auto t0 = std::chrono::steady_clock::now();
   workspace ws{req.workspace, req.run_id};
-  file_snapshot taken;
-  if (before_taken == nullptr)
-    taken = snapshot_cache::shared().take(ws.root());
-  const auto& before = before_taken ? *before_taken : taken;
+  std::shared_ptr<const file_snapshot> taken;
+  if (before_taken == nullptr) {
+    // Not walked again when nothing changed since the last snapshot of
+    // this root (an inotify watch says so; runtime/snapshot_watch.hpp).
+    taken = watched_snapshot_cache::shared().take(ws.root(), true);
+  }
+  const auto& before = before_taken ? *before_taken : *taken;
   // The same plan `run --dry-run` prints (actors/step_plan.hpp).
   auto spec = plan_step(agent, adapt,
                         step_input{req.task_kind, req.prompt, req.workspace},
@@ -532,7 +536,8 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
   reported.insert(res.outcome.reported_files.begin(),
                   res.outcome.reported_files.end());
   // Files the agent wrote itself, success or not: nothing it made is lost.
-  auto after = snapshot_cache::shared().take(ws.root());
+  auto after_shared = watched_snapshot_cache::shared().take(ws.root(), false);
+  const auto& after = *after_shared;
   auto files = changed_files(before, after);
   res.deleted = removed_files(before, after);
   std::set<std::string> all{files.begin(), files.end()};

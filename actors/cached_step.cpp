@@ -11,6 +11,7 @@
 #include "runtime/clock.hpp"
 #include "runtime/counters.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/snapshot_watch.hpp"
 #include "runtime/workspace.hpp"
 
 namespace orch {
@@ -144,8 +145,7 @@ run_cached_step(step_worker_actor::pointer self, const agent_config& agent,
                 const step_request& req, std::shared_ptr<cancel_token> cancel) {
   workspace ws{req.workspace, req.run_id};
   // The snapshot the key is made of is the one the step runs on.
-  auto before = std::make_shared<const file_snapshot>(
-    snapshot_cache::shared().take(ws.root()));
+  auto before = watched_snapshot_cache::shared().take(ws.root(), true);
   auto key = step_key(agent, req, *before);
   auto rp = self->make_response_promise<step_result>();
   auto max_bytes = std::max(deps.settings.cache.max_memory_bytes,

@@ -3,7 +3,9 @@
 //  1. a 3-step workflow (three agent actors, one workflow-run actor, the
 //     posix runner) with an instant agent, against 3 raw posix_spawn+wait
 //     of the same agent; and, to show the guard's share, the same workflow
-//     without the agent guard and 3 raw spawns through the guard;
+//     with one guard started per call (ORCH_AGENT_GUARD_POOL=0, as before
+//     the serving guards) and without any guard, and 3 raw spawns through
+//     a guard started per call;
 //  2. the default workflow (implement, review, refine; 3 iterations = 9
 //     calls) on instant fake agents, against the same 9 calls back to back;
 //  3. one step on a workspace of 10,000 files (100 MB), against the agent's
@@ -39,6 +41,7 @@
 #include "actors/workflow_actor.hpp"
 #include "config/config.hpp"
 #include "runtime/process.hpp"
+#include "runtime/snapshot_watch.hpp"
 #include "runtime/workspace.hpp"
 
 extern char** environ;
@@ -264,7 +267,7 @@ int main(int argc, char** argv) {
   {
     auto cfg = std::make_shared<orch::config>(bench_config(agent));
     auto agents = spawn_agents(sys, *cfg, deps);
-    std::vector<double> wf_ms, bare_ms, raw_ms, guarded_ms;
+    std::vector<double> wf_ms, bare_ms, raw_ms, guarded_ms, per_call_ms;
     for (int i = 0; i < runs; ++i) {
       auto id = "bench" + std::to_string(i);
       auto t0 = clock_type::now();
@@ -282,6 +285,15 @@ int main(int argc, char** argv) {
                                orch::run_status::completed);
       bare_ms.push_back(ms_since(t0));
       ::unsetenv("ORCH_AGENT_GUARD");
+      if (steps != 3)
+        return 1;
+      ::setenv("ORCH_AGENT_GUARD_POOL", "0", 1);
+      id = "percall" + std::to_string(i);
+      t0 = clock_type::now();
+      steps = run_workflow(sys, self, cfg, agents, "bench", tmp / id, id,
+                           orch::run_status::completed);
+      per_call_ms.push_back(ms_since(t0));
+      ::unsetenv("ORCH_AGENT_GUARD_POOL");
       if (steps != 3)
         return 1;
       t0 = clock_type::now();
@@ -302,6 +314,8 @@ int main(int argc, char** argv) {
     std::printf("  3 x raw posix_spawn       %8.2f ms\n", raw);
     std::printf("  ratio                     %8.2fx  (target 1.10x)\n",
                 ratio(wf, raw));
+    std::printf("  a guard started per call  %8.2f ms  (%.2fx)\n",
+                median(per_call_ms), ratio(median(per_call_ms), raw));
     std::printf("  without the agent guard   %8.2f ms  (%.2fx)\n", bare,
                 ratio(bare, raw));
     std::printf("  3 x raw spawn via guard   %8.2f ms  (%.2fx)\n",
@@ -387,7 +401,7 @@ int main(int argc, char** argv) {
     }
     stop_agents(self, agents);
     // The snapshots alone: every file hashed, then every file reused.
-    std::vector<double> full_ms, reuse_ms;
+    std::vector<double> full_ms, reuse_ms, watched_ms;
     orch::snapshot_stats full_stats;
     orch::snapshot_stats reuse_stats;
     for (int i = 0; i < std::min(runs, 5); ++i) {
@@ -402,6 +416,17 @@ int main(int argc, char** argv) {
       orch::snapshot_files(ws, options);
       reuse_ms.push_back(ms_since(t0));
     }
+    // The snapshot before a step when nothing changed since the last one:
+    // the inotify watch says so, no walk.
+    orch::watched_snapshot_cache watched;
+    watched.take(ws, false);
+    bool from_watch = true;
+    for (int i = 0; i < runs; ++i) {
+      auto t0 = clock_type::now();
+      watched.take(ws, true);
+      watched_ms.push_back(ms_since(t0));
+      from_watch = from_watch && watched.last_from_watch();
+    }
     std::printf("one step on 10,000 files / 100 MB (%d runs, medians)\n", runs);
     std::printf("  step                      %8.2f ms\n", median(step_ms));
     std::printf("  agent's own time in it    %8.2f ms\n", median(agent_ms));
@@ -415,6 +440,9 @@ int main(int argc, char** argv) {
                 full_stats.bytes_hashed / 1'000'000);
     std::printf("  snapshot, all reused      %8.2f ms  (%zu hashed)\n",
                 median(reuse_ms), reuse_stats.hashed);
+    std::printf("  snapshot, unchanged tree  %8.2f ms  (%s)\n",
+                median(watched_ms),
+                from_watch ? "inotify: no walk" : "walked: no watch");
   }
 
   // -- 4. CLI start-up --------------------------------------------------------

@@ -31,6 +31,32 @@
 //
 // Signals are taken only through a signalfd: no handler runs, so nothing
 // here needs to be async-signal-safe except the forked child before exec.
+//
+// Serving mode, the runner's default (runtime/guard_protocol.hpp):
+//
+//   ai-orchestrator-agent-guard --serve <runner pid> <socket fd>
+//
+// starts once per orchestrator (and per agent call running at the same
+// time) and then serves one agent call after the other, so that a call costs
+// no fork and exec of its own besides the agent's. It is a child subreaper
+// for its whole life, in a process group of its own (a Ctrl-C meant for the
+// orchestrator does not reach it), and serves one call at a time, so every
+// process below it belongs to the call it serves. Per call it:
+// - receives the program, argv, environment, working directory and the
+//   stdio descriptors, and posix_spawns the agent as the leader of a new
+//   process group (default signals, empty mask, no other descriptor);
+// - sends the agent's pid with a pidfd of it: the runner signals the
+//   agent's group through that pidfd (pidfd_send_signal with
+//   PIDFD_SIGNAL_PROCESS_GROUP names the group by the pid the pidfd holds,
+//   so a reused group id is never hit), and so does the guard;
+// - on 't' passes SIGTERM on to the descendants outside the group; on 'k',
+//   when the agent exits, and when the socket closes (the runner is done or
+//   dead, even by SIGKILL: the kernel closes its end) it SIGKILLs the group,
+//   every descendant and every marked process, as above, reaps, and reports
+//   the agent's wait status; then it waits for the next call, or exits when
+//   the socket closed or something of the call could not be killed.
+// It is not in the agent's group: the agent cannot stop it with a group
+// signal, and the runner's group SIGKILL does not end it.
 
 #include <cerrno>
 #include <chrono>
@@ -44,12 +70,16 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "runtime/guard_protocol.hpp"
 #include "runtime/process_tree.hpp"
 
 extern char** environ;
@@ -79,9 +109,45 @@ void report(int fd, char tag, int32_t value) {
   } while (rc < 0 && errno == EINTR);
 }
 
+#ifndef PIDFD_SIGNAL_PROCESS_GROUP
+#  define PIDFD_SIGNAL_PROCESS_GROUP (1U << 2)
+#endif
+
+/// The signals the guard takes through its signalfd.
+sigset_t handled_signals() {
+  sigset_t handled;
+  sigemptyset(&handled);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD,
+                  SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU})
+    sigaddset(&handled, sig);
+  return handled;
+}
+
+/// Now in clock ticks since boot, as /proc/<pid>/stat counts start times,
+/// one tick early: a process started from here on has a start time at or
+/// after it.
+unsigned long long boot_ticks_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  long hz = sysconf(_SC_CLK_TCK);
+  if (hz <= 0)
+    hz = 100;
+  auto ticks = static_cast<unsigned long long>(ts.tv_sec)
+                 * static_cast<unsigned long long>(hz)
+               + static_cast<unsigned long long>(ts.tv_nsec)
+                   / (1'000'000'000ULL / static_cast<unsigned long long>(hz));
+  return ticks > 0 ? ticks - 1 : 0;
+}
+
+/// One agent call: the per-invocation guard (status_fd, exec mode) or one
+/// call of a serving guard (sock).
 class guard {
 public:
-  guard(pid_t parent, int status_fd) : parent_(parent), status_fd_(status_fd) {
+  guard(pid_t parent, int status_fd, int sock, int sfd)
+    : parent_(parent), status_fd_(status_fd), sock_(sock), sfd_(sfd) {}
+
+  /// Exec mode: the marker comes from our own environment.
+  void init_exec() {
     if (const char* marker
         = std::getenv(std::string{orch::proc::marker_name}.c_str()))
       marker_ = std::string{orch::proc::marker_name} + "=" + marker;
@@ -92,11 +158,7 @@ public:
   }
 
   int run(char* program, char** argv) {
-    sigset_t handled;
-    sigemptyset(&handled);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD,
-                    SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU})
-      sigaddset(&handled, sig);
+    sigset_t handled = handled_signals();
     sigset_t original;
     sigprocmask(SIG_BLOCK, &handled, &original);
     sfd_ = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -144,17 +206,121 @@ public:
     return finish();
   }
 
+  /// Serving mode: runs the call `req` with the stdio descriptors `fds`
+  /// (closed here). Returns false when the guard must exit afterwards (the
+  /// runner is gone, or something of the call could not be killed).
+  bool serve_call(const orch::guard_protocol::request& req, int* fds,
+                  std::size_t nfds) {
+    namespace gp = orch::guard_protocol;
+    const std::string prefix = std::string{orch::proc::marker_name} + "=";
+    for (const auto& entry : req.envp)
+      if (entry.compare(0, prefix.size(), prefix) == 0)
+        marker_ = entry;
+    started_ = boot_ticks_now();
+    pids_ = orch::proc::mark_pids();
+    int error = spawn_agent(req, fds, nfds);
+    for (std::size_t i = 0; i < nfds; ++i)
+      close(fds[i]);
+    if (error != 0) {
+      return gp::send_record(sock_, {gp::error_tag, error, 0}) == 0;
+    }
+    group_ = agent_;
+    // A pidfd of our own unreaped child: it is the agent.
+    agent_pidfd_ = orch::proc::open_pidfd(agent_);
+    if (agent_pidfd_ < 0
+        || gp::send_record(sock_, {gp::started_tag, agent_, 0}, agent_pidfd_)
+             != 0)
+      kill_now_ = true; // the runner cannot follow the call: end it
+    while (!agent_done_ && !kill_now_)
+      wait_and_handle(-1);
+    sweep();
+    bool clean = clean_;
+    int status = agent_done_ ? agent_status_ : SIGKILL; // killed, unreaped
+    if (agent_pidfd_ >= 0)
+      close(agent_pidfd_);
+    if (gp::send_record(sock_, {gp::exited_tag, status, clean ? 1 : 0}) != 0)
+      runner_gone_ = true;
+    return clean && !runner_gone_;
+  }
+
 private:
   int fail(int error) {
     report(status_fd_, 'e', error);
     return k_exit_failure;
   }
 
-  /// Waits up to `timeout_ms` (-1: forever) for signals and handles them.
+  /// posix_spawn of the agent for a serving guard; 0 or an errno.
+  int spawn_agent(const orch::guard_protocol::request& req, int* fds,
+                  std::size_t nfds) {
+    bool with_stdin = (req.flags & orch::guard_protocol::flag_stdin) != 0;
+    if (nfds != (with_stdin ? 3u : 2u) || req.argv.empty())
+      return EINVAL;
+    std::vector<char*> argv;
+    for (const auto& a : req.argv)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (const auto& e : req.envp)
+      envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    int error = posix_spawn_file_actions_init(&actions);
+    if (error != 0)
+      return error;
+    error = posix_spawnattr_init(&attr);
+    if (error != 0) {
+      posix_spawn_file_actions_destroy(&actions);
+      return error;
+    }
+    auto step = [&error](int rc) {
+      if (error == 0)
+        error = rc;
+    };
+    // The descriptors we received are all above 2 (our stdio is /dev/null).
+    std::size_t next = 0;
+    if (with_stdin)
+      step(posix_spawn_file_actions_adddup2(&actions, fds[next++], 0));
+    else
+      step(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY,
+                                            0));
+    step(posix_spawn_file_actions_adddup2(&actions, fds[next++], 1));
+    step(posix_spawn_file_actions_adddup2(&actions, fds[next++], 2));
+    if (!req.cwd.empty())
+      step(posix_spawn_file_actions_addchdir_np(&actions, req.cwd.c_str()));
+#ifdef __GLIBC__
+#  if __GLIBC_PREREQ(2, 34)
+    step(posix_spawn_file_actions_addclosefrom_np(&actions, 3));
+#  endif
+#endif
+    step(posix_spawnattr_setpgroup(&attr, 0));
+    // Nothing is ignored in this process (it was started with default
+    // signals and installs no handler): only the mask needs resetting.
+    sigset_t none;
+    sigemptyset(&none);
+    step(posix_spawnattr_setsigmask(&attr, &none));
+    step(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP
+                                           | POSIX_SPAWN_SETSIGMASK));
+    pid_t pid = -1;
+    if (error == 0)
+      error = posix_spawn(&pid, req.program.c_str(), &actions, &attr,
+                          argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (error == 0)
+      agent_ = pid;
+    return error;
+  }
+
+  /// Waits up to `timeout_ms` (-1: forever) for signals (and, serving, the
+  /// runner's commands) and handles them.
   void wait_and_handle(int timeout_ms) {
-    pollfd p{sfd_, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0)
+    pollfd p[2] = {{sfd_, POLLIN, 0}, {sock_, POLLIN, 0}};
+    nfds_t n = sock_ >= 0 && !runner_gone_ ? 2 : 1;
+    if (poll(p, n, timeout_ms) <= 0)
       return;
+    if (n == 2 && p[1].revents != 0)
+      read_command();
     signalfd_siginfo si;
     while (read(sfd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
       auto sender = static_cast<pid_t>(si.ssi_pid);
@@ -182,6 +348,23 @@ private:
     if (getppid() != parent_)
       kill_now_ = true; // the runner died: nobody else will stop the agent
     reap();
+  }
+
+  void read_command() {
+    char c = 0;
+    ssize_t rc = recv(sock_, &c, 1, MSG_DONTWAIT);
+    if (rc < 0 && (errno == EAGAIN || errno == EINTR))
+      return;
+    if (rc <= 0) {
+      // The runner closed its end or died: end the call, then exit.
+      runner_gone_ = true;
+      kill_now_ = true;
+      return;
+    }
+    if (c == orch::guard_protocol::kill_command)
+      kill_now_ = true;
+    else if (c == orch::guard_protocol::term_command && !kill_now_)
+      forward(SIGTERM, parent_);
   }
 
   void reap() {
@@ -236,6 +419,11 @@ private:
 
   /// SIGKILL to every member until none is left or the time is up.
   void sweep() {
+    // Serving: the agent's group first, named by the pidfd (safe even when
+    // the agent has been reaped: the group is the one its pid led).
+    if (agent_pidfd_ >= 0)
+      syscall(SYS_pidfd_send_signal, agent_pidfd_, SIGKILL, nullptr,
+              PIDFD_SIGNAL_PROCESS_GROUP);
     auto until = clock_type::now() + k_sweep_limit;
     for (;;) {
       reap();
@@ -250,8 +438,10 @@ private:
       }
       reap();
       // Done when nothing of the tree is left, not even a zombie to reap.
-      if (!alive && tree.empty())
+      if (!alive && tree.empty()) {
+        clean_ = true;
         return;
+      }
       if (clock_type::now() >= until)
         return;
       wait_and_handle(k_sweep_tick_ms);
@@ -280,6 +470,8 @@ private:
 
   pid_t parent_;
   int status_fd_;
+  /// Serving mode: the socket to the runner; -1 in exec mode.
+  int sock_;
   std::string marker_;
   /// Our start time: only processes started since can carry the marker.
   unsigned long long started_ = 0;
@@ -287,15 +479,101 @@ private:
   orch::proc::pid_mark pids_;
   int sfd_ = -1;
   pid_t agent_ = -1;
+  int agent_pidfd_ = -1;
   pid_t group_ = -1;
   bool agent_done_ = false;
   int agent_status_ = 0;
   bool kill_now_ = false;
+  bool runner_gone_ = false;
+  bool clean_ = false;
 };
+
+/// Serving mode: one call after the other until the socket closes.
+int serve(pid_t parent, int sock) {
+  namespace gp = orch::guard_protocol;
+  sigset_t handled = handled_signals();
+  sigprocmask(SIG_BLOCK, &handled, nullptr);
+  int sfd = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+    return k_exit_failure;
+  fcntl(sock, F_SETFD, FD_CLOEXEC);
+  for (;;) {
+    // Idle: wait for a request; a stop signal from anyone ends the guard.
+    pollfd p[2] = {{sock, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      return k_exit_failure;
+    }
+    if (p[1].revents != 0) {
+      signalfd_siginfo si;
+      bool stop = false;
+      while (read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        int sig = static_cast<int>(si.ssi_signo);
+        stop = stop || sig == SIGTERM || sig == SIGINT || sig == SIGHUP
+               || sig == SIGQUIT;
+      }
+      // Strays of an earlier call cannot exist (each call left none), but
+      // reap whatever comes.
+      while (waitpid(-1, nullptr, WNOHANG) > 0) {
+      }
+      if (stop || getppid() != parent)
+        return 0;
+    }
+    if (p[0].revents == 0)
+      continue;
+    // A command the runner sent as the last call ended may come first:
+    // it was meant for that call. The request's descriptors come with its
+    // first byte.
+    char tag = 0;
+    int fds[4] = {-1, -1, -1, -1};
+    std::size_t nfds = 0;
+    int rc = gp::recv_with_fds(sock, &tag, 1, fds, 4, nfds, -1);
+    auto close_fds = [&] {
+      for (std::size_t i = 0; i < nfds; ++i)
+        close(fds[i]);
+    };
+    if (rc == 0 && nfds == 0
+        && (tag == gp::term_command || tag == gp::kill_command))
+      continue;
+    char length[4];
+    std::size_t none = 0;
+    if (rc != 0 || tag != gp::request_tag
+        || gp::recv_with_fds(sock, length, sizeof length, nullptr, 0, none,
+                             10'000)
+             != 0) {
+      close_fds();
+      return 0; // closed (the orchestrator is done or gone), or garbage
+    }
+    std::uint32_t size = 0;
+    std::memcpy(&size, length, 4);
+    std::string body(size <= gp::max_body ? size : 0, '\0');
+    std::size_t ignored = 0;
+    gp::request req;
+    if (size > gp::max_body
+        || (size > 0
+            && gp::recv_with_fds(sock, body.data(), size, nullptr, 0, ignored,
+                                 10'000)
+                 != 0)
+        || !gp::decode_body(body, req)) {
+      close_fds();
+      return k_exit_failure;
+    }
+    guard g{parent, -1, sock, sfd};
+    if (!g.serve_call(req, fds, nfds))
+      return 0;
+  }
+}
 
 } // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4
+      && std::strcmp(argv[1], orch::guard_protocol::serve_flag) == 0) {
+    auto parent = static_cast<pid_t>(std::strtol(argv[2], nullptr, 10));
+    int sock = static_cast<int>(std::strtol(argv[3], nullptr, 10));
+    return serve(parent, sock);
+  }
   if (argc < 5) {
     std::fprintf(stderr, "usage: ai-orchestrator-agent-guard <runner pid> "
                          "<status fd> <program> <argv0> [args...]\n"
@@ -305,6 +583,7 @@ int main(int argc, char** argv) {
   }
   auto parent = static_cast<pid_t>(std::strtol(argv[1], nullptr, 10));
   int status_fd = static_cast<int>(std::strtol(argv[2], nullptr, 10));
-  guard g{parent, status_fd};
+  guard g{parent, status_fd, -1, -1};
+  g.init_exec();
   return g.run(argv[3], argv + 4);
 }

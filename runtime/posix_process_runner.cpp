@@ -24,6 +24,22 @@
 // entry; the guard and, as a backstop, this runner (once the guard or the
 // agent exited) SIGKILL every process whose environment carries it.
 //
+// By default the guard serves (agent_guard.cpp --serve, protocol in
+// guard_protocol.hpp): one guard process per agent call running at once,
+// started on first use and reused call after call (guard_pool below), so
+// a call costs no fork and exec besides the agent's. It posix_spawns the
+// agent in its own group and hands us a pidfd of it; we signal the group
+// through that pidfd (pidfd_send_signal with PIDFD_SIGNAL_PROCESS_GROUP,
+// Linux 6.9), so a group id that was reused is never hit. A stop is 't'
+// (SIGTERM went to the group: pass it on) and 'k' (kill everything) on
+// the socket; the guard reports the agent's wait status once everything of
+// the call is dead. Our death closes the socket: the guard kills the call
+// and exits. A guard that dies mid-call ends the call: we SIGKILL the
+// group through the pidfd and sweep the marker. A guard that does not
+// answer within the backstop is killed and replaced. Without the kernel
+// support, or with ORCH_AGENT_GUARD_POOL=0, a guard is started per call as
+// described above.
+//
 // The guard is looked up in this order: $ORCH_AGENT_GUARD (a path; "none"
 // turns the guard off), ai-orchestrator-agent-guard next to /proc/self/exe,
 // the build tree's copy (ORCH_AGENT_GUARD_PATH, compiled in). Fallback when
@@ -47,6 +63,8 @@
 // uninterruptible sleep, or a fork bomb outpacing the rounds, may outlast
 // them.
 
+#include "runtime/agent_guards.hpp"
+#include "runtime/guard_protocol.hpp"
 #include "runtime/process.hpp"
 #include "runtime/process_tree.hpp"
 
@@ -58,14 +76,18 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -124,6 +146,9 @@ public:
     if (fd_ >= 0)
       ::close(fd_);
     fd_ = fd;
+  }
+  int release_fd() noexcept {
+    return std::exchange(fd_, -1);
   }
 
 private:
@@ -359,6 +384,268 @@ void sweep_marked(const std::string& entry, unsigned long long since,
   }
 }
 
+// -- the pool of serving guards -----------------------------------------------
+
+#ifndef PIDFD_SIGNAL_PROCESS_GROUP
+#  define PIDFD_SIGNAL_PROCESS_GROUP (1U << 2)
+#endif
+#ifndef P_PIDFD
+#  define P_PIDFD 3
+#endif
+
+/// pidfd_send_signal through the raw syscall; -1 with errno on failure.
+int pidfd_signal(int pidfd, int sig, unsigned flags = 0) {
+  return static_cast<int>(
+    syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, flags));
+}
+
+/// True when this kernel names a process group by a pidfd (Linux 6.9):
+/// what the runner needs to signal a group it did not start itself.
+bool pidfd_groups_supported() {
+  static const bool supported = [] {
+    int self = proc::open_pidfd(getpid());
+    if (self < 0)
+      return false;
+    // Signal 0 to the group our pid would lead: 0 or ESRCH when the flag is
+    // known, EINVAL when it is not.
+    int rc = pidfd_signal(self, 0, PIDFD_SIGNAL_PROCESS_GROUP);
+    bool ok = rc == 0 || errno == ESRCH || errno == EPERM;
+    ::close(self);
+    return ok;
+  }();
+  return supported;
+}
+
+/// True when agent calls go through serving guards: unless
+/// $ORCH_AGENT_GUARD_POOL is "0" (one guard started per call, as on kernels
+/// before 6.9, which cannot name a group by a pidfd).
+bool pool_enabled() {
+  const char* given = std::getenv("ORCH_AGENT_GUARD_POOL");
+  if (given != nullptr && std::strcmp(given, "0") == 0)
+    return false;
+  return pidfd_groups_supported();
+}
+
+/// One serving guard: our end of its socket, its pid and a pidfd of it.
+struct guard_conn {
+  int sock = -1;
+  pid_t pid = -1;
+  int pidfd = -1;
+  std::string path;
+};
+
+/// The serving guards of this process: idle ones wait here between calls;
+/// a call takes one (starting a new one when none is idle) and gives it
+/// back when it ended cleanly. Guards that are dropped are reaped through
+/// their pidfds later (never by pid alone, never with waitpid(-1)).
+class guard_pool {
+public:
+  static guard_pool& instance() {
+    static guard_pool* pool = [] {
+      auto* p = new guard_pool; // never destroyed: used until exit
+      pthread_atfork(&guard_pool::before_fork, &guard_pool::after_fork_parent,
+                     &guard_pool::after_fork_child);
+      return p;
+    }();
+    return *pool;
+  }
+
+  /// Returns an idle guard for `path`, or a new one; nullopt when none
+  /// can be started.
+  std::optional<guard_conn> acquire(const std::string& path) {
+    {
+      std::lock_guard<std::mutex> lock{mutex_};
+      reap_dropped_locked();
+      // The most recently used first: call after call runs on one guard.
+      for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+        if (it->path != path)
+          continue;
+        guard_conn c = *it;
+        idle_.erase(std::next(it).base());
+        return c;
+      }
+    }
+    return start(path);
+  }
+
+  /// Takes back a guard that finished a call cleanly.
+  void release(guard_conn c) {
+    std::lock_guard<std::mutex> lock{mutex_};
+    if (idle_.size() < k_max_idle) {
+      idle_.push_back(std::move(c));
+      return;
+    }
+    drop_locked(c);
+  }
+
+  /// Closes our end (the guard ends whatever it runs and exits) and reaps
+  /// the guard later.
+  void drop(guard_conn c) {
+    std::lock_guard<std::mutex> lock{mutex_};
+    drop_locked(c);
+  }
+
+  /// Closes every idle guard and waits (bounded) until every guard we
+  /// dropped has exited and is reaped.
+  void shutdown(std::chrono::milliseconds limit) {
+    std::unique_lock<std::mutex> lock{mutex_};
+    for (auto& c : idle_)
+      drop_locked(c);
+    idle_.clear();
+    auto until = clock_type::now() + limit;
+    while (!dropped_.empty() && clock_type::now() < until) {
+      pollfd p{dropped_.front(), POLLIN, 0};
+      auto left
+        = std::chrono::duration_cast<milliseconds>(until - clock_type::now());
+      lock.unlock();
+      poll(&p, 1, static_cast<int>(std::max<long long>(1, left.count())));
+      lock.lock();
+      reap_dropped_locked();
+    }
+  }
+
+  /// The pids of the idle guards.
+  std::vector<pid_t> idle_pids() {
+    std::lock_guard<std::mutex> lock{mutex_};
+    std::vector<pid_t> out;
+    for (const auto& c : idle_)
+      out.push_back(c.pid);
+    return out;
+  }
+
+private:
+  static constexpr std::size_t k_max_idle = 8;
+
+  std::optional<guard_conn> start(const std::string& path) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+      return std::nullopt;
+    unique_fd mine{sv[0]};
+    unique_fd theirs{sv[1]};
+    // Its stdio is /dev/null: a guard that outlives us briefly must not
+    // hold our output pipes open.
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawnattr_init(&attr);
+    int error = 0;
+    auto step = [&error](int rc) {
+      if (error == 0)
+        error = rc;
+    };
+    for (int fd = 0; fd <= 2; ++fd)
+      step(posix_spawn_file_actions_addopen(&actions, fd, "/dev/null",
+                                            fd == 0 ? O_RDONLY : O_WRONLY, 0));
+    step(posix_spawn_file_actions_adddup2(&actions, theirs.get(), 3));
+#ifdef __GLIBC__
+#  if __GLIBC_PREREQ(2, 34)
+    step(posix_spawn_file_actions_addclosefrom_np(&actions, 4));
+#  endif
+#endif
+    // Its own process group: a Ctrl-C for us must not reach it. Default
+    // signals: the agents it starts inherit what it ignores.
+    step(posix_spawnattr_setpgroup(&attr, 0));
+    sigset_t all;
+    sigfillset(&all);
+    step(posix_spawnattr_setsigdefault(&attr, &all));
+    sigset_t none;
+    sigemptyset(&none);
+    step(posix_spawnattr_setsigmask(&attr, &none));
+    step(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP
+                                           | POSIX_SPAWN_SETSIGDEF
+                                           | POSIX_SPAWN_SETSIGMASK));
+    std::string parent = std::to_string(getpid());
+    std::string fd = "3";
+    std::string flag = guard_protocol::serve_flag;
+    char* argv[] = {const_cast<char*>(k_guard_name), flag.data(), parent.data(),
+                    fd.data(), nullptr};
+    char* envp[] = {nullptr};
+    pid_t pid = -1;
+    if (error == 0)
+      error = posix_spawn(&pid, path.c_str(), &actions, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (error != 0)
+      return std::nullopt;
+    guard_conn c;
+    c.pid = pid;
+    c.pidfd = proc::open_pidfd(pid);
+    c.path = path;
+    c.sock = mine.get();
+    if (c.pidfd < 0) {
+      // Cannot reap it safely later: stop it now.
+      mine.reset();
+      int status = 0;
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return std::nullopt;
+    }
+    (void)mine.release_fd();
+    std::lock_guard<std::mutex> lock{mutex_};
+    all_.push_back(c.sock);
+    all_.push_back(c.pidfd);
+    return c;
+  }
+
+  void forget_locked(int fd) {
+    all_.erase(std::remove(all_.begin(), all_.end(), fd), all_.end());
+  }
+
+  void drop_locked(guard_conn& c) {
+    if (c.sock >= 0) {
+      forget_locked(c.sock);
+      ::close(c.sock);
+      c.sock = -1;
+    }
+    if (c.pidfd >= 0)
+      dropped_.push_back(c.pidfd);
+    c.pidfd = -1;
+  }
+
+  /// Reaps the dropped guards that have exited.
+  void reap_dropped_locked() {
+    for (auto it = dropped_.begin(); it != dropped_.end();) {
+      siginfo_t info{};
+      int rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(*it),
+                      &info, WEXITED | WNOHANG);
+      if (rc == 0 && info.si_pid == 0) {
+        ++it; // still running
+        continue;
+      }
+      // Reaped now, or by someone else already (ECHILD).
+      forget_locked(*it);
+      ::close(*it);
+      it = dropped_.erase(it);
+    }
+  }
+
+  static void before_fork() {
+    instance().mutex_.lock();
+  }
+  static void after_fork_parent() {
+    instance().mutex_.unlock();
+  }
+  /// A forked copy (no exec) must not share our guards: it closes its
+  /// copies of every descriptor, so that our guards still see our end
+  /// close when we die, and starts its own when it runs an agent.
+  static void after_fork_child() {
+    auto& pool = instance();
+    for (int fd : pool.all_)
+      ::close(fd);
+    pool.all_.clear();
+    pool.idle_.clear();
+    pool.dropped_.clear();
+    pool.mutex_.unlock();
+  }
+
+  std::mutex mutex_;
+  std::vector<guard_conn> idle_;
+  /// pidfds of guards to reap.
+  std::vector<int> dropped_;
+  /// Every descriptor of ours that leads to a guard (sockets, pidfds).
+  std::vector<int> all_;
+};
+
 /// One output stream of the child: captures up to the cap and cuts lines.
 struct stream_state {
   output_stream kind;
@@ -383,7 +670,10 @@ public:
   }
 
   ~session() {
-    if (pid_ > 0 && !reaped_) {
+    if (pooled_) {
+      if (pid_ > 0 && !leader_exited_)
+        stop_now();
+    } else if (pid_ > 0 && !reaped_) {
       if (!leader_exited_)
         stop_now();
       reap();
@@ -395,6 +685,7 @@ public:
         // nop: best effort while unwinding (out of memory)
       }
     }
+    finish_pooled();
   }
 
   session(const session&) = delete;
@@ -437,6 +728,7 @@ private:
     }
     const std::string guard = find_guard();
     guarded_ = !guard.empty();
+    pooled_ = guarded_ && pool_enabled();
 
     unique_fd in_read;
     unique_fd out_write;
@@ -449,11 +741,24 @@ private:
       error = make_pipe(out_.fd, out_write);
     if (error == 0)
       error = make_pipe(err_.fd, err_write);
-    if (error == 0 && guarded_)
+    if (error == 0 && guarded_ && !pooled_)
       error = make_pipe(status_read, status_write);
     if (error != 0) {
       result_.spawn_errno = error;
       return false;
+    }
+    if (pooled_) {
+      std::optional<bool> done = spawn_pooled(guard, path, in_read, out_write,
+                                              err_write);
+      if (done)
+        return *done;
+      // No serving guard could be had: one guard of our own for this call.
+      pooled_ = false;
+      error = make_pipe(status_read, status_write);
+      if (error != 0) {
+        result_.spawn_errno = error;
+        return false;
+      }
     }
 
     // guard <our pid> <status fd> <program> <argv0> [args...]
@@ -571,6 +876,188 @@ private:
     return true;
   }
 
+  /// The environment of the spec with this run's marker instead of any it
+  /// brought along (an orchestrator run by an agent).
+  std::vector<std::string> agent_env() {
+    if (marker_.empty())
+      marker_ = std::string{proc::marker_name} + "=" + make_marker();
+    const std::string prefix = std::string{proc::marker_name} + "=";
+    std::vector<std::string> env;
+    env.reserve(spec_.env.size() + 1);
+    for (const auto& entry : spec_.env)
+      if (entry.compare(0, prefix.size(), prefix) != 0)
+        env.push_back(entry);
+    env.push_back(marker_);
+    return env;
+  }
+
+  /// Starts the agent through a serving guard. Returns true when it runs,
+  /// false when it could not be started (spawn_errno set), nullopt when no
+  /// serving guard answered (then the caller starts a guard of its own).
+  std::optional<bool> spawn_pooled(const std::string& guard,
+                                   const std::string& path, unique_fd& in_read,
+                                   unique_fd& out_write, unique_fd& err_write) {
+    namespace gp = guard_protocol;
+    gp::request req;
+    req.flags = in_read.valid() ? gp::flag_stdin : 0;
+    req.program = path;
+    req.cwd = spec_.cwd;
+    req.argv = spec_.argv;
+    req.envp = agent_env();
+    std::string message(gp::header_size, '\0');
+    message[0] = gp::request_tag;
+    std::string body = gp::encode_body(req);
+    auto size = static_cast<std::uint32_t>(body.size());
+    std::memcpy(&message[1], &size, sizeof size);
+    message += body;
+    int fds[3];
+    std::size_t nfds = 0;
+    if (in_read.valid())
+      fds[nfds++] = in_read.get();
+    fds[nfds++] = out_write.get();
+    fds[nfds++] = err_write.get();
+    // An idle guard may have died since its last call: then one more try
+    // with a new one.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto conn = guard_pool::instance().acquire(guard);
+      if (!conn)
+        return std::nullopt;
+      // pids_ stays unknown: our own marker sweep is only a backstop for a
+      // guard that died, and then reads every process.
+      int error = gp::send_with_fds(conn->sock, message.data(), message.size(),
+                                    fds, nfds);
+      gp::record rec;
+      int passed = -1;
+      if (error == 0)
+        error = gp::recv_record(conn->sock, rec, passed,
+                                static_cast<int>(k_guard_status_wait.count()));
+      unique_fd agent_pidfd{passed};
+      if (error == ETIMEDOUT) {
+        // A stopped or stuck guard: kill it, it cannot be trusted again.
+        pidfd_signal(conn->pidfd, SIGKILL);
+        guard_pool::instance().drop(*conn);
+        result_.spawn_errno = ETIMEDOUT;
+        return false;
+      }
+      if (error != 0) {
+        guard_pool::instance().drop(*conn);
+        continue; // gone: try a new one
+      }
+      if (rec.tag == gp::error_tag) {
+        guard_pool::instance().release(*conn);
+        result_.spawn_errno = rec.a != 0 ? rec.a : EIO;
+        return false;
+      }
+      if (rec.tag != gp::started_tag || rec.a <= 0 || !agent_pidfd.valid()) {
+        guard_pool::instance().drop(*conn);
+        result_.spawn_errno = EPROTO;
+        return false;
+      }
+      conn_ = *conn;
+      agent_pidfd_ = std::move(agent_pidfd);
+      pid_ = static_cast<pid_t>(rec.a);
+      pgid_ = pid_;
+      in_read.reset();
+      out_write.reset();
+      err_write.reset();
+      proc::proc_info child;
+      if (proc::read_info(pid_, child))
+        started_ = child.start;
+      result_.started = true;
+      set_nonblocking(out_.fd.get());
+      set_nonblocking(err_.fd.get());
+      if (stdin_.valid()) {
+        set_nonblocking(stdin_.get());
+        if (spec_.stdin_data->empty())
+          stdin_.reset();
+      }
+      return true;
+    }
+    return std::nullopt;
+  }
+
+  /// Signals the agent's process group. Serving: through the agent's pidfd
+  /// (never a reused group id); else by its id, which the caller knows is
+  /// pinned.
+  void group_signal(int sig) {
+    if (pooled_) {
+      if (agent_pidfd_.valid())
+        pidfd_signal(agent_pidfd_.get(), sig, PIDFD_SIGNAL_PROCESS_GROUP);
+      return;
+    }
+    kill(-pgid_, sig);
+  }
+
+  /// Sends a one-byte command to the serving guard.
+  void guard_command(char c) {
+    if (conn_.sock >= 0)
+      while (send(conn_.sock, &c, 1, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+      }
+  }
+
+  /// Reads the serving guard's record at the end of the call (or sees it
+  /// died): the agent's exit status, and whether the guard swept
+  /// everything. Then the same as check_leader.
+  void check_pooled(clock_type::time_point now) {
+    namespace gp = guard_protocol;
+    gp::record rec;
+    int passed = -1;
+    int error = gp::recv_record(conn_.sock, rec, passed, 0);
+    if (passed >= 0)
+      ::close(passed);
+    if (error == ETIMEDOUT || error == EAGAIN)
+      return; // nothing complete yet
+    leader_exited_ = true;
+    reaped_ = true;
+    if (error == 0 && rec.tag == gp::exited_tag) {
+      int status = rec.a;
+      if (WIFEXITED(status)) {
+        result_.exit_code = WEXITSTATUS(status);
+        result_.term_signal = 0;
+      } else if (WIFSIGNALED(status)) {
+        result_.exit_code = -1;
+        result_.term_signal = WTERMSIG(status);
+      }
+      if (rec.b == 1) {
+        swept_ = true;
+        reusable_ = true;
+      }
+    } else {
+      // The guard died (or spoke nonsense): the agent's group and the
+      // marked processes are ours to kill.
+      result_.exit_code = -1;
+      result_.term_signal = SIGKILL;
+    }
+    if (!reusable_) {
+      group_signal(SIGKILL);
+      // Until the agent is dead its children are not yet reparented: the
+      // marker sweep below checks each process's parent before the kill.
+      if (agent_pidfd_.valid()) {
+        pollfd p{agent_pidfd_.get(), POLLIN, 0};
+        while (poll(&p, 1, static_cast<int>(k_sweep_wait.count())) < 0
+               && errno == EINTR) {
+        }
+      }
+    }
+    backstop_armed_ = false;
+    sweep_once();
+    stdin_.reset();
+    phase_ = phase::draining;
+    drain_until_ = now + std::max(milliseconds{spec_.kill_grace}, k_min_drain);
+  }
+
+  /// Serving: gives the guard back when the call ended cleanly, else drops
+  /// it (it kills what it still runs and exits).
+  void finish_pooled() {
+    if (conn_.sock < 0)
+      return;
+    if (reusable_)
+      guard_pool::instance().release(conn_);
+    else
+      guard_pool::instance().drop(conn_);
+    conn_ = guard_conn{};
+  }
+
   /// Reads the guard's records until it closed the pipe: the agent's pid
   /// (its group id), and the errno of a failed exec. Returns 0 or the errno
   /// for spawn_errno; on an error the guard has been reaped.
@@ -634,6 +1121,31 @@ private:
   /// Kills everything at once (a callback threw): through the guard, and
   /// directly if it has not exited by the backstop.
   void stop_now() {
+    if (pooled_) {
+      // The guard kills and reports; past the backstop (or when it is
+      // gone) we kill the group and the guard.
+      guard_command(guard_protocol::kill_command);
+      auto until = clock_type::now() + k_guard_backstop;
+      while (!leader_exited_) {
+        pollfd p{conn_.sock, POLLIN, 0};
+        auto now = clock_type::now();
+        if (now >= until)
+          break;
+        int rc = poll(&p, 1, poll_timeout(now, until));
+        if (rc < 0 && errno == EINTR)
+          continue;
+        if (rc <= 0)
+          break;
+        check_pooled(clock_type::now());
+      }
+      if (!leader_exited_) {
+        kill_directly();
+        leader_exited_ = true;
+        result_.exit_code = -1;
+        result_.term_signal = SIGKILL;
+      }
+      return;
+    }
     if (!guarded_) {
       kill(-pgid_, SIGKILL);
       return;
@@ -680,11 +1192,13 @@ private:
 
   void begin_termination(clock_type::time_point now) {
     stdin_.reset();
-    // The guard is in the group: it passes SIGTERM on to the processes that
-    // left the group.
-    kill(-pgid_, SIGTERM);
+    // The guard is in the group (serving: told so): it passes SIGTERM on to
+    // the processes that left the group.
+    group_signal(SIGTERM);
     // A stopped process would keep SIGTERM pending until continued.
-    kill(-pgid_, SIGCONT);
+    group_signal(SIGCONT);
+    if (pooled_)
+      guard_command(guard_protocol::term_command);
     if (spec_.kill_grace.count() > 0) {
       kill_at_ = now + spec_.kill_grace;
       phase_ = phase::terminating;
@@ -698,7 +1212,11 @@ private:
   /// from us only if it has not exited by the backstop.
   void escalate(clock_type::time_point now) {
     phase_ = phase::killing;
-    if (guarded_) {
+    if (pooled_) {
+      guard_command(guard_protocol::kill_command);
+      backstop_at_ = now + k_guard_backstop;
+      backstop_armed_ = true;
+    } else if (guarded_) {
       kill(pid_, SIGCONT);
       kill(pid_, SIGUSR1);
       backstop_at_ = now + k_guard_backstop;
@@ -711,6 +1229,14 @@ private:
   /// SIGKILL to the group and to the process we spawned, whatever it is.
   void kill_directly() {
     backstop_armed_ = false;
+    if (pooled_) {
+      // The guard did not answer in time: it cannot be trusted again.
+      group_signal(SIGKILL);
+      if (conn_.pidfd >= 0)
+        pidfd_signal(conn_.pidfd, SIGKILL);
+      reusable_ = false;
+      return;
+    }
     if (group_pinned())
       kill(-pgid_, SIGKILL);
     kill(pid_, SIGKILL);
@@ -894,7 +1420,7 @@ private:
       }
 
       // -- what to wait for, and until when
-      pollfd fds[6];
+      pollfd fds[7];
       nfds_t count = 0;
       auto add = [&](int fd, short events) {
         fds[count] = pollfd{fd, events, 0};
@@ -904,6 +1430,9 @@ private:
       int err_i = err_.fd.valid() ? add(err_.fd.get(), POLLIN) : -1;
       int in_i = stdin_.valid() ? add(stdin_.get(), POLLOUT) : -1;
       int pid_i = pidfd_.valid() ? add(pidfd_.get(), POLLIN) : -1;
+      int guard_i = pooled_ && !leader_exited_ && conn_.sock >= 0
+                      ? add(conn_.sock, POLLIN)
+                      : -1;
       int cancel_i = -1;
       if (phase_ == phase::running && cancel_fd >= 0)
         cancel_i = add(cancel_fd, POLLIN);
@@ -926,7 +1455,7 @@ private:
           timeout = poll_timeout(now, drain_until_);
           break;
       }
-      bool leader_unwatched = !leader_exited_ && !pidfd_.valid();
+      bool leader_unwatched = !pooled_ && !leader_exited_ && !pidfd_.valid();
       if (leader_unwatched) {
         int tick = static_cast<int>(k_no_pidfd_tick.count());
         timeout = timeout < 0 ? tick : std::min(timeout, tick);
@@ -953,6 +1482,8 @@ private:
       if (!leader_exited_
           && (leader_unwatched || (pid_i >= 0 && fds[pid_i].revents != 0)))
         check_leader(clock_type::now());
+      if (guard_i >= 0 && !leader_exited_ && fds[guard_i].revents != 0)
+        check_pooled(clock_type::now());
     }
   }
 
@@ -977,6 +1508,13 @@ private:
   pid_t pgid_ = -1;
   bool guarded_ = false;
   bool guard_in_group_ = false;
+  /// Started through a serving guard (conn_), which reports the exit.
+  bool pooled_ = false;
+  guard_conn conn_;
+  /// Serving: a pidfd of the agent, through which its group is signalled.
+  unique_fd agent_pidfd_;
+  /// Serving: the guard reported a clean end and may serve again.
+  bool reusable_ = false;
   bool backstop_armed_ = false;
   bool swept_ = false;
   /// The run's marker entry, ORCH_RUN_MARKER=<unique>.
@@ -1006,6 +1544,17 @@ public:
 
 std::shared_ptr<process_runner> make_posix_process_runner() {
   return std::make_shared<posix_process_runner>();
+}
+
+void stop_agent_guards(std::chrono::milliseconds limit) {
+  guard_pool::instance().shutdown(limit);
+}
+
+std::vector<int> idle_agent_guards() {
+  std::vector<int> out;
+  for (pid_t pid : guard_pool::instance().idle_pids())
+    out.push_back(static_cast<int>(pid));
+  return out;
 }
 
 std::string find_executable(const std::string& name,

@@ -1,11 +1,14 @@
 #include "runtime/workspace.hpp"
 #include "runtime/safe_file.hpp"
+#include "runtime/snapshot_watch.hpp"
 
 #include "runtime/fd_util.hpp"
 #include "runtime/path_rules.hpp"
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <functional>
 #include <list>
 #include <mutex>
@@ -14,6 +17,7 @@
 #include <utility>
 
 #include <fcntl.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -184,6 +188,99 @@ unique_fd open_root(const fs::path& root) {
 
 constexpr int max_depth = 256;
 
+/// An inotify watch on every folder of a snapshot's walk, added before the
+/// folder is listed: while it has seen no event, nothing in the tree
+/// changed since the walk read it (see snapshot_options::reuse_unchanged).
+struct tree_watch {
+  /// Past this many folders the tree is not watched (each watch is kernel
+  /// memory and counts against fs.inotify.max_user_watches).
+  static constexpr std::size_t max_dirs = 4096;
+  static constexpr std::uint32_t mask = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE
+                                        | IN_CREATE | IN_DELETE | IN_DELETE_SELF
+                                        | IN_MOVE_SELF | IN_MOVED_FROM
+                                        | IN_MOVED_TO | IN_ONLYDIR;
+
+  unique_fd fd{::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)};
+  int root_wd = -1;
+  std::uint64_t root_dev = 0;
+  std::uint64_t root_ino = 0;
+  std::size_t dirs = 0;
+  /// Every folder of the walk is watched and was listed without error.
+  bool complete = static_cast<bool>(fd);
+  /// No event seen since the walk (once false, for good).
+  bool quiet = true;
+
+  /// Watches the folder open as `dir` (the root when `root`).
+  void add(int dir, bool root) {
+    if (!complete)
+      return;
+    if (++dirs > max_dirs) {
+      complete = false;
+      fd.reset(); // drops every watch
+      return;
+    }
+    char path[40];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", dir);
+    int wd = ::inotify_add_watch(fd.get(), path, mask);
+    if (wd < 0) {
+      complete = false;
+      fd.reset();
+      return;
+    }
+    if (root) {
+      struct stat st {};
+      if (::fstat(dir, &st) != 0) {
+        complete = false;
+        return;
+      }
+      root_wd = wd;
+      root_dev = static_cast<std::uint64_t>(st.st_dev);
+      root_ino = static_cast<std::uint64_t>(st.st_ino);
+    }
+  }
+
+  /// True when the tree at `root` is the one watched and nothing in it
+  /// changed since. Our own bookkeeping in the meta dir does not count.
+  bool unchanged(const fs::path& root) {
+    if (!complete || !quiet)
+      return false;
+    alignas(struct inotify_event) char buf[8192];
+    for (;;) {
+      ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        break;
+      if (n <= 0) {
+        quiet = false;
+        return false;
+      }
+      for (ssize_t at = 0; at < n;) {
+        const auto* ev
+          = reinterpret_cast<const struct inotify_event*>(buf + at);
+        at += static_cast<ssize_t>(sizeof(struct inotify_event) + ev->len);
+        bool ours = ev->wd == root_wd && ev->len > 0
+                    && std::strcmp(ev->name, workspace_meta_dir) == 0
+                    && (ev->mask & IN_Q_OVERFLOW) == 0;
+        if (!ours)
+          quiet = false;
+      }
+      if (!quiet)
+        return false;
+    }
+    // The same folder still sits at that path (a parent renamed and a new
+    // tree put in its place leaves the old one's watches silent).
+    struct stat st {};
+    if (::stat(root.c_str(), &st) != 0
+        || static_cast<std::uint64_t>(st.st_dev) != root_dev
+        || static_cast<std::uint64_t>(st.st_ino) != root_ino) {
+      quiet = false;
+      return false;
+    }
+    return true;
+  }
+};
+
 struct tree_visitor {
   /// Every entry that is not a folder, with the descriptor of its folder.
   std::function<void(int dir, const std::vector<std::string>& parts,
@@ -193,12 +290,16 @@ struct tree_visitor {
   std::function<void(const std::vector<std::string>& parts,
                      const std::string& why)>
     error;
+  /// When set, every folder is watched before it is listed.
+  tree_watch* watch = nullptr;
 };
 
 // Walks the folder `dir` without following symlinks, skipping the meta dir
 // at the top and every `.git` folder. `parts` is the path of `dir`.
 void walk_tree(int dir, std::vector<std::string>& parts,
                const tree_visitor& visit) {
+  if (visit.watch != nullptr)
+    visit.watch->add(dir, parts.empty());
   bool listed = detail::list_dir(dir, [&](const std::string& name,
                                           const struct stat& st) {
     if (S_ISDIR(st.st_mode)) {
@@ -292,8 +393,11 @@ file_snapshot snapshot_files(const fs::path& root,
   return snapshot_files(root, options);
 }
 
-file_snapshot snapshot_files(const fs::path& root,
-                             const snapshot_options& options) {
+namespace {
+
+file_snapshot walk_snapshot(const fs::path& root,
+                            const snapshot_options& options,
+                            tree_watch* watch) {
   file_snapshot out;
   snapshot_stats stats;
   // Racy check (git's racy-git problem): a file written at time T, read by
@@ -363,15 +467,28 @@ file_snapshot snapshot_files(const fs::path& root,
       entry.key = key;
       out.emplace_hint(out.end(), std::move(rel), std::move(entry));
     };
-    visit.error = [](const std::vector<std::string>&, const std::string&) {
-      // nop: what cannot be read is not in the snapshot
+    visit.error = [watch](const std::vector<std::string>&, const std::string&) {
+      // What cannot be read is not in the snapshot, and the tree is not
+      // fully watched.
+      if (watch != nullptr)
+        watch->complete = false;
     };
+    visit.watch = watch;
     walk_tree(root_fd.get(), parts, visit);
+  } else if (watch != nullptr) {
+    watch->complete = false;
   }
   stats.files = out.size();
   if (options.stats != nullptr)
     *options.stats = stats;
   return out;
+}
+
+} // namespace
+
+file_snapshot snapshot_files(const fs::path& root,
+                             const snapshot_options& options) {
+  return walk_snapshot(root, options, nullptr);
 }
 
 std::vector<std::string> changed_files(const file_snapshot& before,
@@ -436,6 +553,76 @@ file_snapshot snapshot_cache::take(const fs::path& root,
 
 snapshot_cache& snapshot_cache::shared() {
   static snapshot_cache cache;
+  return cache;
+}
+
+// -- watched snapshot cache ---------------------------------------------------
+
+struct watched_snapshot_cache::impl {
+  struct entry {
+    std::string root;
+    std::shared_ptr<const file_snapshot> snap;
+    /// Watches the tree since `snap` was taken; null when it cannot.
+    std::shared_ptr<tree_watch> watch;
+  };
+  std::mutex mutex;
+  std::size_t max_roots = 0;
+  /// Most recently used first.
+  std::list<entry> roots;
+};
+
+watched_snapshot_cache::watched_snapshot_cache(std::size_t max_roots)
+  : impl_{std::make_shared<impl>()} {
+  impl_->max_roots = std::max<std::size_t>(1, max_roots);
+}
+
+std::shared_ptr<const file_snapshot>
+watched_snapshot_cache::take(const fs::path& root, bool reuse_unchanged,
+                             snapshot_stats* stats) {
+  const std::string& key = root.native();
+  std::shared_ptr<const file_snapshot> previous;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mutex};
+    auto& roots = impl_->roots;
+    for (auto it = roots.begin(); it != roots.end(); ++it) {
+      if (it->root != key)
+        continue;
+      previous = it->snap;
+      if (reuse_unchanged && it->watch && it->watch->unchanged(root)) {
+        if (stats != nullptr) {
+          *stats = snapshot_stats{};
+          stats->files = previous->size();
+          stats->reused = previous->size();
+        }
+        last_from_watch_ = true;
+        roots.splice(roots.begin(), roots, it);
+        return previous;
+      }
+      break;
+    }
+  }
+  snapshot_options options;
+  options.previous = previous.get();
+  options.stats = stats;
+  auto watch = std::make_shared<tree_watch>();
+  auto kept = std::make_shared<const file_snapshot>(
+    walk_snapshot(root, options, watch->complete ? watch.get() : nullptr));
+  if (!watch->complete)
+    watch.reset();
+  std::lock_guard<std::mutex> guard{impl_->mutex};
+  last_from_watch_ = false;
+  auto& roots = impl_->roots;
+  roots.remove_if([&key](const auto& e) {
+    return e.root == key;
+  });
+  roots.push_front({key, kept, std::move(watch)});
+  while (roots.size() > impl_->max_roots)
+    roots.pop_back();
+  return kept;
+}
+
+watched_snapshot_cache& watched_snapshot_cache::shared() {
+  static watched_snapshot_cache cache;
   return cache;
 }
 

@@ -3,6 +3,7 @@
 // by themselves carry k_max_test_wait as total deadline, and waits for a
 // process to end are poll()s on a pidfd bounded by the same constant.
 
+#include "runtime/agent_guards.hpp"
 #include "runtime/process.hpp"
 
 #include <gtest/gtest.h>
@@ -110,6 +111,47 @@ bool process_gone(pid_t pid) {
   }
   waitpid(pid, nullptr, WNOHANG);
   return kill(pid, 0) == -1 && errno == ESRCH;
+}
+
+/// True when a child of ours has exited and is not reaped.
+bool has_zombie_child() {
+  siginfo_t info{};
+  return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0
+         && info.si_pid != 0;
+}
+
+/// The pids whose parent is `parent` (from /proc/<pid>/stat).
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  for (auto& entry : std::filesystem::directory_iterator{"/proc"}) {
+    auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    std::ifstream in{entry.path() / "stat"};
+    std::string line;
+    if (!std::getline(in, line) || line.rfind(')') == std::string::npos)
+      continue;
+    std::istringstream fields{line.substr(line.rfind(')') + 2)};
+    char state = 0;
+    pid_t ppid = 0;
+    fields >> state >> ppid;
+    if (ppid == parent)
+      out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+/// The parent pid of `pid`, or 0.
+pid_t parent_of(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string line;
+  if (!std::getline(in, line) || line.rfind(')') == std::string::npos)
+    return 0;
+  std::istringstream fields{line.substr(line.rfind(')') + 2)};
+  char state = 0;
+  pid_t ppid = 0;
+  fields >> state >> ppid;
+  return ppid;
 }
 
 std::size_t open_descriptor_count() {
@@ -472,7 +514,10 @@ TEST_F(posix_runner, an_exec_failure_behind_the_guard_is_reported) {
   auto result = run(spec);
   EXPECT_FALSE(result.started);
   EXPECT_EQ(result.spawn_errno, ENOEXEC);
-  EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1); // the guard was reaped
+  // No zombie is left; once the idle guards are let go, no child at all.
+  EXPECT_FALSE(has_zombie_child());
+  orch::stop_agent_guards(k_max_test_wait);
+  EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1);
 }
 
 TEST_F(posix_runner, find_executable_returns_an_executable_path_as_is) {
@@ -742,6 +787,75 @@ TEST_F(posix_runner, agents_die_with_the_runner_process_even_on_sigkill) {
   EXPECT_TRUE(process_gone(escaped));
 }
 
+TEST_F(posix_runner, one_serving_guard_runs_call_after_call) {
+  // The guard that started the first agent starts the second: no process
+  // of its own per call.
+  auto first = run(shell("echo $PPID"));
+  auto second = run(shell("echo $PPID"));
+  ASSERT_TRUE(first.clean_exit());
+  ASSERT_TRUE(second.clean_exit());
+  EXPECT_EQ(first.out, second.out);
+  pid_t guard = std::stoi(first.out);
+  EXPECT_NE(guard, getpid());
+  auto idle = orch::idle_agent_guards();
+  EXPECT_NE(std::find(idle.begin(), idle.end(), guard), idle.end());
+  // It is not in the agent's group, nor in ours: neither a Ctrl-C for us
+  // nor the agent's own group signals reach it.
+  EXPECT_NE(getpgid(guard), getpgrp());
+}
+
+TEST_F(posix_runner, a_killed_serving_guard_ends_the_step_and_its_agent) {
+  // The guard dies (SIGKILL) while its agent hangs with a helper that left
+  // the group but kept the marker: the step ends at once, the agent's group
+  // and the marked helper are killed, and the next call gets a new guard.
+  temp_dir dir;
+  std::string line;
+  auto on_line = [&](output_stream, std::string_view l) {
+    line = std::string{l};
+    auto [leader, helper] = two_pids(line);
+    (void)helper;
+    ASSERT_EQ(kill(parent_of(leader), SIGKILL), 0);
+  };
+  auto spec = shell(R"(mkfifo escaped
+setsid sh -c 'echo $$ > escaped; exec sleep 30' &
+read pid < escaped; echo $$ $pid
+exec sleep 30)");
+  spec.cwd = dir.path();
+  auto result = run(spec, on_line);
+  EXPECT_FALSE(result.clean_exit());
+  EXPECT_EQ(result.term_signal, SIGKILL);
+  EXPECT_LT(result.elapsed, k_fast);
+  ASSERT_FALSE(line.empty());
+  auto [leader, helper] = two_pids(line);
+  EXPECT_TRUE(process_gone(leader));
+  EXPECT_TRUE(process_gone(helper));
+  auto next = run(shell("echo $PPID"));
+  ASSERT_TRUE(next.clean_exit());
+  EXPECT_NE(next.out, std::to_string(parent_of(leader)) + "\n");
+}
+
+TEST_F(posix_runner, a_stopped_serving_guard_does_not_hang_the_step) {
+  // SIGSTOP to the guard while the agent hangs, then a cancel: the stop
+  // asks the guard, gets no answer, and kills the group and the guard
+  // itself after the backstop.
+  orch::cancel_token cancel;
+  pid_t leader = 0;
+  auto on_line = [&](output_stream, std::string_view l) {
+    leader = std::stoi(std::string{l});
+    ASSERT_EQ(kill(parent_of(leader), SIGSTOP), 0);
+    cancel.cancel();
+  };
+  auto spec = shell("trap '' TERM; echo $$; exec sleep 30");
+  spec.kill_grace = 100ms;
+  auto result = run(spec, on_line, &cancel);
+  EXPECT_TRUE(result.cancelled);
+  EXPECT_EQ(result.term_signal, SIGKILL);
+  EXPECT_LT(result.elapsed, std::chrono::milliseconds{6'000});
+  ASSERT_GT(leader, 0);
+  EXPECT_TRUE(process_gone(leader));
+  EXPECT_TRUE(run(shell("true")).clean_exit());
+}
+
 TEST_F(posix_runner, without_the_guard_marked_processes_are_still_swept) {
   // The fallback (no guard found): the marker finds a grandchild that left
   // the group but kept its environment.
@@ -774,7 +888,14 @@ TEST_F(posix_runner, no_zombie_or_stray_child_is_left_after_a_run) {
   EXPECT_EQ(kill(leader, 0), -1);
   // The killed grandchild came to us (subreaper) and is reaped here.
   EXPECT_TRUE(process_gone(grandchild));
-  // Nothing else of ours is left, neither running nor as a zombie.
+  // Nothing else of ours is left, neither running nor as a zombie, but
+  // the idle agent guards; once they are let go, nothing at all.
+  EXPECT_FALSE(has_zombie_child());
+  auto idle = orch::idle_agent_guards();
+  for (pid_t child : children_of(getpid()))
+    EXPECT_NE(std::find(idle.begin(), idle.end(), child), idle.end())
+      << "stray child " << child;
+  orch::stop_agent_guards(k_max_test_wait);
   EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1);
   EXPECT_EQ(errno, ECHILD);
 }

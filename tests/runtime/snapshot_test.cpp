@@ -2,6 +2,7 @@
 // (size, mtime, ctime, inode) did not change, and the cache that hands the
 // last snapshot of a root to the next one.
 
+#include "runtime/snapshot_watch.hpp"
 #include "runtime/workspace.hpp"
 
 #include <gtest/gtest.h>
@@ -211,6 +212,109 @@ TEST_F(snapshot_test, the_cache_hands_the_last_snapshot_of_a_root_to_the_next) {
   file_snapshot third = cache.take(root_, options);
   EXPECT_EQ(stats_.hashed, 2u);
   EXPECT_TRUE(changed_files(second, third).empty());
+}
+
+// -- reuse_unchanged: the cached snapshot without a walk --------------------
+
+class unchanged_test : public snapshot_test {
+protected:
+  void SetUp() override {
+    snapshot_test::SetUp();
+    fs::create_directories(root_ / "sub" / "deep");
+    write_text(root_ / "a.py", "a");
+    write_text(root_ / "sub" / "b.py", "b");
+    write_text(root_ / "sub" / "deep" / "c.py", "c");
+    first_ = walk();
+    ASSERT_FALSE(cache_.last_from_watch());
+    ASSERT_EQ(first_.size(), 3u);
+  }
+
+  file_snapshot walk() {
+    return *cache_.take(root_, false, &stats_);
+  }
+  file_snapshot reuse() {
+    return *cache_.take(root_, true, &stats_);
+  }
+
+  watched_snapshot_cache cache_{2};
+  file_snapshot first_;
+};
+
+TEST_F(unchanged_test, an_untouched_tree_is_not_walked_again) {
+  auto again = reuse();
+  EXPECT_TRUE(cache_.last_from_watch());
+  EXPECT_EQ(stats_.files, 3u);
+  EXPECT_EQ(stats_.hashed, 0u);
+  EXPECT_TRUE(changed_files(first_, again).empty());
+  EXPECT_TRUE(removed_files(first_, again).empty());
+  // Still quiet: the next one too.
+  reuse();
+  EXPECT_TRUE(cache_.last_from_watch());
+  // Without the option it always walks.
+  walk();
+  EXPECT_FALSE(cache_.last_from_watch());
+}
+
+TEST_F(unchanged_test, a_same_size_rewrite_with_its_times_put_back_is_seen) {
+  // The racy case a key cannot see: same size, mtime restored, in the same
+  // tick as the read. The watch saw the write.
+  auto path = root_ / "sub" / "deep" / "c.py";
+  auto st = stat_of(path);
+  write_text(path, "C");
+  struct timespec times[2] = {st.st_atim, st.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  auto again = reuse();
+  EXPECT_FALSE(cache_.last_from_watch());
+  EXPECT_EQ(changed_files(first_, again),
+            (std::vector<std::string>{"sub/deep/c.py"}));
+}
+
+TEST_F(unchanged_test, added_removed_renamed_and_chmodded_entries_are_seen) {
+  auto check = [&](const char* what, auto change) {
+    walk();
+    change();
+    auto after = reuse();
+    EXPECT_FALSE(cache_.last_from_watch()) << what;
+    auto again = walk();
+    EXPECT_EQ(changed_files(after, again), std::vector<std::string>{}) << what;
+    EXPECT_EQ(removed_files(after, again), std::vector<std::string>{}) << what;
+  };
+  check("add", [&] {
+    write_text(root_ / "sub" / "deep" / "new.py", "n");
+  });
+  check("remove", [&] {
+    fs::remove(root_ / "a.py");
+  });
+  check("rename", [&] {
+    fs::rename(root_ / "sub" / "b.py", root_ / "sub" / "b2.py");
+  });
+  check("chmod", [&] {
+    ::chmod((root_ / "sub" / "deep" / "c.py").c_str(), 0600);
+  });
+  check("new folder", [&] {
+    fs::create_directories(root_ / "sub" / "deep" / "x");
+  });
+}
+
+TEST_F(unchanged_test, a_new_tree_at_the_same_path_is_walked) {
+  // A rename of the root leaves the old tree's watches silent.
+  fs::rename(root_, base_ / "old");
+  fs::create_directories(root_);
+  write_text(root_ / "z.py", "z");
+  auto again = reuse();
+  EXPECT_FALSE(cache_.last_from_watch());
+  EXPECT_EQ(again.size(), 1u);
+  EXPECT_EQ(again.count("z.py"), 1u);
+}
+
+TEST_F(unchanged_test, our_meta_dir_does_not_count_but_anything_else_does) {
+  fs::create_directories(root_ / workspace_meta_dir);
+  write_text(root_ / workspace_meta_dir / "manifest.json", "{}");
+  reuse();
+  EXPECT_TRUE(cache_.last_from_watch());
+  fs::create_directories(root_ / ".git");
+  reuse();
+  EXPECT_FALSE(cache_.last_from_watch()); // conservative
 }
 
 TEST(snapshot_cache, of_a_missing_root_is_empty) {
