@@ -186,7 +186,10 @@ export class RunStream {
       if (this.es !== es) return;
       this.scheduleReconnect();
     };
-    const handler = (msg: MessageEvent) => this.handle(msg);
+    // Only the current connection counts (a closed one may still deliver).
+    const handler = (msg: MessageEvent) => {
+      if (this.es === es) this.handle(msg);
+    };
     es.onmessage = handler;
     for (const k of EVENT_KINDS) es.addEventListener(k, handler);
   }
