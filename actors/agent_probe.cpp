@@ -11,6 +11,8 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/vocabulary.hpp"
+#include "runtime/breaker.hpp"
+#include "runtime/clock.hpp"
 #include "runtime/text.hpp"
 
 namespace orch {
@@ -188,6 +190,61 @@ std::vector<agent_status> probe_agents(caf::actor_system& sys,
     }
   }
   return out;
+}
+
+breaker_view read_breaker(const std::filesystem::path& state_dir,
+                          const std::string& agent) {
+  breaker_view v;
+  if (state_dir.empty())
+    return v;
+  std::string error;
+  auto snap = load_breaker(state_dir, agent, error);
+  if (!snap) {
+    if (!error.empty()) {
+      v.state = v.text = "unknown";
+      v.reason = error;
+    }
+    return v;
+  }
+  auto now = wall_clock_ms();
+  v.reason = snap->reason;
+  v.open_until_ms = snap->open_until_ms;
+  if (snap->state == breaker_state::open && snap->open_until_ms > now) {
+    v.state = "open";
+    v.text = "open until " + format_wall_time(snap->open_until_ms, now);
+  } else if (snap->state != breaker_state::closed) {
+    v.state = v.text = "half_open";
+  } else {
+    v.reason.clear();
+  }
+  return v;
+}
+
+nlohmann::ordered_json to_json(const agent_status& s, const breaker_view& b) {
+  nlohmann::ordered_json j;
+  j["name"] = s.name;
+  j["adapter"] = to_string(s.kind);
+  j["command"] = s.command;
+  j["path"] = s.path;
+  j["enabled"] = s.enabled;
+  j["installed"] = s.installed;
+  j["version"] = s.version;
+  j["auth"] = s.auth == auth_state::present   ? "present"
+              : s.auth == auth_state::missing ? "missing"
+                                              : "unknown";
+  j["status"] = to_string(s.status);
+  j["detail"] = s.detail;
+  j["role"] = s.role;
+  nlohmann::ordered_json jb;
+  jb["state"] = b.state;
+  if (b.open_until_ms > 0 && b.state != "closed")
+    jb["open_until_ms"] = b.open_until_ms;
+  else
+    jb["open_until_ms"] = nullptr;
+  jb["reason"] = b.reason;
+  j["breaker"] = std::move(jb);
+
+  return j;
 }
 
 } // namespace orch

@@ -5,7 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <filesystem>
+
 #include <caf/fwd.hpp>
+#include <nlohmann/json.hpp>
 
 #include "adapters/adapter.hpp"
 #include "config/config.hpp"
@@ -64,5 +67,26 @@ agent_status check_agent(const agent_config& agent,
 std::vector<agent_status> probe_agents(caf::actor_system& sys,
                                        const config& cfg,
                                        std::shared_ptr<process_runner> runner);
+
+/// An agent's circuit breaker as the state directory keeps it.
+struct breaker_view {
+  /// closed, open or half_open (an open one whose cool-down is over shows
+  /// as half_open: the next step is its trial); unknown when its file
+  /// cannot be read.
+  std::string state = "closed";
+  int64_t open_until_ms = 0;
+  std::string reason;
+  /// For the table: "closed", "open until 15:40:00", "half_open".
+  std::string text = "closed";
+};
+
+/// Reads `agent`'s breaker below `state_dir` (closed when there is none or
+/// `state_dir` is empty).
+breaker_view read_breaker(const std::filesystem::path& state_dir,
+                          const std::string& agent);
+
+/// Returns the JSON of one agent as `agents --json` prints it (and the
+/// server's GET /api/agents).
+nlohmann::ordered_json to_json(const agent_status& s, const breaker_view& b);
 
 } // namespace orch

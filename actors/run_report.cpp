@@ -2,6 +2,7 @@
 
 #include <exception>
 
+#include "runtime/counters.hpp"
 #include "runtime/safe_file.hpp"
 #include "runtime/workspace.hpp"
 
@@ -157,6 +158,64 @@ bool write_manifest(const run_result& res, std::string& error, sync_mode sync) {
 void write_manifest_quietly(const run_result& res) {
   std::string ignored;
   write_manifest(res, ignored, sync_mode::atomic_only);
+}
+
+nlohmann::ordered_json counters_json() {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& x : counters().samples()) {
+    if (x.value == 0)
+      continue;
+    auto& entry = out[x.name];
+    if (!entry.contains("total"))
+      entry["total"] = uint64_t{0};
+    entry["total"] = entry["total"].get<uint64_t>() + x.value;
+    if (!x.label.empty())
+      entry["labels"][x.label] = x.value;
+  }
+  return out;
+}
+
+nlohmann::ordered_json run_json(const run_result& res) {
+  auto j = to_json(res);
+  j["counters"] = counters_json();
+  return j;
+}
+
+std::string to_string(progress_event::kind_t x) {
+  using kind = progress_event::kind_t;
+  switch (x) {
+    case kind::run_started:
+      return "run_started";
+    case kind::iteration_started:
+      return "iteration_started";
+    case kind::step_started:
+      return "step_started";
+    case kind::agent_event:
+      return "agent_event";
+    case kind::step_finished:
+      return "step_finished";
+    case kind::run_finished:
+      return "run_finished";
+    case kind::step_notice:
+      return "step_notice";
+  }
+  return "unknown";
+}
+
+nlohmann::ordered_json to_json(const progress_event& ev) {
+  nlohmann::ordered_json j;
+  j["seq"] = ev.seq;
+  j["kind"] = to_string(ev.kind);
+  j["run_id"] = ev.run_id;
+  j["iteration"] = ev.iteration;
+  j["step_index"] = ev.step_index;
+  j["step_count"] = ev.step_count;
+  j["agent"] = ev.agent;
+  j["task_kind"] = ev.task_kind;
+  j["text"] = ev.text;
+  j["ok"] = ev.ok;
+  j["elapsed_ms"] = ev.elapsed_ms;
+  return j;
 }
 
 } // namespace orch

@@ -16,6 +16,22 @@ namespace orch {
 /// --json"). Keys keep a stable order.
 nlohmann::ordered_json to_json(const run_result& res);
 
+/// Returns the `run --json` document: to_json(res) plus "counters", the
+/// non-zero counters of this process by name (`total`, and `labels` when
+/// some are labelled). The server's task result is this same document.
+nlohmann::ordered_json run_json(const run_result& res);
+
+/// Returns the non-zero counters of this process, by name.
+nlohmann::ordered_json counters_json();
+
+/// Returns the name of an event kind ("run_started", "agent_event", ...).
+std::string to_string(progress_event::kind_t x);
+
+/// Returns the JSON of one progress event (the server's event streams):
+/// seq, kind, run_id, iteration, step_index, step_count, agent, task_kind,
+/// text, ok, elapsed_ms.
+nlohmann::ordered_json to_json(const progress_event& ev);
+
 /// Returns the JSON shape of one finding.
 nlohmann::ordered_json to_json(const finding& f);
 

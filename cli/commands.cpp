@@ -39,6 +39,7 @@
 #include "runtime/state_dir.hpp"
 #include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
+#include "server/serve.hpp"
 
 namespace orch::cli {
 
@@ -383,23 +384,6 @@ run_spec to_spec(const run_options& opts) {
   return spec;
 }
 
-/// The non-zero counters of this process, by name: `total` and, when some
-/// are labelled, `labels` ({label: value}).
-nlohmann::ordered_json counters_json() {
-  nlohmann::ordered_json out = nlohmann::ordered_json::object();
-  for (const auto& x : counters().samples()) {
-    if (x.value == 0)
-      continue;
-    auto& entry = out[x.name];
-    if (!entry.contains("total"))
-      entry["total"] = uint64_t{0};
-    entry["total"] = entry["total"].get<uint64_t>() + x.value;
-    if (!x.label.empty())
-      entry["labels"][x.label] = x.value;
-  }
-  return out;
-}
-
 /// The rate limiter's buckets in the state directory, shared by every `run`
 /// of the user; in memory (with a warning) when that folder is unusable.
 std::shared_ptr<rate_limit_store> limit_store_for(const config& cfg) {
@@ -452,45 +436,6 @@ int report_refusal(const caf::error& e) {
 
 } // namespace
 
-/// An agent's circuit breaker as the state directory keeps it.
-struct breaker_view {
-  /// closed, open or half_open (an open one whose cool-down is over shows
-  /// as half_open: the next step is its trial).
-  std::string state = "closed";
-  int64_t open_until_ms = 0;
-  std::string reason;
-  /// For the table: "closed", "open until 15:40:00", "half_open".
-  std::string text = "closed";
-};
-
-breaker_view read_breaker(const std::filesystem::path& state_dir,
-                          const std::string& agent) {
-  breaker_view v;
-  if (state_dir.empty())
-    return v;
-  std::string error;
-  auto snap = load_breaker(state_dir, agent, error);
-  if (!snap) {
-    if (!error.empty()) {
-      v.state = v.text = "unknown";
-      v.reason = error;
-    }
-    return v;
-  }
-  auto now = wall_clock_ms();
-  v.reason = snap->reason;
-  v.open_until_ms = snap->open_until_ms;
-  if (snap->state == breaker_state::open && snap->open_until_ms > now) {
-    v.state = "open";
-    v.text = "open until " + format_wall_time(snap->open_until_ms, now);
-  } else if (snap->state != breaker_state::closed) {
-    v.state = v.text = "half_open";
-  } else {
-    v.reason.clear();
-  }
-  return v;
-}
-
 int cmd_agents(load_result loaded, bool json) {
   auto cfg = usable_or_report(std::move(loaded));
   if (!cfg)
@@ -503,29 +448,7 @@ int cmd_agents(load_result loaded, bool json) {
   if (json) {
     auto arr = nlohmann::ordered_json::array();
     for (auto& s : statuses) {
-      nlohmann::ordered_json j;
-      j["name"] = s.name;
-      j["adapter"] = to_string(s.kind);
-      j["command"] = s.command;
-      j["path"] = s.path;
-      j["enabled"] = s.enabled;
-      j["installed"] = s.installed;
-      j["version"] = s.version;
-      j["auth"] = s.auth == auth_state::present   ? "present"
-                  : s.auth == auth_state::missing ? "missing"
-                                                  : "unknown";
-      j["status"] = to_string(s.status);
-      j["detail"] = s.detail;
-      j["role"] = s.role;
-      auto b = read_breaker(state_dir, s.name);
-      nlohmann::ordered_json jb;
-      jb["state"] = b.state;
-      if (b.open_until_ms > 0 && b.state != "closed")
-        jb["open_until_ms"] = b.open_until_ms;
-      else
-        jb["open_until_ms"] = nullptr;
-      jb["reason"] = b.reason;
-      j["breaker"] = std::move(jb);
+      auto j = to_json(s, read_breaker(state_dir, s.name));
       arr.push_back(std::move(j));
     }
     std::printf("%s\n", dump_json(arr).c_str());
@@ -763,9 +686,7 @@ int cmd_run(const run_options& given, load_result loaded) {
     return outcome.signalled ? exit_interrupted : exit_failure;
   }
   if (opts.json) {
-    auto j = to_json(outcome.result);
-    j["counters"] = counters_json();
-    std::printf("%s\n", dump_json(j).c_str());
+    std::printf("%s\n", dump_json(run_json(outcome.result)).c_str());
   } else
     print_summary(outcome.result, terminal::for_stream(stdout));
   if (outcome.result.status == run_status::cancelled || outcome.signalled)
@@ -843,6 +764,14 @@ int cmd_sessions(load_result loaded, bool json) {
       std::printf("error: %s\n", shown(e).c_str());
   }
   return exit_ok;
+}
+
+int cmd_serve(const orch::server::server_options& opts, load_result loaded) {
+  auto usable = usable_or_report(std::move(loaded));
+  if (!usable)
+    return exit_usage;
+  return orch::server::serve(
+    opts, std::make_shared<const config>(std::move(*usable)));
 }
 
 } // namespace orch::cli

@@ -7,6 +7,10 @@
 // Each command gets the config as main loaded it (once per process, for the
 // log and the command alike) and reports its errors and warnings itself.
 
+namespace orch::server {
+struct server_options;
+} // namespace orch::server
+
 namespace orch::cli {
 
 /// Lists every configured agent with its true status; exit 0.
@@ -39,5 +43,8 @@ int cmd_sessions(load_result loaded, bool json);
 
 /// Runs a task through a workflow to convergence.
 int cmd_run(const run_options& opts, load_result loaded);
+
+/// `serve`: the HTTP API until a signal stops it (server/serve.hpp).
+int cmd_serve(const orch::server::server_options& opts, load_result loaded);
 
 } // namespace orch::cli

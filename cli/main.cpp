@@ -18,6 +18,7 @@
 #include "runtime/audit_log.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/state_dir.hpp"
+#include "server/serve.hpp"
 
 namespace {
 
@@ -59,7 +60,8 @@ public:
         log.error("config-error {}", e.to_string());
     }
     // The audit log, for the commands that do something worth auditing.
-    if (res.value && (command_ == "run" || command_ == "shell"))
+    if (res.value
+        && (command_ == "run" || command_ == "shell" || command_ == "serve"))
       open_audit(fd.get(), res.value->settings.audit);
   }
   log_session(const log_session&) = delete;
@@ -186,6 +188,40 @@ int main(int argc, char** argv) {
   shell->add_option("-w,--workflow", shell_opts.workflow, "Workflow name")
     ->capture_default_str();
 
+  orch::server::server_options serve_opts;
+  std::string serve_listen = "127.0.0.1:5001";
+  auto serve = app.add_subcommand(
+    "serve", "HTTP API: submit tasks, watch them live (SSE, WebSocket), "
+             "read results; stops cleanly on SIGTERM");
+  serve
+    ->add_option("--listen", serve_listen,
+                 "Address and port (HOST:PORT; port 0 picks a free one); "
+                 "any address off loopback requires the API token")
+    ->capture_default_str();
+  serve->add_flag("--token-required", serve_opts.token_required,
+                  "Require the API token even on loopback");
+  serve
+    ->add_option("--threads", serve_opts.threads,
+                 "HTTP worker threads (each open stream or connection "
+                 "holds one)")
+    ->capture_default_str()
+    ->check(CLI::Range(16, 4096));
+  serve
+    ->add_option("--max-body", serve_opts.max_body_bytes,
+                 "Largest request body in bytes (413 beyond)")
+    ->capture_default_str()
+    ->check(CLI::Range(1024, 1 << 30));
+  serve
+    ->add_option("--rate-limit", serve_opts.rate_per_minute,
+                 "API requests per minute per client (0: no limit)")
+    ->capture_default_str()
+    ->check(CLI::Range(0, 1000000));
+  serve
+    ->add_option("--rate-burst", serve_opts.rate_burst,
+                 "API requests a client may send back to back")
+    ->capture_default_str()
+    ->check(CLI::Range(1, 1000000));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -219,6 +255,14 @@ int main(int argc, char** argv) {
     return logs.end(cmd_run(run_opts, std::move(loaded)));
   if (shell->parsed())
     return logs.end(cmd_shell(shell_opts, std::move(loaded)));
+  if (serve->parsed()) {
+    std::string error;
+    if (!orch::server::parse_listen(serve_listen, serve_opts, error)) {
+      std::fprintf(stderr, "error: %s\n", error.c_str());
+      return logs.end(exit_usage);
+    }
+    return logs.end(cmd_serve(serve_opts, std::move(loaded)));
+  }
   if (sessions->parsed())
     return logs.end(cmd_sessions(std::move(loaded), sessions_json));
   return logs.end(exit_usage);

@@ -8,6 +8,7 @@ ORCH_PACKAGES=(
   g++ cmake make pkg-config ccache
   libcaf-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
   prometheus-cpp-dev libsqlitecpp-dev libcli11-dev libedit-dev libssl-dev git
+  libcivetweb-dev
 )
 # What only the tests need (scripts/run-tests): GoogleTest, the linters, and
 # python3 for the shell tests' JSON checks.
