@@ -11,8 +11,10 @@ ORCH_PACKAGES=(
   libcivetweb-dev
 )
 # What only the tests need (scripts/run-tests): GoogleTest, the linters, and
-# python3 for the shell tests' JSON checks.
-ORCH_TEST_PACKAGES=(libgtest-dev libgmock-dev clang-format clang-tidy python3 tmux)
+# python3 for the shell tests' JSON checks; prometheus for promtool and the
+# Prometheus server the /metrics test scrapes with (tests/server).
+ORCH_TEST_PACKAGES=(libgtest-dev libgmock-dev clang-format clang-tidy python3 tmux
+  prometheus)
 
 # orch_install_deps [extra packages...]
 orch_install_deps() {

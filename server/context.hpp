@@ -30,9 +30,14 @@
 #include "config/config.hpp"
 #include "server/http.hpp"
 
+namespace orch {
+class metrics_registry;
+} // namespace orch
+
 namespace orch::server {
 
 class event_hub;
+class session_registry;
 
 /// The options of `serve`.
 struct server_options {
@@ -100,6 +105,12 @@ struct server_context {
   /// before the streams close and the listener stops (e.g. save sessions,
   /// end the WebSocket pusher). Add them before the server starts.
   std::vector<std::function<void()>> on_stop;
+  // -- h14b
+  /// The metrics /metrics renders, fed by a metrics feed actor (set by
+  /// add_observability_routes).
+  std::shared_ptr<metrics_registry> metrics;
+  /// The live sessions by name (set by add_session_routes).
+  std::shared_ptr<session_registry> sessions;
 
   /// Whether requests need the token.
   bool token_required() const {

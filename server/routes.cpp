@@ -16,6 +16,9 @@ void add_routes(router& r, server_context& ctx, http_server& srv) {
   add_task_routes(r, ctx);
   add_event_routes(r, ctx, srv);
   // -- h14b: health, metrics, files, sessions
+  add_observability_routes(r, ctx);
+  add_session_routes(r, ctx);
+  add_file_routes(r, ctx);
   // -- h15: the web UI's static files (router::set_fallback)
 }
 

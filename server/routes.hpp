@@ -6,6 +6,7 @@
 
 #include "server/context.hpp"
 #include "server/http.hpp"
+#include "server/session_registry.hpp"
 
 namespace orch::server {
 
@@ -30,5 +31,23 @@ void add_event_routes(router& r, server_context& ctx, http_server& srv);
 /// (with Retry-After), 504 no answer in time, else 500 (the message then
 /// stays in the log).
 response error_response(const caf::error& err);
+
+// -- h14b
+
+/// GET /health, GET /ready, GET /metrics; makes ctx.metrics and the metrics
+/// feed actor that keeps it up to date.
+void add_observability_routes(router& r, server_context& ctx);
+
+/// The files of a task's or a session's workspace: GET .../files, GET and
+/// PUT .../files/content?path=.
+void add_file_routes(router& r, server_context& ctx);
+
+/// /api/sessions...; makes ctx.sessions and sets ctx.submit_to_session.
+void add_session_routes(router& r, server_context& ctx);
+
+/// Returns the live session `name`; a saved one of that name is loaded
+/// (made live) first. Otherwise sets `error` (404) and returns nothing.
+std::optional<live_session>
+find_session(server_context& ctx, const std::string& name, response& error);
 
 } // namespace orch::server
