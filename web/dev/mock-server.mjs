@@ -262,7 +262,7 @@ const server = http.createServer(async (req, res) => {
     if (rest === '/save') return send(res, 200, { saved: s.name });
     if (rest === '/messages') {
       const b = JSON.parse((await readBody(req)).toString() || '{}');
-      const followup = s.conversation && !!s.workspace;
+      const followup = (b.mode === 'followup' || (s.conversation && b.mode !== 'new_task')) && !!s.workspace;
       if (!followup) s.workspace = path.join(root, `ws-${runCounter + 1}`);
       const run = startRun(b.text, s.workflow, 1, s.workspace, s.name);
       s.history.push({ role: 'user', content: b.text });

@@ -40,6 +40,7 @@ export const store = reactive({
   defaultWorkflow: '',
   sessions: [] as SessionInfo[],
   session: '' as string,
+  sessionWorkflow: '' as string,
   conversation: false,
   run: emptyRun() as RunView,
   events: [] as ProgressEvent[],
@@ -207,9 +208,18 @@ export async function resume(): Promise<void> {
 }
 
 async function ensureSession(workflow: string): Promise<string> {
-  if (store.session) return store.session;
-  const info = await postJson<SessionInfo>('/api/sessions', { workflow, conversation: store.conversation });
+  if (store.session) {
+    if (workflow && workflow !== store.sessionWorkflow) {
+      await postJson(`/api/sessions/${encodeURIComponent(store.session)}`, { workflow }, 'PATCH');
+      store.sessionWorkflow = workflow;
+    }
+    return store.session;
+  }
+  const body: Record<string, unknown> = { conversation: store.conversation };
+  if (workflow) body.workflow = workflow;
+  const info = await postJson<SessionInfo>('/api/sessions', body);
   store.session = info.name;
+  store.sessionWorkflow = info.workflow ?? workflow;
   void loadSessions();
   return info.name;
 }
@@ -270,13 +280,11 @@ export async function sendFollowUp(text: string): Promise<string | null> {
       store.error = 'Run a task first: a follow-up continues its workspace.';
       return null;
     }
-    if (!store.conversation) {
-      await postJson(`/api/sessions/${encodeURIComponent(name)}`, { conversation: true }, 'PATCH');
-      store.conversation = true;
-    }
+    // An explicit follow-up: it continues the session's previous task in
+    // its workspace whatever conversation mode says.
     const r = await postJson<{ id: string; followup?: boolean }>(
       `/api/sessions/${encodeURIComponent(name)}/messages`,
-      { text },
+      { text, mode: 'followup' },
     );
     store.notice = r.followup === false ? 'Read as a new task.' : 'Follow-up in the same workspace.';
     follow(r.id);
@@ -315,6 +323,7 @@ export async function loadSession(name: string): Promise<void> {
   try {
     const info = await getJson<SessionInfo & { history?: unknown[] }>(`/api/sessions/${encodeURIComponent(name)}`);
     store.session = info.name ?? name;
+    store.sessionWorkflow = info.workflow ?? '';
     store.conversation = info.conversation ?? true;
     store.notice = `Session ${store.session} loaded (${info.tasks ?? info.history?.length ?? 0} task(s)).`;
     stream?.stop();

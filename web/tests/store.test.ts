@@ -39,7 +39,7 @@ beforeEach(() => {
   sessionStorage.clear();
   FakeEventSource.reset();
   setEventSourceFactory((u) => new FakeEventSource(u));
-  Object.assign(store, { session: '', conversation: false, run: emptyRun(), events: [], error: '', notice: '', workflows: [wf], authRequired: false });
+  Object.assign(store, { session: '', sessionWorkflow: '', conversation: false, run: emptyRun(), events: [], error: '', notice: '', workflows: [wf], authRequired: false });
   setToken('');
 });
 
@@ -66,7 +66,7 @@ describe('submitTask', () => {
     expect(id).toBe('r1');
     const post = calls.find((c) => c.method === 'POST' && c.url === '/api/tasks')!;
     expect(post.body).toEqual({ task: 'Build it', workflow: 'default', max_iterations: 2, session: 'web-1' });
-    expect(calls.find((c) => c.url === '/api/sessions' && c.method === 'POST')!.body).toEqual({ workflow: 'default', conversation: false });
+    expect(calls.find((c) => c.url === '/api/sessions' && c.method === 'POST')!.body).toEqual({ conversation: false, workflow: 'default' });
     expect(FakeEventSource.last().url).toBe('/api/tasks/r1/events?since=0');
     FakeEventSource.last().emit(ev(1, 'run_started', { text: 'Build it' }));
     FakeEventSource.last().emit(ev(2, 'step_started'));
@@ -76,6 +76,19 @@ describe('submitTask', () => {
 
     await submitTask({ task: 'Again', workflow: 'default', maxIterations: 1, agents: [] });
     expect(calls.filter((c) => c.url === '/api/sessions' && c.method === 'POST')).toHaveLength(1);
+    expect(calls.filter((c) => c.method === 'PATCH')).toHaveLength(0);
+  });
+
+  it('switches the session to the workflow chosen', async () => {
+    store.session = 'web-1';
+    store.sessionWorkflow = 'default';
+    const calls = mockFetch({
+      'PATCH /api/sessions/web-1': () => [200, { name: 'web-1' }],
+      'POST /api/tasks': () => [202, { id: 'r3', state: 'running' }],
+    });
+    expect(await submitTask({ task: 'x', workflow: 'quick', maxIterations: 1, agents: [] })).toBe('r3');
+    expect(calls[0]).toMatchObject({ method: 'PATCH', url: '/api/sessions/web-1', body: { workflow: 'quick' } });
+    expect(store.sessionWorkflow).toBe('quick');
   });
 
   it('refuses an empty task and an iteration limit outside 1..10 without a request', async () => {
@@ -99,17 +112,15 @@ describe('submitTask', () => {
 });
 
 describe('sendFollowUp', () => {
-  it('turns conversation mode on for the session, then sends the message', async () => {
+  it('sends the message to the session as an explicit follow-up', async () => {
     store.session = 'web-1';
     const calls = mockFetch({
-      'PATCH /api/sessions/web-1': () => [200, { name: 'web-1', conversation: true }],
       'POST /api/sessions/web-1/messages': () => [202, { id: 'r2', followup: true }],
     });
     expect(await sendFollowUp('add a README')).toBe('r2');
-    expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual(['PATCH /api/sessions/web-1', 'POST /api/sessions/web-1/messages']);
-    expect(calls[0].body).toEqual({ conversation: true });
-    expect(calls[1].body).toEqual({ text: 'add a README' });
-    expect(store.conversation).toBe(true);
+    expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual(['POST /api/sessions/web-1/messages']);
+    expect(calls[0].body).toEqual({ text: 'add a README', mode: 'followup' });
+    expect(store.notice).toMatch(/same workspace/);
     expect(store.run.runId).toBe('r2');
     expect(FakeEventSource.last().url).toBe('/api/tasks/r2/events?since=0');
   });
