@@ -111,11 +111,10 @@ describe('SessionsPanel', () => {
     expect(w.findAll('[data-testid=session]')).toHaveLength(2);
     await w.get('[data-testid=session-load-b]').trigger('click');
     await w.get('[data-testid=session-delete-a]').trigger('click');
-    await w.get('[data-testid=session-save-name]').setValue('keep');
     await w.get('form').trigger('submit');
     expect(w.emitted('load')).toEqual([['b']]);
     expect(w.emitted('delete')).toEqual([['a']]);
-    expect(w.emitted('save')).toEqual([['keep']]);
+    expect(w.emitted('save')).toEqual([['a']]);
   });
 });
 
