@@ -196,7 +196,9 @@ try {
   check('the UI is served at /', (await page.title()) === 'ai-orchestrator');
   const deep = await api('/some/client/route');
   check('an unknown path gets index.html', deep.status === 200 && String(deep.body).includes('<div id="app">'));
-  check('agents listed with their state', (await page.locator('[data-testid=agent]').allTextContents()).every((t) => t.includes('available')));
+  const agentStates = await page.locator('[data-testid=agent]').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-agent')}:${e.getAttribute('data-state')}:${e.querySelector('[data-testid=breaker]')?.textContent?.trim()}`));
+  // (the gate agent has no --version: its probe says "error", it still runs)
+  check('agents listed with their state and breaker', agentStates.join(' ') === 'demo-codex:available:⚡ closed demo-gemini:available:⚡ closed gate:error:⚡ closed', agentStates);
   check('workflows in the select', (await tid('workflow-select').locator('option').allTextContents()).join(',') === 'default,quick');
 
   // 2. submit with Ctrl+Enter; steps complete live while the gate holds the run
@@ -307,8 +309,15 @@ try {
   check('the light theme has a light background', bg === 'rgb(245, 247, 250)', bg);
   await shot(page, '08-light');
   await page.setViewportSize({ width: 375, height: 812 });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  check('no horizontal scrolling at 375 px', overflow <= 0, overflow);
+  const overflow = await page.evaluate(() => {
+    const wide = [];
+    for (const e of document.querySelectorAll('body *')) {
+      const r = e.getBoundingClientRect();
+      if (r.right > window.innerWidth + 1 && !e.closest('.tabs, .cm-editor, pre, .stream')) wide.push(`${e.tagName.toLowerCase()}.${e.className} ${Math.round(r.right)}px`);
+    }
+    return { by: document.documentElement.scrollWidth - window.innerWidth, wide: wide.slice(0, 8) };
+  });
+  check('no horizontal scrolling at 375 px', overflow.by <= 0, overflow);
   await shot(page, '09-phone');
   await tid('theme-toggle').click();
   await page.evaluate(() => document.querySelector('[data-testid=steps]')?.scrollIntoView());

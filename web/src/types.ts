@@ -75,12 +75,19 @@ export interface ProgressEvent {
   result?: RunResult;
 }
 
+/** A circuit breaker: a state name, or `{state, open_until_ms, reason}`. */
+export type BreakerInfo = string | { state?: string; open_until_ms?: number | null; reason?: string };
+
 export interface AgentInfo {
   name: string;
   enabled?: boolean;
   available?: boolean;
+  /** "available" | "unavailable" | "disabled" | ... (agents --json) */
+  status?: string;
+  detail?: string;
   reason?: string;
-  breaker?: string;
+  adapter?: string;
+  breaker?: BreakerInfo;
   max_concurrency?: number;
   role?: string;
   description?: string;
@@ -117,7 +124,7 @@ export interface FileEntry {
 export interface HealthInfo {
   status: string;
   version?: string;
-  agents?: Record<string, { status?: string; reason?: string; breaker?: string }>;
+  agents?: Record<string, { status?: string; reason?: string; breaker?: BreakerInfo }>;
   uptime_seconds?: number;
   active_sessions?: number;
 }

@@ -103,6 +103,23 @@ describe('AgentsPanel', () => {
     expect(rows[2].text()).toContain('disabled');
     expect(w.text()).toContain('degraded');
   });
+  it('reads the agents --json shape: status, detail and a breaker object', () => {
+    const w = mount(AgentsPanel, {
+      props: {
+        agents: [
+          { name: 'codex', enabled: true, status: 'available', detail: '', breaker: { state: 'half_open', open_until_ms: null, reason: '3 failures' } },
+          { name: 'gemini', enabled: true, status: 'unavailable', detail: 'gemini: not on PATH', breaker: { state: 'closed' } },
+        ],
+        health: null,
+      },
+    });
+    const rows = w.findAll('[data-testid=agent]');
+    expect(rows.map((r) => r.attributes('data-state'))).toEqual(['available', 'unavailable']);
+    expect(rows[0].get('[data-testid=breaker]').text()).toBe('⚡ half_open');
+    expect(rows[0].get('[data-testid=breaker]').attributes('title')).toBe('circuit breaker half_open: 3 failures');
+    expect(rows[1].text()).toContain('gemini: not on PATH');
+    expect(rows[1].get('[data-testid=breaker]').text()).toBe('⚡ closed');
+  });
 });
 
 describe('SessionsPanel', () => {
