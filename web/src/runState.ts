@@ -149,7 +149,7 @@ export function applyEvent(run: RunView, ev: ProgressEvent): RunView {
 export function applyResult(run: RunView, result: RunResult): RunView {
   run.result = result;
   run.state = 'finished';
-  if (result.task) run.task = result.task;
+  if (result.task && !run.task) run.task = result.task;
   for (const itj of result.iterations ?? []) {
     const it = iterationOf(run, itj.iteration);
     it.openFindings = itj.open_findings ?? null;
