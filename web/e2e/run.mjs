@@ -173,6 +173,7 @@ async function shot(page, name, fullPage = false) {
 }
 
 let exitCode = 1;
+const extraServers = [];
 try {
   const page = context.pages()[0] ?? (await context.newPage());
   const pageErrors = [];
@@ -323,6 +324,49 @@ try {
   await page.evaluate(() => document.querySelector('[data-testid=steps]')?.scrollIntoView());
   await shot(page, '10-phone-dark-run');
 
+  // 9. a server that asks for a token: the login box, then Bearer and ?token=
+  const errLog2 = path.join(out, 'serve-token.stderr.log');
+  const server2 = spawn(binary, ['serve', '--config', config, '--listen', '127.0.0.1:0', '--token-required'], {
+    env,
+    stdio: ['ignore', 'pipe', fs.openSync(errLog2, 'w')],
+  });
+  extraServers.push(server2);
+  const base2 = await new Promise((resolve, reject) => {
+    const rl = readline.createInterface({ input: server2.stdout });
+    rl.on('line', (line) => {
+      const m = line.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) resolve(m[1]);
+    });
+    server2.on('exit', (code) => reject(new Error(`serve --token-required exited with ${code}`)));
+  });
+  const token = await waitFor('the token on stderr', () => {
+    const lines = fs.readFileSync(errLog2, 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.startsWith('API token'));
+    return i >= 0 && lines[i + 1] ? lines[i + 1].trim() : null;
+  });
+  const page2 = await context.newPage();
+  page2.setDefaultTimeout(DEADLINE);
+  await page2.goto(base2 + '/');
+  await page2.getByTestId('login').waitFor();
+  check('a token-protected server shows the login box', await page2.getByTestId('login').isVisible());
+  await page2.locator('[data-testid=login] input').fill('wrong-token');
+  await page2.locator('[data-testid=login] button').click();
+  await page2.getByText('The token was refused.').waitFor();
+  check('a wrong token is refused', true);
+  await page2.locator('[data-testid=login] input').fill(token);
+  await page2.locator('[data-testid=login] button').click();
+  await waitFor('the agents behind the token', async () => (await page2.locator('[data-testid=agent]').count()) === 3);
+  check('the right token opens the UI', true);
+  await page2.getByTestId('workflow-select').selectOption('quick');
+  await page2.getByTestId('task-input').fill('Build a shopping list CLI');
+  await page2.getByTestId('submit').click();
+  await waitFor('the quick run finished', async () => {
+    const t = (await page2.getByTestId('run-badge').textContent().catch(() => '')) ?? '';
+    return t.trim() !== '' && t.trim() !== 'running';
+  });
+  check('the run streamed with the token (?token=) to its end', (await page2.locator('[data-testid=step][data-status=ok]').count()) === 1);
+  await page2.close();
+
   check('no script errors in the page', pageErrors.length === 0, pageErrors);
   check('no request left 127.0.0.1 (nothing from a CDN)', offsite.length === 0, offsite);
   exitCode = failed === 0 ? 0 : 1;
@@ -332,7 +376,8 @@ try {
   exitCode = 1;
 } finally {
   await context.close().catch(() => {});
-  server.kill('SIGTERM');
+  for (const p of [server, ...extraServers]) if (p.exitCode === null) p.kill('SIGTERM');
+  for (const p of extraServers) await new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)));
   await new Promise((r) => (server.exitCode !== null ? r() : server.once('exit', r)));
   if (docs && exitCode === 0) {
     fs.mkdirSync(docs, { recursive: true });
