@@ -222,6 +222,14 @@ int main(int argc, char** argv) {
     ->capture_default_str()
     ->check(CLI::Range(1, 1000000));
 
+  serve
+    ->add_option("--agent-events-per-second",
+                 serve_opts.agent_events_per_second,
+                 "Agent output lines per second per run sent to the event "
+                 "streams after a burst of 100 (0: all)")
+    ->capture_default_str()
+    ->check(CLI::Range(0, 1000000));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -70,7 +70,8 @@ struct server_options {
   std::chrono::milliseconds keep_alive{15000};
 };
 
-/// Returns whether `host` is a loopback address (127.0.0.0/8, localhost).
+/// Returns whether `host` is the loopback address that needs no token:
+/// 127.0.0.1 or localhost (any other address asks for the token).
 bool is_loopback(const std::string& host);
 
 /// Everything a route needs. Extend it by adding members at the end.

@@ -179,6 +179,14 @@ void event_hub::close() {
   cv_.notify_all();
 }
 
+void event_hub::wake() {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    ++generation_;
+  }
+  cv_.notify_all();
+}
+
 bool event_hub::closed() {
   std::lock_guard<std::mutex> guard{mtx_};
   return closed_;
@@ -268,10 +276,12 @@ hub_impl(hub_actor::stateful_pointer<hub_state> self, coordinator_actor coord,
           return;
         }
         t.tokens -= 1.0;
-        if (t.skipped > 0) {
-          j["skipped"] = t.skipped;
-          t.skipped = 0;
-        }
+      }
+      // Lines dropped since the last event sent: counted on this one.
+      if (auto t = st.throttles.find(ev.run_id);
+          t != st.throttles.end() && t->second.skipped > 0) {
+        j["skipped"] = t->second.skipped;
+        t->second.skipped = 0;
       }
       if (ev.kind != kind::run_finished) {
         st.hub->push(render(ev, std::move(j)));

@@ -13,8 +13,9 @@
 //
 // Agent output lines (agent_event) are throttled per run (a token bucket:
 // options agent_events_per_second, agent_event_burst); the dropped ones are
-// counted in the next kept agent_event's `skipped`, so their seq numbers
-// are missing from every stream alike. Events of a run after its
+// counted in the `skipped` field of the run's next event sent (an agent_event
+// or the step_finished after them), so their seq numbers are missing from
+// every stream alike. Events of a run after its
 // run_finished are dropped; run_finished carries the run's result (the
 // `run --json` document), asked of the coordinator when it arrives.
 
@@ -101,6 +102,9 @@ public:
 
   /// Wakes every waiter; streams end after sending what they have.
   void close();
+
+  /// Bumps the generation and wakes every waiter (nothing else changes).
+  void wake();
   bool closed();
 
   /// Bumped on every push and on close: the WebSocket pusher waits on it.

@@ -249,6 +249,7 @@ struct ws_hub {
         return;
       stopping = true;
     }
+    ctx.events->wake();
     if (pusher.joinable())
       pusher.join();
     // Last events out, then a close frame.

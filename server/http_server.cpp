@@ -83,7 +83,9 @@ std::string without_default_port(std::string authority) {
 } // namespace
 
 bool is_loopback(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0;
+  // Only the default address: any other one (127.0.0.2 included) asks for
+  // the token, so the rule is simple to state and to check.
+  return host == "127.0.0.1" || host == "localhost";
 }
 
 request read_request(mg_connection* conn) {
@@ -362,7 +364,19 @@ int http_server::ws_connect(const mg_connection* conn, websocket_endpoint& ep) {
   }
   if (status == 0)
     return 0;
-  mg_send_http_error(c, status, "%s", why.c_str());
+  // Written raw: in this callback civetweb sends no status line itself.
+  auto body = response::error(status,
+                              status == 401   ? "unauthorized"
+                              : status == 403 ? "forbidden_origin"
+                                              : "shutting_down",
+                              why)
+                .body;
+  auto head = "HTTP/1.1 " + std::to_string(status) + " " + status_text(status)
+              + "\r\nContent-Type: application/json; charset=utf-8\r\n"
+                "Content-Length: "
+              + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+  mg_write(c, head.data(), head.size());
+  mg_write(c, body.data(), body.size());
   return 1;
 }
 

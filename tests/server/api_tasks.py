@@ -6,7 +6,8 @@
   agent blocks until the test releases it, so "mid-run" is a state, not a
   time);
 - two tasks at once, cancel one: the other completes;
-- GET /api/events (all runs) and the WebSocket /api/ws.
+- GET /api/events (all runs) and the WebSocket /api/ws;
+- a flood of agent output lines is throttled, every dropped line counted.
 Usage: api_tasks.py <ai-orchestrator binary> <source dir>"""
 
 import json
@@ -198,5 +199,44 @@ try:
 finally:
     env.release()
     t.check("gate: the server exits 0 on SIGTERM", srv.stop() == 0)
+
+# -- agent output lines are throttled ----------------------------------------
+chatty = os.path.join(env.tmp, "chatty.yaml")
+with open(chatty, "w") as f:
+    f.write("""agents:
+  chatty:
+    adapter: codex
+    command: %s/bench/chatty-agent
+    env: [BENCH_GATE, CHATTY_EVENTS]
+workflows:
+  default:
+    - {agent: chatty, task: implement}
+settings:
+  workspace_dir: %s
+""" % (src, env.workspaces))
+open(os.path.join(env.tmp, "open-gate"), "w").close()
+env.env.update(BENCH_GATE=os.path.join(env.tmp, "open-gate"), CHATTY_EVENTS="1000")
+srv = Server(binary, env, chatty, ["--agent-events-per-second", "20"])
+try:
+    _, _, body = srv.request("POST", "/api/tasks", {"task": "chatty"})
+    s = Sse(srv, "/api/tasks/%s/events" % body["id"])
+    evs = read_until_finished(s)
+    s.close()
+    lines = [d for (_, k, d) in evs if k == "agent_event"]
+    skipped = sum(d.get("skipped", 0) for (_, _, d) in evs)
+    # 1000 tool calls and the session start.
+    t.check("throttle: a flood of 1001 agent lines is cut (burst 100 + 20/s)",
+            100 <= len(lines) < 1001, len(lines))
+    t.check("throttle: every dropped line is counted in a later event's skipped",
+            len(lines) + skipped == 1001, (len(lines), skipped))
+    t.check("throttle: seq still only grows, and the run completes",
+            seqs(evs) == sorted(set(seqs(evs)))
+            and evs[-1][2]["result"]["status"] == "completed")
+    s = Sse(srv, "/api/tasks/%s/events?since=0" % body["id"])
+    again = read_until_finished(s)
+    s.close()
+    t.check("throttle: a replay sends the same events", seqs(again) == seqs(evs))
+finally:
+    t.check("chatty: the server exits 0 on SIGTERM", srv.stop() == 0)
     env.cleanup()
 t.finish()

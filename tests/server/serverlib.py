@@ -123,7 +123,8 @@ class Server:
         self.port = int(line.strip().rsplit(":", 1)[1])
 
     def stderr(self):
-        self.err.flush()
+        if not self.err.closed:
+            self.err.flush()
         with open(self.err_path) as f:
             return f.read()
 
