@@ -45,7 +45,8 @@ bool parse_listen(const std::string& text, server_options& opts,
             + "' is not an IPv4 address or host name (IPv6 is not supported)";
     return false;
   }
-  opts.host = host;
+  // civetweb wants an address.
+  opts.host = host == "localhost" ? std::string{"127.0.0.1"} : host;
   opts.port = static_cast<uint16_t>(std::stoul(port));
   return true;
 }

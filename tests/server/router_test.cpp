@@ -2,6 +2,7 @@
 
 #include "server/http.hpp"
 #include "server/json_body.hpp"
+#include "server/serve.hpp"
 
 using namespace orch::server;
 
@@ -157,6 +158,38 @@ TEST(json_body_test, first_error_wins) {
   EXPECT_FALSE(in.get_string("task", task, true));
   EXPECT_FALSE(in.get_bool("no_cache", no_cache, false));
   EXPECT_NE(message_of(in).find("'task'"), std::string::npos);
+}
+
+} // namespace
+
+namespace {
+
+TEST(serve_test, parse_listen_accepts_host_port_forms) {
+  server_options o;
+  std::string error;
+  EXPECT_TRUE(parse_listen("0.0.0.0:8080", o, error));
+  EXPECT_EQ(o.host, "0.0.0.0");
+  EXPECT_EQ(o.port, 8080);
+  EXPECT_TRUE(parse_listen("localhost:0", o, error));
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.port, 0);
+  server_options d;
+  EXPECT_TRUE(parse_listen(":5002", d, error));
+  EXPECT_EQ(d.host, "127.0.0.1");
+  EXPECT_EQ(d.port, 5002);
+  EXPECT_TRUE(is_loopback("127.0.0.1"));
+  EXPECT_FALSE(is_loopback("127.0.0.2"));
+  EXPECT_FALSE(is_loopback("0.0.0.0"));
+}
+
+TEST(serve_test, parse_listen_refuses_bad_ports_and_ipv6) {
+  server_options o;
+  std::string error;
+  EXPECT_FALSE(parse_listen("127.0.0.1:65536", o, error));
+  EXPECT_NE(error.find("--listen"), std::string::npos);
+  EXPECT_FALSE(parse_listen("127.0.0.1:", o, error));
+  EXPECT_FALSE(parse_listen("127.0.0.1:http", o, error));
+  EXPECT_FALSE(parse_listen("[::1]:80", o, error));
 }
 
 } // namespace
