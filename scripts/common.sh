@@ -47,3 +47,29 @@ orch_build() {
   cmake -S "$ORCH_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
   cmake --build "$dir" -j "${ORCH_JOBS:-2}"
 }
+
+# -- h15: the web UI (web/). Its end-to-end test drives Debian's Chromium
+#    headless; Node and npm build the UI and run its tests (scripts/run-tests
+#    only: run-demo needs neither, the binary then serves a page saying the UI
+#    was not built).
+ORCH_TEST_PACKAGES+=(chromium)
+
+# orch_install_node: Node and npm from Debian when there is no npm (a Node
+# from elsewhere that brings its own npm is kept).
+orch_install_node() {
+  if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    return 0
+  fi
+  orch_install_deps nodejs npm
+}
+
+# orch_web_deps: the UI's npm packages, exactly as web/package-lock.json says
+# (skipped when web/node_modules already matches the lockfile).
+orch_web_deps() {
+  local web=$ORCH_ROOT/web
+  if [ -f "$web/node_modules/.package-lock.json" ] \
+    && [ "$web/node_modules/.package-lock.json" -nt "$web/package-lock.json" ]; then
+    return 0
+  fi
+  (cd "$web" && npm ci --no-audit --no-fund)
+}

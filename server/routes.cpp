@@ -20,6 +20,7 @@ void add_routes(router& r, server_context& ctx, http_server& srv) {
   add_session_routes(r, ctx);
   add_file_routes(r, ctx);
   // -- h15: the web UI's static files (router::set_fallback)
+  add_static_routes(r);
 }
 
 namespace {

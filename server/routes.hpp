@@ -50,4 +50,10 @@ void add_session_routes(router& r, server_context& ctx);
 std::optional<live_session>
 find_session(server_context& ctx, const std::string& name, response& error);
 
+// -- h15
+/// Every other GET (and HEAD) outside /api/: the web UI's built files
+/// (web/assets.hpp), index.html for "/" and unknown paths (server/
+/// static_routes.cpp).
+void add_static_routes(router& r);
+
 } // namespace orch::server
