@@ -59,6 +59,14 @@ coordinator_actor batch_backend(caf::actor_system& sys,
   // batch asked are kept until it does (at most one per slot).
   deps.drop_collected = true;
   deps.retained_runs = std::max<std::size_t>(100, opts.concurrency);
+  // Runs beyond what the agents can take wait in the coordinator as their
+  // request alone (no workflow actor, no step queued at an agent): twice
+  // the agents' slots keeps every slot fed.
+  std::size_t slots = 0;
+  for (const auto& agent : cfg->agents)
+    if (agent.enabled)
+      slots += static_cast<std::size_t>(std::max(1, agent.max_concurrency));
+  deps.max_active_runs = std::max<std::size_t>(16, 2 * slots);
   return spawn_coordinator(sys, std::move(cfg), std::move(deps));
 }
 
