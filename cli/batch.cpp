@@ -213,8 +213,7 @@ batch_wait await_batch(caf::actor_system& sys, caf::blocking_actor& self,
         // Status answers, then the final one just before the batch's down
         // message.
         latest = std::move(s);
-        if (term.tty)
-          draw(*latest);
+        draw(*latest);
       },
       [&](caf::error& e) {
         out.failure = sys.render(e);
@@ -256,8 +255,6 @@ batch_wait await_batch(caf::actor_system& sys, caf::blocking_actor& self,
             return;
           }
           self.send(batch, atom::status_v);
-          if (!term.tty && latest)
-            draw(*latest);
         });
   }
   if (drawn)
