@@ -445,12 +445,18 @@ caf::result<std::string> submit(self_ptr self, run_spec spec) {
 bool cancel_runs(self_ptr self, const std::string& id) {
   auto& st = self->state;
   bool found = false;
-  for (auto& [run_id, run] : st.runs) {
-    if (!id.empty() && run_id != id)
-      continue;
+  auto cancel = [&](coordinator_state::run_entry& run) {
     found = true;
     if (!run.result && run.actor)
       self->send(run.actor, atom::cancel_v);
+  };
+  // One run by id: found without a walk through every run (a batch that
+  // stops cancels its runs one by one).
+  if (id.empty()) {
+    for (auto& kvp : st.runs)
+      cancel(kvp.second);
+  } else if (auto it = st.runs.find(id); it != st.runs.end()) {
+    cancel(it->second);
   }
   // Waiting runs end at once (run_done may erase entries: not while
   // iterating the runs).

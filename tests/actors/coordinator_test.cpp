@@ -792,8 +792,9 @@ TEST_F(coordinator_batch_test, runs_beyond_max_active_wait_as_requests_alone) {
   d.max_active_runs = 2;
   auto c = spawn_with(d);
   caf::scoped_actor self{sys_};
-  std::vector<caf::response_handle<caf::blocking_actor, std::string, false>>
-    handles;
+  using handle_t
+    = decltype(self->request(c, caf::infinite, atom::submit_v, spec("two")));
+  std::vector<handle_t> handles;
   for (int i = 0; i < 5; ++i)
     handles.push_back(
       self->request(c, caf::infinite, atom::submit_v, spec("two")));
