@@ -103,14 +103,18 @@ void fan_out(self_ptr self, progress_event ev) {
   if (ev.kind == progress_event::kind_t::run_started && !run.result)
     run.info.state = "running";
   ev.seq = run.next_seq++;
-  run.events.push_back(ev);
-  while (run.events.size() > std::max<size_t>(1, st.deps.event_buffer))
-    run.events.pop_front();
+  if (st.deps.event_buffer > 0) {
+    run.events.push_back(ev);
+    while (run.events.size() > st.deps.event_buffer)
+      run.events.pop_front();
+  }
   for (auto& sink : run.subscribers)
     self->send(sink, atom::progress_v, ev);
   for (auto& sink : st.all_subscribers)
     self->send(sink, atom::progress_v, ev);
 }
+
+void start_waiting(self_ptr self);
 
 /// Records the end of run `id` (once): waiters get the result, the lock is
 /// released, and old finished runs beyond the retention bound are dropped.
@@ -122,6 +126,10 @@ void run_done(self_ptr self, const std::string& id, run_result res) {
   auto& run = it->second;
   run.info.state = "finished";
   run.info.status = res.status;
+  if (run.actor) {
+    st.run_of_actor.erase(run.actor.address());
+    --st.active;
+  }
   audit_run_end(run.user, res);
   // On disk at the end of each run (an fsync: on a worker).
   run_blocking(
@@ -135,9 +143,13 @@ void run_done(self_ptr self, const std::string& id, run_result res) {
   run.actor = nullptr;
   for (auto& rp : run.waiters)
     rp.deliver(*run.result);
+  auto collected = !run.waiters.empty();
   run.waiters.clear();
   run.subscribers.clear();
-  st.finished.push_back(id);
+  if (collected && st.deps.drop_collected)
+    st.runs.erase(it);
+  else
+    st.finished.push_back(id);
   while (st.finished.size() > std::max<size_t>(1, st.deps.retained_runs)) {
     st.runs.erase(st.finished.front());
     st.finished.pop_front();
@@ -148,7 +160,9 @@ void run_done(self_ptr self, const std::string& id, run_result res) {
     });
     if (!busy)
       self->quit(*st.stopping);
+    return;
   }
+  start_waiting(self);
 }
 
 /// The run's workflow actor ended without a result: the run failed. Its
@@ -159,7 +173,10 @@ void run_lost(self_ptr self, const std::string& id, std::string reason) {
   if (it == st.runs.end() || it->second.result || !it->second.actor)
     return;
   auto& run = it->second;
-  // No second report for this run while the manifest is written.
+  // No second report for this run while the manifest is written; its slot
+  // is free.
+  st.run_of_actor.erase(run.actor.address());
+  --st.active;
   run.actor = nullptr;
   // Its steps may still be queued or running on the shared agents.
   for (auto& kvp : st.agents)
@@ -212,6 +229,78 @@ size_t add_fallbacks(self_ptr self, const agent_config& agent,
     ++n;
   }
   return n;
+}
+
+/// Spawns the workflow actor of the accepted run `id` and asks it to run.
+void start_run(self_ptr self, const std::string& id,
+               std::map<std::string, agent_actor> agents, run_request req) {
+  auto& st = self->state;
+  auto it = st.runs.find(id);
+  if (it == st.runs.end())
+    return;
+  auto& run = it->second;
+  workflow_deps wdeps;
+  wdeps.detached_workers = st.deps.detached_workers;
+  run.actor = self->spawn<caf::monitored>(workflow_run_impl, st.cfg,
+                                          std::move(agents), wdeps);
+  ++st.active;
+  st.run_of_actor.emplace(run.actor.address(), id);
+  // No timeout: the workflow actor is monitored (run_lost), and its
+  // request fails when it dies.
+  self->request(run.actor, caf::infinite, atom::run_task_v, std::move(req))
+    .then(
+      [=](run_result& res) {
+        run_done(self, id, std::move(res));
+      },
+      [=](caf::error& e) {
+        run_lost(self, id, self->system().render(e));
+      });
+}
+
+/// Starts waiting runs while there is room (deps.max_active_runs).
+void start_waiting(self_ptr self) {
+  auto& st = self->state;
+  while (
+    !st.waiting.empty() && !st.stopping
+    && (st.deps.max_active_runs == 0 || st.active < st.deps.max_active_runs)) {
+    auto next = std::move(st.waiting.front());
+    st.waiting.pop_front();
+    start_run(self, next.id, std::move(next.agents), std::move(next.request));
+  }
+}
+
+/// Ends the waiting (never started) run `id` as cancelled; returns false
+/// when it is not waiting.
+bool cancel_waiting(self_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto pos = std::find_if(st.waiting.begin(), st.waiting.end(),
+                          [&](const auto& w) {
+                            return w.id == id;
+                          });
+  if (pos == st.waiting.end())
+    return false;
+  auto req = std::move(pos->request);
+  st.waiting.erase(pos);
+  auto it = st.runs.find(id);
+  if (it == st.runs.end())
+    return true;
+  run_result res;
+  res.run_id = id;
+  res.task = std::move(req.task);
+  res.workflow = req.workflow;
+  res.workspace = req.workspace;
+  res.status = run_status::cancelled;
+  res.message = "cancelled before it started";
+  res.duration_ms = wall_clock_ms() - it->second.info.started_ms;
+  progress_event ev;
+  ev.kind = progress_event::kind_t::run_finished;
+  ev.run_id = id;
+  ev.text = "cancelled: " + res.message;
+  ev.ok = false;
+  ev.elapsed_ms = res.duration_ms;
+  fan_out(self, std::move(ev));
+  run_done(self, id, std::move(res));
+  return true;
 }
 
 /// Accepts the checked and admitted run `id`: the agents' availability,
@@ -289,10 +378,6 @@ caf::expected<std::string> accept(self_ptr self, run_spec spec,
   run.lock = std::make_shared<workspace_lock>(std::move(*lock));
   run.user = spec.user;
   audit_run_submitted(id, ws_str, wf.name, spec.user, spec.task);
-  workflow_deps wdeps;
-  wdeps.detached_workers = st.deps.detached_workers;
-  run.actor = self->spawn<caf::monitored>(workflow_run_impl, st.cfg,
-                                          std::move(agents), wdeps);
   run_request req;
   req.run_id = id;
   req.task = std::move(spec.task);
@@ -303,16 +388,11 @@ caf::expected<std::string> accept(self_ptr self, run_spec spec,
   req.workflow_def = std::move(wf);
   req.no_cache = spec.no_cache;
   req.followup = spec.followup;
-  // No timeout: the workflow actor is monitored (run_lost), and its
-  // request fails when it dies.
-  self->request(run.actor, caf::infinite, atom::run_task_v, std::move(req))
-    .then(
-      [=](run_result& res) {
-        run_done(self, id, std::move(res));
-      },
-      [=](caf::error& e) {
-        run_lost(self, id, self->system().render(e));
-      });
+  if (st.deps.max_active_runs > 0 && st.active >= st.deps.max_active_runs) {
+    st.waiting.push_back({id, std::move(agents), std::move(req)});
+    return id;
+  }
+  start_run(self, id, std::move(agents), std::move(req));
   return id;
 }
 
@@ -365,12 +445,29 @@ caf::result<std::string> submit(self_ptr self, run_spec spec) {
 bool cancel_runs(self_ptr self, const std::string& id) {
   auto& st = self->state;
   bool found = false;
-  for (auto& [run_id, run] : st.runs) {
-    if (!id.empty() && run_id != id)
-      continue;
+  auto cancel = [&](coordinator_state::run_entry& run) {
     found = true;
     if (!run.result && run.actor)
       self->send(run.actor, atom::cancel_v);
+  };
+  // One run by id: found without a walk through every run (a batch that
+  // stops cancels its runs one by one).
+  if (id.empty()) {
+    for (auto& kvp : st.runs)
+      cancel(kvp.second);
+  } else if (auto it = st.runs.find(id); it != st.runs.end()) {
+    cancel(it->second);
+  }
+  // Waiting runs end at once (run_done may erase entries: not while
+  // iterating the runs).
+  if (id.empty()) {
+    std::vector<std::string> ids;
+    for (auto& w : st.waiting)
+      ids.push_back(w.id);
+    for (auto& x : ids)
+      cancel_waiting(self, x);
+  } else if (found) {
+    cancel_waiting(self, id);
   }
   return found;
 }
@@ -382,6 +479,7 @@ void subscribe(self_ptr self, const std::string& id, uint64_t from,
     return;
   // A subscriber that goes away is dropped (see the down handler).
   self->monitor(sink);
+  st.sink_addrs.insert(sink.address());
   auto replay = [&](coordinator_state::run_entry& run) {
     for (auto& ev : run.events)
       if (ev.seq > from)
@@ -562,21 +660,25 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
         ++it;
       }
     }
-    auto gone = [&](const progress_sink& sink) {
-      return sink.address() == dm.source;
-    };
-    auto& all = st.all_subscribers;
-    all.erase(std::remove_if(all.begin(), all.end(), gone), all.end());
-    for (auto& kvp : st.runs) {
-      auto& subs = kvp.second.subscribers;
-      subs.erase(std::remove_if(subs.begin(), subs.end(), gone), subs.end());
+    // Only a subscriber's death needs the search through every run.
+    if (st.sink_addrs.erase(dm.source) > 0) {
+      auto gone = [&](const progress_sink& sink) {
+        return sink.address() == dm.source;
+      };
+      auto& all = st.all_subscribers;
+      all.erase(std::remove_if(all.begin(), all.end(), gone), all.end());
+      for (auto& kvp : st.runs) {
+        auto& subs = kvp.second.subscribers;
+        subs.erase(std::remove_if(subs.begin(), subs.end(), gone), subs.end());
+      }
     }
-    std::vector<std::string> lost;
-    for (auto& [id, run] : st.runs)
-      if (!run.result && run.actor && run.actor.address() == dm.source)
-        lost.push_back(id);
-    for (auto& id : lost)
-      run_lost(self, id, reason);
+    auto lost = st.run_of_actor.find(dm.source);
+    if (lost != st.run_of_actor.end()) {
+      auto id = lost->second;
+      auto it = st.runs.find(id);
+      if (it != st.runs.end() && !it->second.result)
+        run_lost(self, id, reason);
+    }
   });
   // An exit request (not kill) lets the runs end as cancelled first. The
   // coordinator links to nobody, so every exit message is such a request.
@@ -585,6 +687,12 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
     if (st.stopping)
       return;
     st.stopping = em.reason;
+    // Never started: cancelled at once.
+    std::vector<std::string> ids;
+    for (auto& w : st.waiting)
+      ids.push_back(w.id);
+    for (auto& x : ids)
+      cancel_waiting(self, x);
     auto busy = false;
     for (auto& kvp : st.runs)
       if (!kvp.second.result) {
@@ -618,8 +726,16 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
       auto it = st.runs.find(id);
       if (it == st.runs.end())
         return caf::make_error(errc::unknown_run, "no run " + id);
-      if (it->second.result)
-        return *it->second.result;
+      if (it->second.result) {
+        if (!st.deps.drop_collected)
+          return *it->second.result;
+        // Asked once: forgotten (see coordinator_deps::drop_collected).
+        auto res = std::move(*it->second.result);
+        st.runs.erase(it);
+        auto& fin = st.finished;
+        fin.erase(std::remove(fin.begin(), fin.end(), id), fin.end());
+        return res;
+      }
       auto rp = self->make_response_promise<run_result>();
       it->second.waiters.push_back(rp);
       return rp;

@@ -71,7 +71,8 @@ struct coordinator_deps {
   /// ..."). Null: check_agent (PATH lookup); tests with a fake runner pass
   /// one that accepts everything.
   std::function<std::string(const agent_config&)> check_agent;
-  /// Events kept per run for a late subscriber's replay.
+  /// Events kept per run for a late subscriber's replay (0: none; a
+  /// subscriber then sees live events only).
   size_t event_buffer = 10000;
   /// Finished runs kept for `result` and `status`.
   size_t retained_runs = 100;
@@ -79,6 +80,17 @@ struct coordinator_deps {
   /// (the CLI: the state directory, shared by its processes); null: in
   /// memory.
   std::shared_ptr<rate_limit_store> limit_store;
+  /// Forget a finished run as soon as its result went to a waiter (a batch
+  /// asks once for each run's result and nothing more): its entry does not
+  /// wait among the retained runs. A run that ends before anyone asked is
+  /// kept (within retained_runs) until asked once.
+  bool drop_collected = false;
+  /// Workflow actors alive at once at most (0: no bound). Runs accepted
+  /// beyond it wait, queued, holding only their request, and start in
+  /// submission order as others end: thousands of runs submitted at once
+  /// cost little more than their texts (a batch sets it from its agents'
+  /// max_concurrency).
+  size_t max_active_runs = 0;
   /// The rate limiter's clock (ms since the epoch); null: the system clock.
   std::function<int64_t()> limit_clock;
   /// The state directory: the agents' circuit breakers are kept there
@@ -121,6 +133,20 @@ struct coordinator_state {
   std::map<std::string, std::string> down_agents;
   /// By run id (ids sort by creation).
   std::map<std::string, run_entry> runs;
+  /// Runs accepted and not started (deps.max_active_runs), oldest first,
+  /// with what their workflow actor needs.
+  struct waiting_run {
+    std::string id;
+    std::map<std::string, agent_actor> agents;
+    run_request request;
+  };
+  std::deque<waiting_run> waiting;
+  /// Workflow actors alive.
+  size_t active = 0;
+  /// The run of each live workflow actor (a down message finds it at once).
+  std::map<caf::actor_addr, std::string> run_of_actor;
+  /// Subscribers (monitored): only their down messages need the search.
+  std::set<caf::actor_addr> sink_addrs;
   /// Finished run ids, oldest first (bounded by deps.retained_runs).
   std::deque<std::string> finished;
   /// Subscribers to every run.

@@ -774,5 +774,150 @@ TEST_F(coordinator_threaded_test, cancel_all_ends_every_run) {
   self->send_exit(c, caf::exit_reason::user_shutdown);
 }
 
+// -- h16a: what a batch needs of the coordinator ------------------------------
+
+class coordinator_batch_test : public coordinator_test {
+protected:
+  coordinator_actor spawn_with(coordinator_deps d) {
+    auto c = sys_.spawn(coordinator_impl,
+                        std::make_shared<const config>(config_), std::move(d));
+    spawned_.push_back(c);
+    sched_.run();
+    return c;
+  }
+};
+
+TEST_F(coordinator_batch_test, runs_beyond_max_active_wait_as_requests_alone) {
+  auto d = deps(false);
+  d.max_active_runs = 2;
+  auto c = spawn_with(d);
+  caf::scoped_actor self{sys_};
+  using handle_t
+    = decltype(self->request(c, caf::infinite, atom::submit_v, spec("two")));
+  std::vector<handle_t> handles;
+  for (int i = 0; i < 5; ++i)
+    handles.push_back(
+      self->request(c, caf::infinite, atom::submit_v, spec("two")));
+  // Every submit is answered, but only two workflow actors are alive at
+  // any time.
+  auto& st = state_of(c);
+  size_t most = 0;
+  size_t most_waiting = 0;
+  while (sched_.try_run_once()) {
+    most = std::max(most, st.active);
+    most_waiting = std::max(most_waiting, st.waiting.size());
+  }
+  std::vector<std::string> ids;
+  for (auto& h : handles)
+    h.receive(
+      [&](std::string& id) {
+        ids.push_back(id);
+      },
+      [&](caf::error& e) {
+        FAIL() << sys_.render(e);
+      });
+  ASSERT_EQ(ids.size(), 5u);
+  EXPECT_EQ(most, 2u);
+  EXPECT_EQ(most_waiting, 3u);
+  for (auto& id : ids)
+    EXPECT_EQ(result(c, id).status, run_status::completed) << id;
+  EXPECT_EQ(st.active, 0u);
+  EXPECT_TRUE(st.waiting.empty());
+  EXPECT_TRUE(st.run_of_actor.empty());
+  // They started in submission order.
+  std::vector<std::string> first_calls;
+  for (auto& call : runner_->calls())
+    if (std::find(first_calls.begin(), first_calls.end(), run_of(call))
+        == first_calls.end())
+      first_calls.push_back(run_of(call));
+  EXPECT_EQ(first_calls, ids);
+}
+
+TEST_F(coordinator_batch_test, a_waiting_run_is_cancelled_at_once) {
+  auto d = deps(false);
+  d.max_active_runs = 1;
+  auto c = spawn_with(d);
+  caf::scoped_actor self{sys_};
+  auto h1 = self->request(c, caf::infinite, atom::submit_v, spec("one"));
+  auto h2 = self->request(c, caf::infinite, atom::submit_v, spec("one"));
+  // Until the second waits behind the first (which needs many more jobs to
+  // end than the coordinator needs to accept the second).
+  while (state_of(c).waiting.empty() && sched_.try_run_once()) {
+    // next job
+  }
+  std::string first;
+  std::string second;
+  h1.receive(
+    [&](std::string& id) {
+      first = id;
+    },
+    [&](caf::error& e) {
+      FAIL() << sys_.render(e);
+    });
+  h2.receive(
+    [&](std::string& id) {
+      second = id;
+    },
+    [&](caf::error& e) {
+      FAIL() << sys_.render(e);
+    });
+  ASSERT_EQ(state_of(c).waiting.size(), 1u);
+  auto rc = self->request(c, caf::infinite, atom::cancel_v, second);
+  sched_.run();
+  rc.receive(
+    [](bool found) {
+      EXPECT_TRUE(found);
+    },
+    [&](caf::error& e) {
+      FAIL() << sys_.render(e);
+    });
+  auto res = result(c, second);
+  EXPECT_EQ(res.status, run_status::cancelled);
+  EXPECT_EQ(res.message, "cancelled before it started");
+  EXPECT_EQ(result(c, first).status, run_status::completed);
+  // The cancelled run never reached an agent.
+  for (auto& call : runner_->calls())
+    EXPECT_NE(run_of(call), second);
+}
+
+TEST_F(coordinator_batch_test, drops_a_run_once_its_result_is_collected) {
+  auto d = deps(false);
+  d.drop_collected = true;
+  d.event_buffer = 0;
+  auto c = spawn_with(d);
+  caf::scoped_actor self{sys_};
+  // Asked before it ends: dropped when it ends.
+  auto h = self->request(c, caf::infinite, atom::submit_v, spec("one"));
+  // The submit alone (the only job: the coordinator's).
+  sched_.run_once();
+  std::string asked;
+  h.receive(
+    [&](std::string& id) {
+      asked = id;
+    },
+    [&](caf::error& e) {
+      FAIL() << sys_.render(e);
+    });
+  auto rr = self->request(c, caf::infinite, atom::result_v, asked);
+  sched_.run();
+  rr.receive(
+    [&](run_result& res) {
+      EXPECT_EQ(res.status, run_status::completed);
+    },
+    [&](caf::error& e) {
+      FAIL() << sys_.render(e);
+    });
+  auto& st = state_of(c);
+  EXPECT_EQ(st.runs.count(asked), 0u);
+  // Ended before anyone asked: kept until asked once, then dropped.
+  auto later = submit(c, spec("one"));
+  ASSERT_TRUE(later);
+  ASSERT_EQ(st.runs.count(*later), 1u);
+  EXPECT_TRUE(st.runs.at(*later).events.empty());
+  EXPECT_EQ(result(c, *later).status, run_status::completed);
+  EXPECT_EQ(st.runs.count(*later), 0u);
+  EXPECT_TRUE(st.finished.empty());
+}
+
 } // namespace
 } // namespace orch
