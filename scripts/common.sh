@@ -11,7 +11,7 @@ ORCH_PACKAGES=(
 )
 # What only the tests need (scripts/run-tests): GoogleTest, the linters, and
 # python3 for the shell tests' JSON checks.
-ORCH_TEST_PACKAGES=(libgtest-dev libgmock-dev clang-format clang-tidy python3 tmux)
+ORCH_TEST_PACKAGES=(libgtest-dev libgmock-dev clang-format clang-tidy python3 tmux openssl)
 
 # orch_install_deps [extra packages...]
 orch_install_deps() {

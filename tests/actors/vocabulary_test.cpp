@@ -137,6 +137,23 @@ auto fields(progress_event& x) {
   auto& [a, b, c, d, e, f, g, h, i, j, k] = x;
   return std::tie(a, b, c, d, e, f, g, h, i, j, k);
 }
+// -- h16b
+auto fields(node_status& x) {
+  auto& [a, b, c, d, e, f, g] = x;
+  return std::tie(a, b, c, d, e, f, g);
+}
+auto fields(node_task& x) {
+  auto& [a, b, c] = x;
+  return std::tie(a, b, c);
+}
+auto fields(run_file& x) {
+  auto& [a, b] = x;
+  return std::tie(a, b);
+}
+auto fields(node_outcome& x) {
+  auto& [a, b, c, d, e, f] = x;
+  return std::tie(a, b, c, d, e, f);
+}
 // clang-format on
 
 // -- field-wise comparison ----------------------------------------------------
@@ -471,6 +488,38 @@ struct samples {
   }
   progress_sink make(tag<progress_sink>) {
     return sink;
+  }
+  // -- h16b
+  node_status make(tag<node_status>) {
+    node_status x;
+    x.version = "0.1.0";
+    x.vocabulary = "0123456789abcdef";
+    x.slots = 8;
+    x.running = 3;
+    x.agents = {"codex", "claude"};
+    x.unavailable = {"gemini: not installed"};
+    x.finished = 12;
+    return x;
+  }
+  node_task make(tag<node_task>) {
+    node_task x;
+    x.task_id = "run-1";
+    x.attempt = 2;
+    x.spec = make(tag<run_spec>{});
+    return x;
+  }
+  run_file make(tag<run_file>) {
+    return run_file{"src/a.py", std::string{"print(1)\0\xff", 10}};
+  }
+  node_outcome make(tag<node_outcome>) {
+    node_outcome x;
+    x.task_id = "run-1";
+    x.attempt = 2;
+    x.node = "10.0.0.2:4000";
+    x.result = make(tag<run_result>{});
+    x.files = {make(tag<run_file>{})};
+    x.omitted = {"big.bin: left out, over the limit of 8388608 bytes per run"};
+    return x;
   }
   template<class T>
   std::vector<T> make(tag<std::vector<T>>) {
