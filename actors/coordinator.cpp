@@ -103,9 +103,11 @@ void fan_out(self_ptr self, progress_event ev) {
   if (ev.kind == progress_event::kind_t::run_started && !run.result)
     run.info.state = "running";
   ev.seq = run.next_seq++;
-  run.events.push_back(ev);
-  while (run.events.size() > std::max<size_t>(1, st.deps.event_buffer))
-    run.events.pop_front();
+  if (st.deps.event_buffer > 0) {
+    run.events.push_back(ev);
+    while (run.events.size() > st.deps.event_buffer)
+      run.events.pop_front();
+  }
   for (auto& sink : run.subscribers)
     self->send(sink, atom::progress_v, ev);
   for (auto& sink : st.all_subscribers)
@@ -135,9 +137,13 @@ void run_done(self_ptr self, const std::string& id, run_result res) {
   run.actor = nullptr;
   for (auto& rp : run.waiters)
     rp.deliver(*run.result);
+  auto collected = !run.waiters.empty();
   run.waiters.clear();
   run.subscribers.clear();
-  st.finished.push_back(id);
+  if (collected && st.deps.drop_collected)
+    st.runs.erase(it);
+  else
+    st.finished.push_back(id);
   while (st.finished.size() > std::max<size_t>(1, st.deps.retained_runs)) {
     st.runs.erase(st.finished.front());
     st.finished.pop_front();
@@ -618,8 +624,16 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
       auto it = st.runs.find(id);
       if (it == st.runs.end())
         return caf::make_error(errc::unknown_run, "no run " + id);
-      if (it->second.result)
-        return *it->second.result;
+      if (it->second.result) {
+        if (!st.deps.drop_collected)
+          return *it->second.result;
+        // Asked once: forgotten (see coordinator_deps::drop_collected).
+        auto res = std::move(*it->second.result);
+        st.runs.erase(it);
+        auto& fin = st.finished;
+        fin.erase(std::remove(fin.begin(), fin.end(), id), fin.end());
+        return res;
+      }
       auto rp = self->make_response_promise<run_result>();
       it->second.waiters.push_back(rp);
       return rp;

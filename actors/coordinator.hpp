@@ -71,7 +71,8 @@ struct coordinator_deps {
   /// ..."). Null: check_agent (PATH lookup); tests with a fake runner pass
   /// one that accepts everything.
   std::function<std::string(const agent_config&)> check_agent;
-  /// Events kept per run for a late subscriber's replay.
+  /// Events kept per run for a late subscriber's replay (0: none; a
+  /// subscriber then sees live events only).
   size_t event_buffer = 10000;
   /// Finished runs kept for `result` and `status`.
   size_t retained_runs = 100;
@@ -79,6 +80,11 @@ struct coordinator_deps {
   /// (the CLI: the state directory, shared by its processes); null: in
   /// memory.
   std::shared_ptr<rate_limit_store> limit_store;
+  /// Forget a finished run as soon as its result went to a waiter (a batch
+  /// asks once for each run's result and nothing more): its entry does not
+  /// wait among the retained runs. A run that ends before anyone asked is
+  /// kept (within retained_runs) until asked once.
+  bool drop_collected = false;
   /// The rate limiter's clock (ms since the epoch); null: the system clock.
   std::function<int64_t()> limit_clock;
   /// The state directory: the agents' circuit breakers are kept there

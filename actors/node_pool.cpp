@@ -59,6 +59,7 @@ void record(self_ptr self, const std::string& id, run_result res) {
   t.result = res;
   for (auto& rp : t.waiters)
     rp.deliver(res);
+  bool collected = !t.waiters.empty();
   t.waiters.clear();
   progress_event ev;
   ev.kind = progress_event::kind_t::run_finished;
@@ -68,6 +69,8 @@ void record(self_ptr self, const std::string& id, run_result res) {
   ev.elapsed_ms = res.duration_ms;
   send_event(self, t, std::move(ev));
   t.subscribers.clear();
+  if (collected && st.deps.drop_collected)
+    st.tasks.erase(it);
 }
 
 run_result failed_result(const task_entry& t, std::string message,
@@ -114,22 +117,26 @@ void node_lost(self_ptr self, size_t i, const std::string& why) {
   n.error = why;
   n.running = 0;
   std::vector<std::string> back;
+  std::vector<std::pair<std::string, run_result>> given_up;
   for (auto& kvp : st.tasks) {
     auto& t = kvp.second;
     if (t.node != static_cast<int32_t>(i) || t.result || t.writing)
       continue;
     t.node = -1;
     if (t.attempt >= st.deps.max_attempts) {
-      record(self, kvp.first,
-             failed_result(t, "its worker node " + n.address
-                                + " was lost on each of "
-                                + std::to_string(t.attempt)
-                                + " attempts; last: " + why));
+      given_up.emplace_back(
+        kvp.first, failed_result(t, "its worker node " + n.address
+                                      + " was lost on each of "
+                                      + std::to_string(t.attempt)
+                                      + " attempts; last: " + why));
       continue;
     }
     t.info.state = "queued";
     back.push_back(kvp.first);
   }
+  // Recorded after the walk: a collected task is erased.
+  for (auto& [id, res] : given_up)
+    record(self, id, std::move(res));
   // Ids sort by submission: the oldest goes first again.
   for (auto it = back.rbegin(); it != back.rend(); ++it)
     st.queue.push_front(*it);
@@ -366,8 +373,12 @@ coordinator_actor::behavior_type node_pool_impl(self_ptr self,
       auto it = st.tasks.find(id);
       if (it == st.tasks.end())
         return caf::make_error(errc::unknown_run, "no run " + id);
-      if (it->second.result)
-        return *it->second.result;
+      if (it->second.result) {
+        auto res = *it->second.result;
+        if (st.deps.drop_collected)
+          st.tasks.erase(it);
+        return res;
+      }
       auto rp = self->make_response_promise<run_result>();
       it->second.waiters.push_back(rp);
       return rp;

@@ -27,6 +27,10 @@ struct node_pool_deps {
   /// A task whose node died is run again on another, at most this many
   /// times in all.
   int32_t max_attempts = 3;
+  /// Forget a task once its result went to a waiter (a batch asks for each
+  /// result right after the submit): memory stays bounded by the tasks in
+  /// flight. `result`, `status` and `list` then no longer know it.
+  bool drop_collected = false;
 };
 
 struct node_pool_state {

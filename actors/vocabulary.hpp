@@ -657,6 +657,41 @@ typename Inspector::result_type inspect(Inspector& f, session_info& x) {
            x.unsaved, x.running, x.path);
 }
 
+// -- h16a
+
+/// Where a batch stands (actors/batch.hpp): counts of its tasks so far.
+struct batch_stats {
+  /// Valid tasks of the input (not counting those skipped), when known
+  /// (the CLI counts them first); 0: unknown.
+  uint64_t total = 0;
+  /// Tasks passed over because the output already held their id (--resume).
+  uint64_t skipped = 0;
+  /// Input lines that were not a task (reported, skipped).
+  uint64_t bad_lines = 0;
+  /// Submitted and not yet answered.
+  uint64_t running = 0;
+  /// Ended with a result line whose status is not failed.
+  uint64_t succeeded = 0;
+  /// Ended with a failed result line (refusals included).
+  uint64_t failed = 0;
+  /// Of `failed`: refused by the coordinator before running.
+  uint64_t refused = 0;
+  /// Since the batch started.
+  int64_t elapsed_ms = 0;
+  /// True once stopped by a cancel (Ctrl-C) or an error: no new task starts.
+  bool stopped = false;
+  /// Why it stopped early other than by a cancel (an output write failed,
+  /// the coordinator went down); empty otherwise.
+  std::string error;
+};
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch_stats& x) {
+  return f(caf::meta::type_name("orch::batch_stats"), x.total, x.skipped,
+           x.bad_lines, x.running, x.succeeded, x.failed, x.refused,
+           x.elapsed_ms, x.stopped, x.error);
+}
+
 // -- h16b
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
@@ -748,6 +783,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(orch, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orch, (std::vector<orch::session_entry>))
   CAF_ADD_TYPE_ID(orch, (orch::session_context))
   CAF_ADD_TYPE_ID(orch, (orch::session_info))
+  // -- h16a
+  CAF_ADD_TYPE_ID(orch, (orch::batch_stats))
   // -- h16b
   CAF_ADD_TYPE_ID(orch, (orch::node_status))
   CAF_ADD_TYPE_ID(orch, (orch::node_task))
@@ -844,6 +881,21 @@ using session_actor = caf::typed_actor<
   caf::replies_to<atom::save, std::string, bool>::with<std::string>,
   /// Replaces this session by a saved one (session_busy while a task runs).
   caf::replies_to<atom::load, std::string>::with<session_info>>;
+
+// -- h16a
+
+/// A batch (actors/batch.hpp): feeds the tasks of an input to a coordinator
+/// with bounded concurrency and appends one result line per task.
+using batch_actor = caf::typed_actor<
+  /// Starts it; answered when every task has ended, or after a cancel once
+  /// the runs in flight have stopped.
+  caf::replies_to<atom::run_task>::with<batch_stats>,
+  caf::replies_to<atom::status>::with<batch_stats>,
+  /// Stops it: nothing more is submitted, the runs in flight are cancelled.
+  caf::reacts_to<atom::cancel>,
+  /// Its own timer: syncs the output when lines wait longer than the
+  /// interval.
+  caf::reacts_to<atom::flush>>;
 
 // -- h16b
 /// A worker node (actors/node.hpp): runs whole workflow runs on its own

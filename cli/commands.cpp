@@ -846,3 +846,21 @@ int cmd_sessions(load_result loaded, bool json) {
 }
 
 } // namespace orch::cli
+
+// -- h16a
+
+namespace orch::cli {
+
+coordinator_deps local_coordinator_deps(const config& cfg) {
+  coordinator_deps deps;
+  deps.runner = make_posix_process_runner();
+  deps.limit_store = limit_store_for(cfg);
+  if (auto dir = resolve_state_dir(cfg.settings.state_dir); !dir.empty()) {
+    std::string error;
+    if (open_state_dir(dir, error))
+      deps.state_dir = dir;
+  }
+  return deps;
+}
+
+} // namespace orch::cli

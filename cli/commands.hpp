@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "config/config.hpp"
@@ -39,5 +40,52 @@ int cmd_sessions(load_result loaded, bool json);
 
 /// Runs a task through a workflow to convergence.
 int cmd_run(const run_options& opts, load_result loaded);
+
+} // namespace orch::cli
+
+// -- h16a
+
+namespace orch {
+struct coordinator_deps;
+} // namespace orch
+
+namespace orch::cli {
+
+/// The dependencies of a coordinator in this process, as `run` makes them:
+/// the POSIX process runner, the rate limiter's store in the state
+/// directory (in memory, with a warning, when unusable) and the state
+/// directory itself when it passes open_state_dir's checks.
+coordinator_deps local_coordinator_deps(const config& cfg);
+
+struct batch_options {
+  /// The JSON-lines input.
+  std::string input;
+  /// The JSON-lines output (appended to).
+  std::string out;
+  std::size_t concurrency = 16;
+  /// Continue an existing output: skip the ids already in it.
+  bool resume = false;
+  /// Refuse to start when any input line is bad.
+  bool strict = false;
+  /// The workflow of tasks that name none.
+  std::string workflow = "default";
+  bool no_cache = false;
+  /// Seconds between progress lines when stderr is not a terminal.
+  double progress_interval = 10;
+  // -- h16b
+  /// Worker nodes (host:port,...): the tasks run there, not here.
+  std::string workers;
+  /// Mutual TLS with the workers (all three or none).
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  /// Where the files each run wrote on its node go: <out_dir>/<id>/.
+  std::string out_dir;
+};
+
+/// Runs every task of a JSON-lines file (see README, `batch`); exit 0 when
+/// all succeeded, 1 when some failed or some input line was bad, 2 for a
+/// usage error or (with --strict) bad input, 130 when interrupted.
+int cmd_batch(const batch_options& opts, load_result loaded);
 
 } // namespace orch::cli

@@ -60,7 +60,8 @@ public:
         log.error("config-error {}", e.to_string());
     }
     // The audit log, for the commands that do something worth auditing.
-    if (res.value && (command_ == "run" || command_ == "shell"))
+    if (res.value && (command_ == "run" || command_ == "shell"
+                        || command_ == "batch"))
       open_audit(fd.get(), res.value->settings.audit);
   }
   log_session(const log_session&) = delete;
@@ -187,6 +188,52 @@ int main(int argc, char** argv) {
   shell->add_option("-w,--workflow", shell_opts.workflow, "Workflow name")
     ->capture_default_str();
 
+  // -- h16a
+  batch_options batch_opts;
+  auto batch = app.add_subcommand(
+    "batch", "Run every task of a JSON-lines file (one object per line: id, "
+             "task, optional workflow, max_iterations, agents), many at once; "
+             "one result line per task is appended to --out");
+  batch->add_option("tasks", batch_opts.input, "The JSON-lines input file")
+    ->required();
+  batch->add_option("-o,--out", batch_opts.out, "The JSON-lines output file")
+    ->required();
+  batch
+    ->add_option("-j,--concurrency", batch_opts.concurrency,
+                 "Runs in flight at most (each agent's max_concurrency "
+                 "still holds across them)")
+    ->check(CLI::Range(1, 100000))
+    ->capture_default_str();
+  batch->add_flag("--resume", batch_opts.resume,
+                  "Continue an existing output: skip the ids already in it");
+  batch->add_flag("--strict", batch_opts.strict,
+                  "Refuse to start when any input line is bad");
+  batch
+    ->add_option("-w,--workflow", batch_opts.workflow,
+                 "Workflow of the tasks that name none")
+    ->capture_default_str();
+  batch->add_flag("--no-cache", batch_opts.no_cache,
+                  "Run every step even when the step cache holds its outcome");
+  batch
+    ->add_option("--progress-interval", batch_opts.progress_interval,
+                 "Seconds between progress lines when stderr is not a "
+                 "terminal")
+    ->check(CLI::Range(0.05, 86400.0))
+    ->capture_default_str();
+  // -- h16b: the tasks on worker nodes
+  batch->add_option("--workers", batch_opts.workers,
+                    "Run the tasks on these worker nodes (host:port,...; "
+                    "see `worker`) instead of here");
+  batch->add_option("--tls-ca", batch_opts.tls_ca,
+                    "CA certificate (PEM) that signs every node's certificate");
+  batch->add_option("--tls-cert", batch_opts.tls_cert,
+                    "This process's certificate (PEM), signed by --tls-ca");
+  batch->add_option("--tls-key", batch_opts.tls_key,
+                    "The key of --tls-cert (PEM)");
+  batch->add_option("--out-dir", batch_opts.out_dir,
+                    "With --workers: write the files each run wrote under "
+                    "DIR/<run id>/");
+
   // -- h16b: worker nodes
   worker_options worker_opts;
   std::size_t max_result_kib = orch::default_max_result_bytes >> 10;
@@ -265,5 +312,7 @@ int main(int argc, char** argv) {
     return logs.end(cmd_workers(workers_opts));
   if (sessions->parsed())
     return logs.end(cmd_sessions(std::move(loaded), sessions_json));
+  if (batch->parsed())
+    return logs.end(cmd_batch(batch_opts, std::move(loaded)));
   return logs.end(exit_usage);
 }

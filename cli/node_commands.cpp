@@ -115,6 +115,8 @@ coordinator_actor start_node_pool(caf::actor_system& sys,
   }
   node_pool_deps deps;
   deps.out_dir = out_dir;
+  // The batch collects every result right after its submit.
+  deps.drop_collected = true;
   return sys.spawn(node_pool_impl, std::move(links), std::move(deps));
 }
 

@@ -137,6 +137,11 @@ auto fields(progress_event& x) {
   auto& [a, b, c, d, e, f, g, h, i, j, k] = x;
   return std::tie(a, b, c, d, e, f, g, h, i, j, k);
 }
+// -- h16a
+auto fields(batch_stats& x) {
+  auto& [a, b, c, d, e, f, g, h, i, j] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j);
+}
 // -- h16b
 auto fields(node_status& x) {
   auto& [a, b, c, d, e, f, g] = x;
@@ -488,6 +493,21 @@ struct samples {
   }
   progress_sink make(tag<progress_sink>) {
     return sink;
+  }
+  // -- h16a
+  batch_stats make(tag<batch_stats>) {
+    batch_stats x;
+    x.total = 200;
+    x.skipped = 3;
+    x.bad_lines = 2;
+    x.running = 16;
+    x.succeeded = 100;
+    x.failed = 9;
+    x.refused = 1;
+    x.elapsed_ms = 4200;
+    x.stopped = true;
+    x.error = "cannot write: disk full";
+    return x;
   }
   // -- h16b
   node_status make(tag<node_status>) {

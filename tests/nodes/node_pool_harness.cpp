@@ -58,6 +58,10 @@ int main(int argc, char** argv) {
   deps.out_dir = get("--out-dir");
   auto pool = sys.spawn(node_pool_impl, links, deps);
   caf::scoped_actor self{sys};
+  // run_started events: a task started more than once was requeued.
+  self->send(pool, atom::subscribe_v, std::string{}, uint64_t{0},
+             caf::actor_cast<progress_sink>(self));
+  std::map<std::string, int> starts;
   std::vector<std::string> ids;
   for (int i = 0; i < tasks; ++i) {
     run_spec spec;
@@ -69,10 +73,6 @@ int main(int argc, char** argv) {
                  std::fprintf(stderr, "submit: %s\n", sys.render(e).c_str());
                });
   }
-  // run_started events: a task started more than once was requeued.
-  self->send(pool, atom::subscribe_v, std::string{}, uint64_t{0},
-             caf::actor_cast<progress_sink>(self));
-  std::map<std::string, int> starts;
   for (auto& id : ids)
     self->send(pool, atom::result_v, id);
   std::map<std::string, int> seen;

@@ -81,7 +81,7 @@ start_worker() { # start_worker NAME CERT [extra args...] -> sets port_NAME
   eval "pid_$name=$!"
   local deadline=$((SECONDS + 60)) port=""
   while [ $SECONDS -lt $deadline ]; do
-    port=$(sed -n 's/^worker listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$tmp/$name.out")
+    port=$(sed -n 's/^worker listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$tmp/$name.out" 2>/dev/null)
     [ -n "$port" ] && break
     kill -0 "$!" 2>/dev/null || break
     sleep 0.05
@@ -124,6 +124,30 @@ first_id=$(json "$tmp/files.json" "d['ids'][0]")
 check "out-dir: <out-dir>/<id>/out.txt holds what the agent wrote on the node" \
   grep -qx "task 0" "$tmp/out/$first_id/out.txt"
 
+# -- batch --workers: the batch command on the node pool ------------------------
+for i in $(seq 1 12); do
+  printf '{"id": "t%s", "task": "batch task %s"}\n' "$i" "$i"
+done >"$tmp/tasks.jsonl"
+# shellcheck disable=SC2046
+timeout 120 "$bin" -c "$tmp/w1.yaml" batch "$tmp/tasks.jsonl" --out "$tmp/results.jsonl" -j 8 \
+  --workers "$nodes" --out-dir "$tmp/batch-out" $(tls_of coord) >"$tmp/batch.out" 2>"$tmp/batch.err"
+check "batch --workers: exit 0" test $? -eq 0
+check "batch --workers: one completed line per id" \
+  test "$(python3 -c 'import json,sys; L=[json.loads(l) for l in open(sys.argv[1])]; print(len(L), len({l["id"] for l in L}), sum(l["status"]=="completed" for l in L))' "$tmp/results.jsonl")" = "12 12 12"
+check "batch --workers: each run's files under --out-dir/<run id>/" \
+  test "$(python3 -c '
+import json,sys,os
+n=0
+for l in open(sys.argv[1]):
+  d=json.loads(l)
+  p=os.path.join(d["workspace"],"out.txt")
+  n+=("batch task "+d["id"][1:]+"\n") in open(p).read()
+print(n)' "$tmp/results.jsonl")" = 12
+"$bin" -c "$tmp/w1.yaml" batch "$tmp/tasks.jsonl" --out "$tmp/r2.jsonl" --workers 192.0.2.1:4000 >"$tmp/batch-plain.out" 2>&1
+check "batch --workers off loopback without TLS: exit 2, nothing sent" test $? -eq 2
+check "batch --workers off loopback without TLS: says why" \
+  grep -q "refusing to connect to 192.0.2.1:4000 without TLS" "$tmp/batch-plain.out"
+
 # -- kill -9 of one worker mid-batch --------------------------------------------
 # shellcheck disable=SC2046
 timeout 120 "$harness" --workers "$nodes" --tasks 40 --kill-pid "$pid_w2" --kill-after 6 \
@@ -146,7 +170,7 @@ pids+=($!)
 deadline=$((SECONDS + 60))
 port_rogue=""
 while [ $SECONDS -lt $deadline ] && [ -z "$port_rogue" ]; do
-  port_rogue=$(sed -n 's/^worker listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$tmp/rogue.out")
+  port_rogue=$(sed -n 's/^worker listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$tmp/rogue.out" 2>/dev/null)
   sleep 0.05
 done
 # shellcheck disable=SC2046
