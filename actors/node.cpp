@@ -347,7 +347,7 @@ node_actor::behavior_type node_impl(self_ptr self, coordinator_actor coord,
   auto& st = self->state;
   st.coord = std::move(coord);
   st.deps = std::move(deps);
-  st.version = node_version();
+  st.version = st.deps.version.empty() ? node_version() : st.deps.version;
   st.vocabulary = vocabulary_fingerprint();
   // A caller gone (its connection dropped): its runs are cancelled.
   self->set_down_handler([=](caf::down_msg& dm) {

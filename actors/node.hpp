@@ -107,6 +107,8 @@ struct node_deps {
   /// Read the run's files on a detached actor (tests on the test
   /// coordinator turn it off).
   bool detached_workers = true;
+  /// The version it announces; empty: node_version().
+  std::string version;
 };
 
 struct node_state {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/after.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -52,8 +53,9 @@ node_outcome answer_for(const std::string& name, const node_task& task,
 }
 
 /// A node that answers every task at once (status completed), or holds
-/// them until cancel("release"), then answers them late (status
-/// converged, so a late answer that got recorded would show).
+/// them until cancel("finish") (answers them completed) or
+/// cancel("release") (answers them converged, so a late answer that got
+/// recorded would show).
 node_actor::behavior_type
 fake_node(node_actor::stateful_pointer<fake_node_state> self, std::string name,
           bool hold) {
@@ -81,10 +83,12 @@ fake_node(node_actor::stateful_pointer<fake_node_state> self, std::string name,
       return rp;
     },
     [=](atom::cancel, const std::string& id) {
-      if (id != "release")
+      if (id != "release" && id != "finish")
         return false;
+      auto status = id == "finish" ? run_status::completed
+                                   : run_status::converged;
       for (auto& [rp, task] : self->state.held)
-        rp.deliver(answer_for(self->state.name, task, run_status::converged));
+        rp.deliver(answer_for(self->state.name, task, status));
       self->state.held.clear();
       return true;
     },
@@ -141,17 +145,39 @@ struct fixture : ::testing::Test {
 };
 
 TEST_F(fixture, a_pool_spreads_tasks_over_its_nodes_by_free_slots) {
-  auto a = sys.spawn(fake_node, std::string{"a"}, false);
-  auto b = sys.spawn(fake_node, std::string{"b"}, false);
+  auto a = sys.spawn(fake_node, std::string{"a"}, true);
+  auto b = sys.spawn(fake_node, std::string{"b"}, true);
   auto pool = sys.spawn(node_pool_impl,
                         std::vector<node_link>{link_to("a", a), link_to("b", b)},
                         node_pool_deps{});
-  auto ids = submit(pool, 20);
-  ASSERT_EQ(ids.size(), 20u);
+  // Two slots each: the first four alternate (most free slots first), the
+  // fifth waits for a free slot.
+  auto ids = submit(pool, 5);
+  ASSERT_EQ(ids.size(), 5u);
+  for (auto& node : {a, b})
+    self->request(node, k_max_test_wait, atom::cancel_v, std::string{"finish"})
+      .receive([](bool) {}, [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+  // The fifth went to whichever freed a slot first; finish it too.
+  auto fifth = ids.back();
+  ids.pop_back();
   auto counts = by_node(pool, ids);
-  EXPECT_GT(counts["a"], 0);
-  EXPECT_GT(counts["b"], 0);
-  EXPECT_EQ(counts["a"] + counts["b"], 20);
+  EXPECT_EQ(counts["a"], 2);
+  EXPECT_EQ(counts["b"], 2);
+  // Its node_run may still be on its way to the node: finish until it ends.
+  self->send(pool, atom::result_v, fifth);
+  bool got = false;
+  auto deadline = std::chrono::steady_clock::now() + k_max_test_wait;
+  while (!got && std::chrono::steady_clock::now() < deadline) {
+    for (auto& node : {a, b})
+      caf::anon_send(node, atom::cancel_v, std::string{"finish"});
+    self->receive(
+      [&](run_result& r) {
+        EXPECT_EQ(r.run_id, fifth);
+        got = true;
+      },
+      caf::after(std::chrono::milliseconds{50}) >> [] {});
+  }
+  EXPECT_TRUE(got) << "no result for the fifth task";
   self->send_exit(pool, caf::exit_reason::user_shutdown);
   self->send_exit(a, caf::exit_reason::user_shutdown);
   self->send_exit(b, caf::exit_reason::user_shutdown);
@@ -182,7 +208,8 @@ TEST_F(fixture, a_late_answer_from_a_node_thought_dead_is_dropped) {
   auto ids = submit(pool, 6);
   // The pool hears that a went down (as when its connection drops), while
   // a still lives and holds two tasks.
-  caf::anon_send(pool, caf::down_msg{a.address(),
+  caf::anon_send(caf::actor_cast<caf::actor>(pool),
+                 caf::down_msg{a.address(),
                                      caf::exit_reason::remote_link_unreachable});
   auto counts = by_node(pool, ids);
   EXPECT_EQ(counts["b"], 6);
@@ -287,9 +314,9 @@ TEST(node_handshake, versions_are_exchanged_and_a_mismatch_is_refused) {
   system_config server_cfg{false, true};
   caf::actor_system server{server_cfg};
   // The node believes it runs 9.9.9.
-  ::setenv("ORCH_FAKE_VERSION", "9.9.9", 1);
-  auto odd = server.spawn(node_impl, coordinator_actor{}, node_deps{});
-  ::unsetenv("ORCH_FAKE_VERSION");
+  node_deps odd_deps;
+  odd_deps.version = "9.9.9";
+  auto odd = server.spawn(node_impl, coordinator_actor{}, odd_deps);
   auto same = server.spawn(node_impl, coordinator_actor{}, node_deps{});
   auto odd_port = publish_node(odd, host_port{"127.0.0.1", 0}, false);
   auto same_port = publish_node(same, host_port{"127.0.0.1", 0}, false);
