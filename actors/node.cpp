@@ -99,11 +99,10 @@ caf::behavior collector_impl(caf::event_based_actor* self) {
   };
 }
 
-std::string mismatch_text(const std::string& mine, const std::string& my_vocab,
-                          const std::string& theirs,
-                          const std::string& their_vocab,
-                          const std::string& who_am_i,
-                          const std::string& who_are_they) {
+std::string
+mismatch_text(const std::string& mine, const std::string& my_vocab,
+              const std::string& theirs, const std::string& their_vocab,
+              const std::string& who_am_i, const std::string& who_are_they) {
   return "version mismatch: " + who_am_i + " runs ai-orchestrator " + mine
          + " (vocabulary " + my_vocab + "), " + who_are_they
          + " runs ai-orchestrator " + theirs + " (vocabulary " + their_vocab
@@ -199,8 +198,8 @@ caf::expected<uint16_t> publish_node(const node_actor& node,
                                      const host_port& at, bool tls) {
   if (tls)
     return caf::openssl::publish(node, at.port, at.host.c_str(), true);
-  return node.home_system().middleman().publish(node, at.port,
-                                                at.host.c_str(), true);
+  return node.home_system().middleman().publish(node, at.port, at.host.c_str(),
+                                                true);
 }
 
 node_link connect_node(caf::actor_system& sys, const std::string& address,
@@ -213,10 +212,9 @@ node_link connect_node(caf::actor_system& sys, const std::string& address,
     link.error = error;
     return link;
   }
-  auto remote = tls ? caf::openssl::remote_actor<node_actor>(sys, at->host,
-                                                             at->port)
-                    : sys.middleman().remote_actor<node_actor>(at->host,
-                                                               at->port);
+  auto remote
+    = tls ? caf::openssl::remote_actor<node_actor>(sys, at->host, at->port)
+          : sys.middleman().remote_actor<node_actor>(at->host, at->port);
   if (!remote) {
     auto& e = remote.error();
     if (e == caf::sec::unexpected_actor_messaging_interface)
@@ -225,11 +223,14 @@ node_link connect_node(caf::actor_system& sys, const std::string& address,
                      "ai-orchestrator version?); this side runs "
                    + node_version();
     else
-      link.error = "cannot reach the node at " + address + ": "
-                   + sys.render(e)
-                   + (tls ? " (with TLS: is its certificate signed by the "
-                            "same CA, and is it a TLS worker?)"
-                          : "");
+      link.error = "cannot reach the node at " + address + ": " + sys.render(e);
+    // Connected, then dropped during the handshake: TLS refused it (or
+    // one side speaks TLS and the other not).
+    if (e != caf::sec::cannot_connect_to_node)
+      link.error += tls ? " (TLS refused: is its certificate signed by the "
+                          "same CA as ours, and is it a TLS worker?)"
+                        : " (is it a TLS worker? then give --tls-ca, "
+                          "--tls-cert and --tls-key)";
     return link;
   }
   caf::scoped_actor self{sys};
@@ -279,9 +280,9 @@ void collect_run_files(const run_result& res, std::size_t max_bytes,
       omitted.push_back(rel + ": " + dir.describe(rel));
       continue;
     }
-    detail::unique_fd fd{::openat(dir.fd.get(), parts.back().c_str(),
-                                  O_RDONLY | O_NOFOLLOW | O_NONBLOCK
-                                    | O_CLOEXEC)};
+    detail::unique_fd fd{
+      ::openat(dir.fd.get(), parts.back().c_str(),
+               O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)};
     if (!fd) {
       omitted.push_back(rel + ": "
                         + (errno == ELOOP ? std::string{"a symlink"}
@@ -363,8 +364,8 @@ node_actor::behavior_type node_impl(self_ptr self, coordinator_actor coord,
       auto& st = self->state;
       if (version != st.version || vocabulary != st.vocabulary)
         return caf::make_error(errc::version_mismatch,
-                               mismatch_text(st.version, st.vocabulary,
-                                             version, vocabulary, "this node",
+                               mismatch_text(st.version, st.vocabulary, version,
+                                             vocabulary, "this node",
                                              "the coordinator"));
       return status_of(self);
     },
@@ -375,9 +376,9 @@ node_actor::behavior_type node_impl(self_ptr self, coordinator_actor coord,
       auto rp = self->make_response_promise<node_outcome>();
       auto& st = self->state;
       if (st.tasks.count(task.task_id) > 0) {
-        rp.deliver(caf::make_error(errc::invalid_request,
-                                   "task " + task.task_id
-                                     + " is already running here"));
+        rp.deliver(
+          caf::make_error(errc::invalid_request,
+                          "task " + task.task_id + " is already running here"));
         return rp;
       }
       auto owner = self->current_sender();
@@ -416,12 +417,12 @@ node_actor::behavior_type node_impl(self_ptr self, coordinator_actor coord,
                     rp.deliver(std::move(out));
                     return;
                   }
-                  auto max_bytes = static_cast<uint64_t>(
-                    st.deps.max_result_bytes);
-                  auto collector = st.deps.detached_workers
-                                     ? self->spawn<caf::detached>(
-                                       collector_impl)
-                                     : self->spawn(collector_impl);
+                  auto max_bytes
+                    = static_cast<uint64_t>(st.deps.max_result_bytes);
+                  auto collector
+                    = st.deps.detached_workers
+                        ? self->spawn<caf::detached>(collector_impl)
+                        : self->spawn(collector_impl);
                   self
                     ->request(collector, caf::infinite, collect_atom::value,
                               std::move(out), max_bytes)

@@ -148,7 +148,8 @@ std::vector<std::string> write_run_files(const std::string& out_dir,
 /// The behaviour of a node actor around the local coordinator `coord`.
 /// Callers are monitored: when one goes down (its connection dropped), the
 /// runs it asked for are cancelled.
-node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> self,
-                                    coordinator_actor coord, node_deps deps);
+node_actor::behavior_type
+node_impl(node_actor::stateful_pointer<node_state> self,
+          coordinator_actor coord, node_deps deps);
 
 } // namespace orch

@@ -124,11 +124,11 @@ void node_lost(self_ptr self, size_t i, const std::string& why) {
       continue;
     t.node = -1;
     if (t.attempt >= st.deps.max_attempts) {
-      given_up.emplace_back(
-        kvp.first, failed_result(t, "its worker node " + n.address
-                                      + " was lost on each of "
-                                      + std::to_string(t.attempt)
-                                      + " attempts; last: " + why));
+      given_up.emplace_back(kvp.first,
+                            failed_result(t, "its worker node " + n.address
+                                               + " was lost on each of "
+                                               + std::to_string(t.attempt)
+                                               + " attempts; last: " + why));
       continue;
     }
     t.info.state = "queued";
@@ -143,8 +143,8 @@ void node_lost(self_ptr self, size_t i, const std::string& why) {
   dispatch(self);
 }
 
-void on_outcome(self_ptr self, size_t i, const std::string& id,
-                int32_t attempt, node_outcome& out) {
+void on_outcome(self_ptr self, size_t i, const std::string& id, int32_t attempt,
+                node_outcome& out) {
   auto& st = self->state;
   auto it = st.tasks.find(id);
   if (it == st.tasks.end() || it->second.result || it->second.writing
@@ -220,9 +220,8 @@ void on_error(self_ptr self, size_t i, const std::string& id, int32_t attempt,
   ++n.done;
   // The node refused the spec (unknown workflow, agent unavailable there).
   record(self, id,
-         failed_result(it->second,
-                       "refused by worker node " + n.address + ": "
-                         + error_text(e)));
+         failed_result(it->second, "refused by worker node " + n.address + ": "
+                                     + error_text(e)));
   dispatch(self);
 }
 
@@ -272,7 +271,9 @@ void dispatch(self_ptr self) {
         });
   }
   bool any_alive = std::any_of(st.nodes.begin(), st.nodes.end(),
-                               [](const auto& n) { return n.alive; });
+                               [](const auto& n) {
+                                 return n.alive;
+                               });
   if (!any_alive && !st.queue.empty())
     fail_queued(self, no_node_text(self));
 }
@@ -287,8 +288,8 @@ bool cancel_tasks(self_ptr self, const std::string& id) {
     found = true;
     auto& t = kvp.second;
     if (t.node >= 0)
-      caf::anon_send(st.nodes[static_cast<size_t>(t.node)].actor, atom::cancel_v,
-                 kvp.first);
+      caf::anon_send(st.nodes[static_cast<size_t>(t.node)].actor,
+                     atom::cancel_v, kvp.first);
     else if (!t.writing)
       queued.push_back(kvp.first);
   }
@@ -331,8 +332,7 @@ coordinator_actor::behavior_type node_pool_impl(self_ptr self,
     for (size_t i = 0; i < st.nodes.size(); ++i)
       if (st.nodes[i].actor && st.nodes[i].actor.address() == dm.source)
         node_lost(self, i,
-                  "connection lost (" + self->system().render(dm.reason)
-                    + ")");
+                  "connection lost (" + self->system().render(dm.reason) + ")");
     auto gone = [&](const progress_sink& s) {
       return s.address() == dm.source;
     };
@@ -348,12 +348,12 @@ coordinator_actor::behavior_type node_pool_impl(self_ptr self,
   return {
     [=](atom::submit, run_spec& spec) -> caf::result<std::string> {
       auto& st = self->state;
-      if (std::none_of(st.nodes.begin(), st.nodes.end(),
-                       [](const auto& n) { return n.alive; }))
+      if (std::none_of(st.nodes.begin(), st.nodes.end(), [](const auto& n) {
+            return n.alive;
+          }))
         return caf::make_error(errc::node_unavailable, no_node_text(self));
       if (spec.task.empty())
-        return caf::make_error(errc::invalid_request,
-                               "the task text is empty");
+        return caf::make_error(errc::invalid_request, "the task text is empty");
       auto id = make_run_id();
       auto& t = st.tasks[id];
       t.spec = std::move(spec);
@@ -399,8 +399,7 @@ coordinator_actor::behavior_type node_pool_impl(self_ptr self,
     [=](atom::cancel, const std::string& id) {
       return cancel_tasks(self, id);
     },
-    [=](atom::subscribe, const std::string& id, uint64_t,
-        progress_sink sink) {
+    [=](atom::subscribe, const std::string& id, uint64_t, progress_sink sink) {
       auto& st = self->state;
       self->monitor(sink);
       if (id.empty()) {

@@ -904,8 +904,8 @@ using node_actor = caf::typed_actor<
   /// The connect handshake: the caller's version and vocabulary
   /// fingerprint; answers the node's status, or errc::version_mismatch
   /// naming both versions.
-  caf::replies_to<atom::node_hello, std::string, std::string>::with<
-    node_status>,
+  caf::replies_to<atom::node_hello, std::string,
+                  std::string>::with<node_status>,
   caf::replies_to<atom::node_info>::with<node_status>,
   /// Runs the task to its end in the node's own workspace; answers the
   /// result and the files it wrote (bounded), or an error when the node

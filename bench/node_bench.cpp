@@ -67,10 +67,13 @@ double drive(caf::actor_system& sys, const coordinator_actor& coord, int n) {
     spec.task = "task " + std::to_string(i);
     spec.workflow = "default";
     self->request(coord, std::chrono::seconds{60}, atom::submit_v, spec)
-      .receive([&](std::string& id) { ids.push_back(std::move(id)); },
-               [&](caf::error& e) {
-                 std::fprintf(stderr, "submit: %s\n", sys.render(e).c_str());
-               });
+      .receive(
+        [&](std::string& id) {
+          ids.push_back(std::move(id));
+        },
+        [&](caf::error& e) {
+          std::fprintf(stderr, "submit: %s\n", sys.render(e).c_str());
+        });
   }
   int ok = 0;
   for (auto& id : ids)
@@ -172,13 +175,15 @@ int main(int argc, char** argv) {
   auto l = local(root, tasks, slots);
   std::printf("  local coordinator:              %7.1f tasks/s\n", l);
   auto n = through_node(root, tasks, slots, nullptr);
-  std::printf("  pool -> 1 worker node (plain):  %7.1f tasks/s  (%.2f x local)\n",
-              n, l > 0 ? n / l : 0.0);
+  std::printf(
+    "  pool -> 1 worker node (plain):  %7.1f tasks/s  (%.2f x local)\n", n,
+    l > 0 ? n / l : 0.0);
   tls_files tls;
   if (make_certs(root, tls)) {
     auto t = through_node(root, tasks, slots, &tls);
-    std::printf("  pool -> 1 worker node (TLS):    %7.1f tasks/s  (%.2f x local)\n",
-                t, l > 0 ? t / l : 0.0);
+    std::printf(
+      "  pool -> 1 worker node (TLS):    %7.1f tasks/s  (%.2f x local)\n", t,
+      l > 0 ? t / l : 0.0);
   } else {
     std::printf("  pool -> 1 worker node (TLS):    skipped (openssl failed)\n");
   }

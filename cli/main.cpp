@@ -60,8 +60,8 @@ public:
         log.error("config-error {}", e.to_string());
     }
     // The audit log, for the commands that do something worth auditing.
-    if (res.value && (command_ == "run" || command_ == "shell"
-                        || command_ == "batch"))
+    if (res.value
+        && (command_ == "run" || command_ == "shell" || command_ == "batch"))
       open_audit(fd.get(), res.value->settings.audit);
   }
   log_session(const log_session&) = delete;

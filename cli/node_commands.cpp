@@ -93,10 +93,9 @@ void prepare_pool_config(system_config& cfg, const tls_files& tls) {
     enable_tls(cfg, tls);
 }
 
-coordinator_actor start_node_pool(caf::actor_system& sys,
-                                  const std::string& workers, bool tls,
-                                  const std::string& out_dir,
-                                  std::string& error) {
+coordinator_actor
+start_node_pool(caf::actor_system& sys, const std::string& workers, bool tls,
+                const std::string& out_dir, std::string& error) {
   std::vector<node_link> links;
   size_t usable = 0;
   for (const auto& a : split_addresses(workers)) {
@@ -186,9 +185,8 @@ int cmd_worker(const worker_options& opts, load_result loaded) {
     caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
     return exit_failure;
   }
-  auto address = (at->host.find(':') != std::string::npos
-                    ? "[" + at->host + "]"
-                    : at->host)
+  auto address = (at->host.find(':') != std::string::npos ? "[" + at->host + "]"
+                                                          : at->host)
                  + ":" + std::to_string(*port);
   std::printf("worker listening on %s (%s), %d slot(s), version %s, "
               "agents: %s\n",
@@ -206,7 +204,9 @@ int cmd_worker(const worker_options& opts, load_result loaded) {
       sys, [waiter = caf::actor_cast<caf::actor>(self)](int s) {
         caf::anon_send(waiter, signal_atom::value, static_cast<int32_t>(s));
       }};
-    self->receive([&](signal_atom, int32_t s) { signo = s; });
+    self->receive([&](signal_atom, int32_t s) {
+      signo = s;
+    });
     signals.stop();
     self->send(coord, atom::cancel_v, std::string{});
   }
@@ -252,9 +252,9 @@ int cmd_workers(const workers_options& opts) {
       }
       out.push_back(std::move(j));
     }
-    std::printf("%s\n", out.dump(2, ' ', false,
-                                 nlohmann::json::error_handler_t::replace)
-                          .c_str());
+    std::printf(
+      "%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+                .c_str());
   } else {
     std::vector<std::vector<std::string>> rows{
       {"NODE", "VERSION", "SLOTS", "RUNNING", "AGENTS", "STATUS"}};
@@ -266,8 +266,9 @@ int cmd_workers(const workers_options& opts) {
         {l.address, known ? l.status.version : "-",
          known ? std::to_string(l.status.slots) : "-",
          known ? std::to_string(l.status.running) : "-",
-         known ? (l.status.agents.empty() ? "none" : joined(l.status.agents, ","))
-               : "-",
+         known
+           ? (l.status.agents.empty() ? "none" : joined(l.status.agents, ","))
+           : "-",
          l.error.empty() ? "ok" : "error: " + l.error});
     }
     print_rows(std::move(rows));

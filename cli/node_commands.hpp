@@ -60,9 +60,8 @@ void prepare_pool_config(system_config& cfg, const tls_files& tls);
 /// Connects to every node of `workers` and spawns a node pool over those
 /// that answered (a warning on stderr names each one that did not). Returns
 /// a null handle, with `error` set, when none did.
-coordinator_actor start_node_pool(caf::actor_system& sys,
-                                  const std::string& workers, bool tls,
-                                  const std::string& out_dir,
-                                  std::string& error);
+coordinator_actor
+start_node_pool(caf::actor_system& sys, const std::string& workers, bool tls,
+                const std::string& out_dir, std::string& error);
 
 } // namespace orch::cli

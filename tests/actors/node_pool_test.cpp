@@ -116,8 +116,13 @@ struct fixture : ::testing::Test {
       spec.task = "task " + std::to_string(i);
       spec.workflow = "default";
       self->request(pool, k_max_test_wait, atom::submit_v, spec)
-        .receive([&](std::string& id) { ids.push_back(id); },
-                 [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+        .receive(
+          [&](std::string& id) {
+            ids.push_back(id);
+          },
+          [&](caf::error& e) {
+            ADD_FAILURE() << sys.render(e);
+          });
     }
     return ids;
   }
@@ -125,8 +130,13 @@ struct fixture : ::testing::Test {
   run_result result(const coordinator_actor& pool, const std::string& id) {
     run_result out;
     self->request(pool, k_max_test_wait, atom::result_v, id)
-      .receive([&](run_result& r) { out = std::move(r); },
-               [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+      .receive(
+        [&](run_result& r) {
+          out = std::move(r);
+        },
+        [&](caf::error& e) {
+          ADD_FAILURE() << sys.render(e);
+        });
     return out;
   }
 
@@ -147,16 +157,19 @@ struct fixture : ::testing::Test {
 TEST_F(fixture, a_pool_spreads_tasks_over_its_nodes_by_free_slots) {
   auto a = sys.spawn(fake_node, std::string{"a"}, true);
   auto b = sys.spawn(fake_node, std::string{"b"}, true);
-  auto pool = sys.spawn(node_pool_impl,
-                        std::vector<node_link>{link_to("a", a), link_to("b", b)},
-                        node_pool_deps{});
+  auto pool = sys.spawn(
+    node_pool_impl, std::vector<node_link>{link_to("a", a), link_to("b", b)},
+    node_pool_deps{});
   // Two slots each: the first four alternate (most free slots first), the
   // fifth waits for a free slot.
   auto ids = submit(pool, 5);
   ASSERT_EQ(ids.size(), 5u);
   for (auto& node : {a, b})
     self->request(node, k_max_test_wait, atom::cancel_v, std::string{"finish"})
-      .receive([](bool) {}, [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+      .receive([](bool) {},
+               [&](caf::error& e) {
+                 ADD_FAILURE() << sys.render(e);
+               });
   // The fifth went to whichever freed a slot first; finish it too.
   auto fifth = ids.back();
   ids.pop_back();
@@ -186,9 +199,9 @@ TEST_F(fixture, a_pool_spreads_tasks_over_its_nodes_by_free_slots) {
 TEST_F(fixture, the_tasks_of_a_node_that_dies_run_on_another_once) {
   auto a = sys.spawn(fake_node, std::string{"a"}, true);
   auto b = sys.spawn(fake_node, std::string{"b"}, false);
-  auto pool = sys.spawn(node_pool_impl,
-                        std::vector<node_link>{link_to("a", a), link_to("b", b)},
-                        node_pool_deps{});
+  auto pool = sys.spawn(
+    node_pool_impl, std::vector<node_link>{link_to("a", a), link_to("b", b)},
+    node_pool_deps{});
   auto ids = submit(pool, 6);
   // a holds its two; the other four went through b. Then a dies.
   self->send_exit(a, caf::exit_reason::kill);
@@ -202,21 +215,26 @@ TEST_F(fixture, the_tasks_of_a_node_that_dies_run_on_another_once) {
 TEST_F(fixture, a_late_answer_from_a_node_thought_dead_is_dropped) {
   auto a = sys.spawn(fake_node, std::string{"a"}, true);
   auto b = sys.spawn(fake_node, std::string{"b"}, false);
-  auto pool = sys.spawn(node_pool_impl,
-                        std::vector<node_link>{link_to("a", a), link_to("b", b)},
-                        node_pool_deps{});
+  auto pool = sys.spawn(
+    node_pool_impl, std::vector<node_link>{link_to("a", a), link_to("b", b)},
+    node_pool_deps{});
   auto ids = submit(pool, 6);
   // The pool hears that a went down (as when its connection drops), while
   // a still lives and holds two tasks.
-  caf::anon_send(caf::actor_cast<caf::actor>(pool),
-                 caf::down_msg{a.address(),
-                                     caf::exit_reason::remote_link_unreachable});
+  caf::anon_send(
+    caf::actor_cast<caf::actor>(pool),
+    caf::down_msg{a.address(), caf::exit_reason::remote_link_unreachable});
   auto counts = by_node(pool, ids);
   EXPECT_EQ(counts["b"], 6);
   // Now a answers them (converged): too late, the results stay b's.
   self->request(a, k_max_test_wait, atom::cancel_v, std::string{"release"})
-    .receive([](bool released) { EXPECT_TRUE(released); },
-             [&](caf::error& e) { ADD_FAILURE() << sys.render(e); });
+    .receive(
+      [](bool released) {
+        EXPECT_TRUE(released);
+      },
+      [&](caf::error& e) {
+        ADD_FAILURE() << sys.render(e);
+      });
   counts = by_node(pool, ids);
   EXPECT_EQ(counts["b"], 6);
   self->send_exit(pool, caf::exit_reason::user_shutdown);
@@ -239,11 +257,13 @@ TEST_F(fixture, with_no_node_left_the_queued_tasks_fail_and_submit_refuses) {
   run_spec spec;
   spec.task = "one more";
   self->request(pool, k_max_test_wait, atom::submit_v, spec)
-    .receive([](std::string&) { ADD_FAILURE() << "accepted"; },
-             [&](caf::error& e) {
-               EXPECT_EQ(e.code(),
-                         static_cast<uint8_t>(errc::node_unavailable));
-             });
+    .receive(
+      [](std::string&) {
+        ADD_FAILURE() << "accepted";
+      },
+      [&](caf::error& e) {
+        EXPECT_EQ(e.code(), static_cast<uint8_t>(errc::node_unavailable));
+      });
   self->send_exit(pool, caf::exit_reason::user_shutdown);
 }
 

@@ -68,10 +68,13 @@ int main(int argc, char** argv) {
     spec.task = "task " + std::to_string(i);
     spec.workflow = get("--workflow", "default");
     self->request(pool, std::chrono::seconds{10}, atom::submit_v, spec)
-      .receive([&](std::string& id) { ids.push_back(id); },
-               [&](caf::error& e) {
-                 std::fprintf(stderr, "submit: %s\n", sys.render(e).c_str());
-               });
+      .receive(
+        [&](std::string& id) {
+          ids.push_back(id);
+        },
+        [&](caf::error& e) {
+          std::fprintf(stderr, "submit: %s\n", sys.render(e).c_str());
+        });
   }
   for (auto& id : ids)
     self->send(pool, atom::result_v, id);
@@ -107,7 +110,10 @@ int main(int argc, char** argv) {
         if (ev.kind == progress_event::kind_t::run_started)
           ++starts[ev.run_id];
       },
-      caf::after(std::chrono::seconds{60}) >> [&] { timed_out = true; });
+      caf::after(std::chrono::seconds{60}) >>
+        [&] {
+          timed_out = true;
+        });
   }
   bool exactly_once = seen.size() == ids.size()
                       && static_cast<int>(ids.size()) == tasks;
