@@ -209,9 +209,11 @@ void on_error(self_ptr self, size_t i, const std::string& id, int32_t attempt,
     ++st.dropped;
     return;
   }
-  if (e.category() == caf::atom("system")) {
-    // The node (or the connection to it) is gone: the down message may come
-    // after this; either one requeues the task once.
+  if (e.category() != caf::atom("orch")) {
+    // The node (or the connection to it) is gone: a request to a proxy that
+    // just died bounces with its exit reason (category "exit") or a system
+    // error; the down message may come after this; either one requeues the
+    // task once. A node refuses a run only with an orch error.
     node_lost(self, i, self->system().render(e));
     return;
   }
