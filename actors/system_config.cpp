@@ -28,6 +28,10 @@ std::string to_string(errc x) {
       return "session_busy";
     case errc::session_store_failed:
       return "session_store_failed";
+    case errc::version_mismatch:
+      return "version_mismatch";
+    case errc::node_unavailable:
+      return "node_unavailable";
   }
   return "errc(" + std::to_string(static_cast<int>(x)) + ")";
 }

@@ -58,6 +58,11 @@ ORCH_ATOM(save, "sessSave")
 ORCH_ATOM(load, "sessLoad")
 ORCH_ATOM(set_workflow, "sessWflow")
 ORCH_ATOM(set_agent, "sessAgent")
+// -- h16b
+// Worker nodes (actors/node.hpp, actors/node_pool.hpp).
+ORCH_ATOM(node_hello, "nodeHello")
+ORCH_ATOM(node_info, "nodeInfo")
+ORCH_ATOM(node_run, "nodeRun")
 
 } // namespace orch::atom
 
@@ -437,6 +442,56 @@ struct session_info {
   std::string path;
 };
 
+// -- h16b
+/// What a worker node says of itself (actors/node.hpp): at connect (the
+/// answer to node_hello) and on `workers`.
+struct node_status {
+  /// ai-orchestrator version of the node (ORCH_VERSION).
+  std::string version;
+  /// Fingerprint of the node's message vocabulary (vocabulary_fingerprint).
+  std::string vocabulary;
+  /// Runs the node takes at once.
+  int32_t slots = 1;
+  /// Runs it is running now.
+  int32_t running = 0;
+  /// The enabled agents that can run there (installed, not disabled).
+  std::vector<std::string> agents;
+  /// The enabled agents that cannot, each "name: why".
+  std::vector<std::string> unavailable;
+  /// Runs it finished since it started.
+  int64_t finished = 0;
+};
+
+/// One run for a worker node: a pool's task id (the run id on the pool's
+/// side), the attempt (a task requeued after its node died runs again with
+/// the next one) and the spec, run there in the node's own workspace.
+struct node_task {
+  std::string task_id;
+  int32_t attempt = 1;
+  run_spec spec;
+};
+
+/// One file a run wrote, brought back from a worker node.
+struct run_file {
+  /// Workspace-relative, '/'-separated.
+  std::string path;
+  std::string content;
+};
+
+/// What a worker node answers for a node_task: the run's result and the
+/// files it wrote, size-bounded (node_deps::max_result_bytes): a file that
+/// would take the total over the bound, or that cannot be read safely, is
+/// left out and named in `omitted` ("path: why").
+struct node_outcome {
+  std::string task_id;
+  int32_t attempt = 1;
+  /// The node's address as the node sees itself ("host:port").
+  std::string node;
+  run_result result;
+  std::vector<run_file> files;
+  std::vector<std::string> omitted;
+};
+
 // -- inspect (CAF 0.17 form) --------------------------------------------------
 
 template<class Inspector>
@@ -637,6 +692,30 @@ typename Inspector::result_type inspect(Inspector& f, batch_stats& x) {
            x.elapsed_ms, x.stopped, x.error);
 }
 
+// -- h16b
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_status& x) {
+  return f(caf::meta::type_name("orch::node_status"), x.version, x.vocabulary,
+           x.slots, x.running, x.agents, x.unavailable, x.finished);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_task& x) {
+  return f(caf::meta::type_name("orch::node_task"), x.task_id, x.attempt,
+           x.spec);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_file& x) {
+  return f(caf::meta::type_name("orch::run_file"), x.path, x.content);
+}
+
+template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_outcome& x) {
+  return f(caf::meta::type_name("orch::node_outcome"), x.task_id, x.attempt,
+           x.node, x.result, x.files, x.omitted);
+}
+
 /// Error codes of the runtime, sent as caf::error.
 enum class errc : uint8_t {
   /// A request named an agent or workflow that does not exist.
@@ -660,6 +739,12 @@ enum class errc : uint8_t {
   /// A saved session cannot be read, written or named so (the message names
   /// the path or the rule).
   session_store_failed,
+  // -- h16b
+  /// A worker node and its coordinator run different versions or
+  /// vocabularies (the message names both).
+  version_mismatch,
+  /// No worker node is left to run a task, or the node cannot take it.
+  node_unavailable,
 };
 
 std::string to_string(errc x);
@@ -700,6 +785,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(orch, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orch, (orch::session_info))
   // -- h16a
   CAF_ADD_TYPE_ID(orch, (orch::batch_stats))
+  // -- h16b
+  CAF_ADD_TYPE_ID(orch, (orch::node_status))
+  CAF_ADD_TYPE_ID(orch, (orch::node_task))
+  CAF_ADD_TYPE_ID(orch, (orch::run_file))
+  CAF_ADD_TYPE_ID(orch, (std::vector<orch::run_file>))
+  CAF_ADD_TYPE_ID(orch, (orch::node_outcome))
 
 CAF_END_TYPE_ID_BLOCK(orch)
 
@@ -805,5 +896,22 @@ using batch_actor = caf::typed_actor<
   /// Its own timer: syncs the output when lines wait longer than the
   /// interval.
   caf::reacts_to<atom::flush>>;
+
+// -- h16b
+/// A worker node (actors/node.hpp): runs whole workflow runs on its own
+/// machine for a node pool on another (actors/node_pool.hpp).
+using node_actor = caf::typed_actor<
+  /// The connect handshake: the caller's version and vocabulary
+  /// fingerprint; answers the node's status, or errc::version_mismatch
+  /// naming both versions.
+  caf::replies_to<atom::node_hello, std::string,
+                  std::string>::with<node_status>,
+  caf::replies_to<atom::node_info>::with<node_status>,
+  /// Runs the task to its end in the node's own workspace; answers the
+  /// result and the files it wrote (bounded), or an error when the node
+  /// refused the spec (errc as the coordinator's submit).
+  caf::replies_to<atom::node_run, node_task>::with<node_outcome>,
+  /// Cancels the run of a task id ("" = all); answers whether one was found.
+  caf::replies_to<atom::cancel, std::string>::with<bool>>;
 
 } // namespace orch

@@ -22,9 +22,11 @@
 
 #include "actors/batch.hpp"
 #include "actors/coordinator.hpp"
+#include "actors/node.hpp"
 #include "actors/signals.hpp"
 #include "actors/system_config.hpp"
 #include "cli/commands.hpp"
+#include "cli/node_commands.hpp"
 #include "cli/terminal.hpp"
 #include "runtime/audit_log.hpp"
 #include "runtime/batch_task.hpp"
@@ -306,6 +308,17 @@ int cmd_batch(const batch_options& opts, load_result loaded) {
                  shown(opts.workflow).c_str());
     return exit_usage;
   }
+  // -- h16b: worker nodes (checked before anything is read or written)
+  tls_files tls{opts.tls_ca, opts.tls_cert, opts.tls_key};
+  if (!opts.workers.empty()) {
+    if (auto e = check_pool_options(opts.workers, tls); !e.empty()) {
+      std::fprintf(stderr, "error: %s\n", shown(e).c_str());
+      return exit_usage;
+    }
+  } else if (!opts.out_dir.empty() || tls.any()) {
+    std::fprintf(stderr, "error: --out-dir and --tls-* go with --workers\n");
+    return exit_usage;
+  }
   raise_file_limit();
   batch_task_limits limits;
   limits.max_task_bytes = cfg->settings.max_task_chars;
@@ -371,10 +384,24 @@ int cmd_batch(const batch_options& opts, load_result loaded) {
   deps.bad_lines = checked.bad;
   batch_wait outcome;
   {
-    system_config sys_cfg{false, false,
+    system_config sys_cfg{false, !opts.workers.empty(),
                           static_cast<size_t>(cfg->settings.scheduler_threads)};
+    prepare_pool_config(sys_cfg, tls);
     caf::actor_system sys{sys_cfg};
-    auto coord = batch_backend(sys, cfg, opts);
+    coordinator_actor coord;
+    if (opts.workers.empty()) {
+      coord = batch_backend(sys, cfg, opts);
+    } else {
+      // -- h16b: the tasks run on worker nodes; the pool speaks
+      // coordinator_actor, so the batch does not know the difference.
+      std::string pool_error;
+      coord = start_node_pool(sys, opts.workers, tls.any(), opts.out_dir,
+                              pool_error);
+      if (!coord) {
+        std::fprintf(stderr, "error: %s\n", shown(pool_error).c_str());
+        return exit_failure;
+      }
+    }
     deps.coordinator = coord;
     auto batch = spawn_batch(sys, std::move(deps));
     caf::scoped_actor self{sys};

@@ -79,6 +79,15 @@ struct batch_options {
   bool no_cache = false;
   /// Seconds between progress lines when stderr is not a terminal.
   double progress_interval = 10;
+  // -- h16b
+  /// Worker nodes (host:port,...): the tasks run there, not here.
+  std::string workers;
+  /// Mutual TLS with the workers (all three or none).
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  /// Where the files each run wrote on its node go: <out_dir>/<id>/.
+  std::string out_dir;
 };
 
 /// Runs every task of a JSON-lines file (see README, `batch`); exit 0 when

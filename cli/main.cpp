@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/node_commands.hpp"
 #include "cli/shell.hpp"
 #include "cli/terminal.hpp"
 #include "config/config.hpp"
@@ -262,6 +263,56 @@ int main(int argc, char** argv) {
                  "terminal")
     ->check(CLI::Range(0.05, 86400.0))
     ->capture_default_str();
+  // -- h16b: the tasks on worker nodes
+  batch->add_option("--workers", batch_opts.workers,
+                    "Run the tasks on these worker nodes (host:port,...; "
+                    "see `worker`) instead of here");
+  batch->add_option("--tls-ca", batch_opts.tls_ca,
+                    "CA certificate (PEM) that signs every node's certificate");
+  batch->add_option("--tls-cert", batch_opts.tls_cert,
+                    "This process's certificate (PEM), signed by --tls-ca");
+  batch->add_option("--tls-key", batch_opts.tls_key,
+                    "The key of --tls-cert (PEM)");
+  batch->add_option("--out-dir", batch_opts.out_dir,
+                    "With --workers: write the files each run wrote under "
+                    "DIR/<run id>/");
+
+  // -- h16b: worker nodes
+  worker_options worker_opts;
+  std::size_t max_result_kib = orch::default_max_result_bytes >> 10;
+  auto worker = app.add_subcommand(
+    "worker", "Run workflow runs for coordinators on other machines "
+              "(`batch --workers`): publish this node on HOST:PORT");
+  worker
+    ->add_option("--listen", worker_opts.listen,
+                 "HOST:PORT to listen on (port 0: any free one, printed); "
+                 "off loopback only with TLS")
+    ->required();
+  worker->add_option("--slots", worker_opts.slots, "Runs taken at once")
+    ->capture_default_str();
+  worker
+    ->add_option("--max-result-kib", max_result_kib,
+                 "Files of one run sent back, at most this many KiB in all "
+                 "(the rest is named in the result)")
+    ->capture_default_str();
+  auto add_tls = [](CLI::App* cmd, orch::tls_files& tls) {
+    cmd->add_option("--tls-ca", tls.ca,
+                    "CA certificate (PEM) that signs every node's certificate");
+    cmd->add_option("--tls-cert", tls.cert,
+                    "This process's certificate (PEM), signed by --tls-ca");
+    cmd->add_option("--tls-key", tls.key, "The key of --tls-cert (PEM)");
+  };
+  add_tls(worker, worker_opts.tls);
+  workers_options workers_opts;
+  auto workers = app.add_subcommand(
+    "workers", "Show each worker node: version, slots, running, agents");
+  workers
+    ->add_option("--workers", workers_opts.workers,
+                 "Nodes as host:port,host:port")
+    ->required();
+  add_tls(workers, workers_opts.tls);
+  workers->add_flag("--json", workers_opts.json,
+                    "Print JSON instead of a table");
 
   try {
     app.parse(argc, argv);
@@ -304,6 +355,12 @@ int main(int argc, char** argv) {
     }
     return logs.end(cmd_serve(serve_opts, std::move(loaded)));
   }
+  if (worker->parsed()) {
+    worker_opts.max_result_bytes = max_result_kib << 10;
+    return logs.end(cmd_worker(worker_opts, std::move(loaded)));
+  }
+  if (workers->parsed())
+    return logs.end(cmd_workers(workers_opts));
   if (sessions->parsed())
     return logs.end(cmd_sessions(std::move(loaded), sessions_json));
   if (batch->parsed())

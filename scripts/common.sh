@@ -14,7 +14,7 @@ ORCH_PACKAGES=(
 # python3 for the shell tests' JSON checks; prometheus for promtool and the
 # Prometheus server the /metrics test scrapes with (tests/server).
 ORCH_TEST_PACKAGES=(libgtest-dev libgmock-dev clang-format clang-tidy python3 tmux
-  prometheus)
+  prometheus openssl)
 
 # orch_install_deps [extra packages...]
 orch_install_deps() {

@@ -142,6 +142,23 @@ auto fields(batch_stats& x) {
   auto& [a, b, c, d, e, f, g, h, i, j] = x;
   return std::tie(a, b, c, d, e, f, g, h, i, j);
 }
+// -- h16b
+auto fields(node_status& x) {
+  auto& [a, b, c, d, e, f, g] = x;
+  return std::tie(a, b, c, d, e, f, g);
+}
+auto fields(node_task& x) {
+  auto& [a, b, c] = x;
+  return std::tie(a, b, c);
+}
+auto fields(run_file& x) {
+  auto& [a, b] = x;
+  return std::tie(a, b);
+}
+auto fields(node_outcome& x) {
+  auto& [a, b, c, d, e, f] = x;
+  return std::tie(a, b, c, d, e, f);
+}
 // clang-format on
 
 // -- field-wise comparison ----------------------------------------------------
@@ -490,6 +507,38 @@ struct samples {
     x.elapsed_ms = 4200;
     x.stopped = true;
     x.error = "cannot write: disk full";
+    return x;
+  }
+  // -- h16b
+  node_status make(tag<node_status>) {
+    node_status x;
+    x.version = "0.1.0";
+    x.vocabulary = "0123456789abcdef";
+    x.slots = 8;
+    x.running = 3;
+    x.agents = {"codex", "claude"};
+    x.unavailable = {"gemini: not installed"};
+    x.finished = 12;
+    return x;
+  }
+  node_task make(tag<node_task>) {
+    node_task x;
+    x.task_id = "run-1";
+    x.attempt = 2;
+    x.spec = make(tag<run_spec>{});
+    return x;
+  }
+  run_file make(tag<run_file>) {
+    return run_file{"src/a.py", std::string{"print(1)\0\xff", 10}};
+  }
+  node_outcome make(tag<node_outcome>) {
+    node_outcome x;
+    x.task_id = "run-1";
+    x.attempt = 2;
+    x.node = "10.0.0.2:4000";
+    x.result = make(tag<run_result>{});
+    x.files = {make(tag<run_file>{})};
+    x.omitted = {"big.bin: left out, over the limit of 8388608 bytes per run"};
     return x;
   }
   template<class T>

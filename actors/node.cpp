@@ -1,0 +1,467 @@
+#include "actors/node.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <sstream>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
+#include <caf/openssl/remote_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/coordinator.hpp"
+#include "runtime/fd_util.hpp"
+#include "runtime/hashing.hpp"
+#include "runtime/safe_file.hpp"
+
+namespace orch {
+
+namespace {
+
+using self_ptr = node_actor::stateful_pointer<node_state>;
+
+using collect_atom = caf::atom_constant<caf::atom("nodeCollct")>;
+
+template<caf::type_id_t... Is>
+std::string describe_types(std::integer_sequence<caf::type_id_t, Is...>) {
+  std::string out;
+  constexpr auto first = caf::id_block::orch::begin;
+  ((out += std::string{caf::type_name_by_id<first + Is>::value} + ":"
+           + std::to_string(sizeof(typename caf::type_by_id<first + Is>::type))
+           + ";"),
+   ...);
+  return out;
+}
+
+/// Splits a workspace-relative path; empty when a component is empty, `.`
+/// or `..`, or the path is absolute.
+std::vector<std::string> relative_parts(const std::string& rel) {
+  std::vector<std::string> parts;
+  std::string item;
+  std::stringstream in{rel};
+  while (std::getline(in, item, '/')) {
+    if (item.empty() || item == "." || item == "..")
+      return {};
+    parts.push_back(item);
+  }
+  if (rel.empty() || rel.back() == '/')
+    return {};
+  return parts;
+}
+
+/// The outcome of a run that never reached the local coordinator's end.
+node_outcome refused_outcome(const node_task& task, const std::string& node,
+                             const std::string& why) {
+  node_outcome out;
+  out.task_id = task.task_id;
+  out.attempt = task.attempt;
+  out.node = node;
+  out.result.run_id = task.task_id;
+  out.result.task = task.spec.task;
+  out.result.workflow = task.spec.workflow;
+  out.result.status = run_status::failed;
+  out.result.message = why;
+  return out;
+}
+
+node_status status_of(self_ptr self) {
+  auto& st = self->state;
+  node_status s;
+  s.version = st.version;
+  s.vocabulary = st.vocabulary;
+  s.slots = st.deps.slots;
+  s.running = static_cast<int32_t>(st.tasks.size());
+  s.agents = st.deps.agents;
+  s.unavailable = st.deps.unavailable;
+  s.finished = st.finished;
+  return s;
+}
+
+/// Reads the run's files on a detached actor and answers the outcome.
+caf::behavior collector_impl(caf::event_based_actor* self) {
+  return {
+    [=](collect_atom, node_outcome& out, uint64_t max_bytes) {
+      collect_run_files(out.result, static_cast<std::size_t>(max_bytes),
+                        out.files, out.omitted);
+      self->quit();
+      return std::move(out);
+    },
+  };
+}
+
+std::string
+mismatch_text(const std::string& mine, const std::string& my_vocab,
+              const std::string& theirs, const std::string& their_vocab,
+              const std::string& who_am_i, const std::string& who_are_they) {
+  return "version mismatch: " + who_am_i + " runs ai-orchestrator " + mine
+         + " (vocabulary " + my_vocab + "), " + who_are_they
+         + " runs ai-orchestrator " + theirs + " (vocabulary " + their_vocab
+         + "); run the same version on both";
+}
+
+} // namespace
+
+std::string node_version() {
+  if (const char* fake = std::getenv("ORCH_FAKE_VERSION");
+      fake != nullptr && *fake != '\0')
+    return fake;
+  return ORCH_VERSION;
+}
+
+std::string vocabulary_fingerprint() {
+  constexpr auto n = caf::id_block::orch::end - caf::id_block::orch::begin;
+  auto text = describe_types(std::make_integer_sequence<caf::type_id_t, n>{});
+  return sha256_hex(text).substr(0, 16);
+}
+
+std::string tls_files::check() const {
+  std::pair<const char*, const std::string*> items[]
+    = {{"--tls-ca", &ca}, {"--tls-cert", &cert}, {"--tls-key", &key}};
+  for (auto& [flag, path] : items) {
+    if (path->empty())
+      return std::string{flag} + " is missing (TLS needs --tls-ca, "
+             + "--tls-cert and --tls-key)";
+    if (::access(path->c_str(), R_OK) != 0)
+      return std::string{"cannot read "} + flag + " " + *path + ": "
+             + detail::errno_text(errno);
+  }
+  return {};
+}
+
+void enable_tls(caf::actor_system_config& cfg, const tls_files& tls) {
+  cfg.openssl_cafile = tls.ca;
+  cfg.openssl_certificate = tls.cert;
+  cfg.openssl_key = tls.key;
+  cfg.load<caf::openssl::manager>();
+}
+
+std::optional<host_port> parse_host_port(const std::string& text,
+                                         std::string& error) {
+  host_port out;
+  std::string port_text;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size()
+        || text[close + 1] != ':') {
+      error = "'" + text + "' is not [host]:port";
+      return std::nullopt;
+    }
+    out.host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      error = "'" + text + "' is not host:port";
+      return std::nullopt;
+    }
+    out.host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+  }
+  if (port_text.empty() || port_text.size() > 5
+      || port_text.find_first_not_of("0123456789") != std::string::npos
+      || std::stoul(port_text) > 65535) {
+    error = "'" + text + "': the port must be a number from 0 to 65535";
+    return std::nullopt;
+  }
+  out.port = static_cast<uint16_t>(std::stoul(port_text));
+  return out;
+}
+
+std::vector<std::string> split_addresses(const std::string& csv) {
+  std::vector<std::string> out;
+  std::stringstream in{csv};
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    auto b = item.find_first_not_of(" \t");
+    auto e = item.find_last_not_of(" \t");
+    if (b != std::string::npos)
+      out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+caf::expected<uint16_t> publish_node(const node_actor& node,
+                                     const host_port& at, bool tls) {
+  if (tls)
+    return caf::openssl::publish(node, at.port, at.host.c_str(), true);
+  return node.home_system().middleman().publish(node, at.port, at.host.c_str(),
+                                                true);
+}
+
+node_link connect_node(caf::actor_system& sys, const std::string& address,
+                       bool tls) {
+  node_link link;
+  link.address = address;
+  std::string error;
+  auto at = parse_host_port(address, error);
+  if (!at) {
+    link.error = error;
+    return link;
+  }
+  auto remote
+    = tls ? caf::openssl::remote_actor<node_actor>(sys, at->host, at->port)
+          : sys.middleman().remote_actor<node_actor>(at->host, at->port);
+  if (!remote) {
+    auto& e = remote.error();
+    if (e == caf::sec::unexpected_actor_messaging_interface)
+      link.error = "the node at " + address
+                   + " speaks another actor interface (a different "
+                     "ai-orchestrator version?); this side runs "
+                   + node_version();
+    else
+      link.error = "cannot reach the node at " + address + ": " + sys.render(e);
+    // Connected, then dropped during the handshake: TLS refused it (or
+    // one side speaks TLS and the other not).
+    if (e != caf::sec::cannot_connect_to_node)
+      link.error += tls ? " (TLS refused: is its certificate signed by the "
+                          "same CA as ours, and is it a TLS worker?)"
+                        : " (is it a TLS worker? then give --tls-ca, "
+                          "--tls-cert and --tls-key)";
+    return link;
+  }
+  caf::scoped_actor self{sys};
+  auto mine = node_version();
+  auto vocab = vocabulary_fingerprint();
+  self
+    ->request(*remote, std::chrono::seconds{15}, atom::node_hello_v, mine,
+              vocab)
+    .receive(
+      [&](node_status& s) {
+        link.status = std::move(s);
+        if (link.status.version != mine || link.status.vocabulary != vocab)
+          link.error = mismatch_text(mine, vocab, link.status.version,
+                                     link.status.vocabulary, "this side",
+                                     "the node at " + address);
+      },
+      [&](caf::error& e) {
+        link.error = "the node at " + address + " refused: " + error_text(e);
+      });
+  if (link.error.empty())
+    link.actor = std::move(*remote);
+  return link;
+}
+
+void collect_run_files(const run_result& res, std::size_t max_bytes,
+                       std::vector<run_file>& files,
+                       std::vector<std::string>& omitted) {
+  if (res.files.empty())
+    return;
+  detail::unique_fd ws{
+    ::open(res.workspace.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (!ws) {
+    auto why = detail::errno_text(errno);
+    for (const auto& rel : res.files)
+      omitted.push_back(rel + ": cannot open the workspace: " + why);
+    return;
+  }
+  std::size_t total = 0;
+  for (const auto& rel : res.files) {
+    auto parts = relative_parts(rel);
+    if (parts.empty()) {
+      omitted.push_back(rel + ": not a plain relative path");
+      continue;
+    }
+    auto dir = detail::open_dirs(ws.get(), parts, parts.size() - 1, false);
+    if (!dir.ok()) {
+      omitted.push_back(rel + ": " + dir.describe(rel));
+      continue;
+    }
+    detail::unique_fd fd{
+      ::openat(dir.fd.get(), parts.back().c_str(),
+               O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)};
+    if (!fd) {
+      omitted.push_back(rel + ": "
+                        + (errno == ELOOP ? std::string{"a symlink"}
+                                          : detail::errno_text(errno)));
+      continue;
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      omitted.push_back(rel + ": not a regular file");
+      continue;
+    }
+    auto size = static_cast<std::size_t>(st.st_size);
+    if (size > max_bytes - total) {
+      omitted.push_back(rel + ": left out, over the limit of "
+                        + std::to_string(max_bytes) + " bytes per run");
+      continue;
+    }
+    run_file f;
+    f.path = rel;
+    bool over = false;
+    bool ok = detail::read_blocks(fd.get(), [&](std::string_view chunk) {
+      if (chunk.size() > max_bytes - total - f.content.size()) {
+        over = true;
+        return false;
+      }
+      f.content.append(chunk);
+      return true;
+    });
+    if (over) {
+      omitted.push_back(rel + ": left out, over the limit of "
+                        + std::to_string(max_bytes) + " bytes per run");
+      continue;
+    }
+    if (!ok) {
+      omitted.push_back(rel + ": " + detail::errno_text(errno));
+      continue;
+    }
+    total += f.content.size();
+    files.push_back(std::move(f));
+  }
+}
+
+std::vector<std::string> write_run_files(const std::string& out_dir,
+                                         const std::string& id,
+                                         const std::vector<run_file>& files) {
+  std::vector<std::string> failed;
+  auto base = plain_name(id);
+  for (const auto& f : files) {
+    if (relative_parts(f.path).empty()) {
+      failed.push_back(f.path + ": not a plain relative path");
+      continue;
+    }
+    std::string error;
+    if (!write_file_atomic(out_dir, base + "/" + f.path, f.content, error,
+                           sync_mode::atomic_only))
+      failed.push_back(f.path + ": " + error);
+  }
+  return failed;
+}
+
+node_actor::behavior_type node_impl(self_ptr self, coordinator_actor coord,
+                                    node_deps deps) {
+  auto& st = self->state;
+  st.coord = std::move(coord);
+  st.deps = std::move(deps);
+  st.version = st.deps.version.empty() ? node_version() : st.deps.version;
+  st.vocabulary = vocabulary_fingerprint();
+  // A caller gone (its connection dropped): its runs are cancelled.
+  self->set_down_handler([=](caf::down_msg& dm) {
+    for (auto& kvp : self->state.tasks)
+      if (kvp.second.owner == dm.source && !kvp.second.run_id.empty()) {
+        kvp.second.cancel_requested = true;
+        caf::anon_send(self->state.coord, atom::cancel_v, kvp.second.run_id);
+      }
+  });
+  return {
+    [=](atom::node_hello, const std::string& version,
+        const std::string& vocabulary) -> caf::result<node_status> {
+      auto& st = self->state;
+      if (version != st.version || vocabulary != st.vocabulary)
+        return caf::make_error(errc::version_mismatch,
+                               mismatch_text(st.version, st.vocabulary, version,
+                                             vocabulary, "this node",
+                                             "the coordinator"));
+      return status_of(self);
+    },
+    [=](atom::node_info) {
+      return status_of(self);
+    },
+    [=](atom::node_run, node_task& task) -> caf::result<node_outcome> {
+      auto rp = self->make_response_promise<node_outcome>();
+      auto& st = self->state;
+      if (st.tasks.count(task.task_id) > 0) {
+        rp.deliver(
+          caf::make_error(errc::invalid_request,
+                          "task " + task.task_id + " is already running here"));
+        return rp;
+      }
+      auto owner = self->current_sender();
+      if (owner)
+        self->monitor(owner);
+      st.tasks[task.task_id].owner = caf::actor_cast<caf::actor_addr>(owner);
+      // The node's own workspace: a path of the other machine means nothing
+      // here.
+      auto spec = task.spec;
+      spec.workspace.clear();
+      auto id = task.task_id;
+      auto node = st.deps.address;
+      self->request(st.coord, caf::infinite, atom::submit_v, spec)
+        .then(
+          [=](std::string& run_id) mutable {
+            auto& st = self->state;
+            auto it = st.tasks.find(id);
+            if (it == st.tasks.end())
+              return;
+            it->second.run_id = run_id;
+            if (it->second.cancel_requested)
+              caf::anon_send(st.coord, atom::cancel_v, run_id);
+            self->request(st.coord, caf::infinite, atom::result_v, run_id)
+              .then(
+                [=](run_result& res) mutable {
+                  auto& st = self->state;
+                  st.tasks.erase(id);
+                  ++st.finished;
+                  node_outcome out;
+                  out.task_id = id;
+                  out.attempt = task.attempt;
+                  out.node = node;
+                  out.result = std::move(res);
+                  if (out.result.files.empty()) {
+                    out.result.run_id = id;
+                    rp.deliver(std::move(out));
+                    return;
+                  }
+                  auto max_bytes
+                    = static_cast<uint64_t>(st.deps.max_result_bytes);
+                  auto collector
+                    = st.deps.detached_workers
+                        ? self->spawn<caf::detached>(collector_impl)
+                        : self->spawn(collector_impl);
+                  self
+                    ->request(collector, caf::infinite, collect_atom::value,
+                              std::move(out), max_bytes)
+                    .then(
+                      [=](node_outcome& done) mutable {
+                        done.result.run_id = id;
+                        rp.deliver(std::move(done));
+                      },
+                      [=](caf::error& e) mutable {
+                        rp.deliver(std::move(e));
+                      });
+                },
+                [=](caf::error& e) mutable {
+                  self->state.tasks.erase(id);
+                  rp.deliver(refused_outcome(task, node,
+                                             "the run was lost on the node: "
+                                               + error_text(e)));
+                });
+          },
+          [=](caf::error& e) mutable {
+            self->state.tasks.erase(id);
+            // A refusal (bad spec, agent unavailable) is the run's answer.
+            rp.deliver(std::move(e));
+          });
+      return rp;
+    },
+    [=](atom::cancel, const std::string& id) {
+      bool found = false;
+      for (auto& kvp : self->state.tasks) {
+        if (!id.empty() && kvp.first != id)
+          continue;
+        found = true;
+        kvp.second.cancel_requested = true;
+        if (!kvp.second.run_id.empty())
+          caf::anon_send(self->state.coord, atom::cancel_v, kvp.second.run_id);
+      }
+      return found;
+    },
+  };
+}
+
+} // namespace orch

@@ -1,0 +1,442 @@
+#include "actors/node_pool.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/coordinator.hpp"
+#include "runtime/clock.hpp"
+
+namespace orch {
+
+namespace {
+
+using self_ptr = coordinator_actor::stateful_pointer<node_pool_state>;
+using task_entry = node_pool_state::task_entry;
+
+using write_atom = caf::atom_constant<caf::atom("poolWrite")>;
+
+/// Writes a run's files under the output folder on its own thread.
+caf::behavior writer_impl(caf::event_based_actor* self) {
+  return {
+    [=](write_atom, const std::string& out_dir, const std::string& id,
+        const std::vector<run_file>& files) {
+      // One text (a local message needs a registered type): the failures
+      // joined with "; ", empty when every file was written.
+      std::string failed;
+      for (auto& f : write_run_files(out_dir, id, files))
+        failed += (failed.empty() ? "" : "; ") + f;
+      self->quit();
+      return failed;
+    },
+  };
+}
+
+void send_event(self_ptr self, task_entry& t, progress_event ev) {
+  ev.run_id = t.info.run_id;
+  ev.seq = t.next_seq++;
+  for (auto& s : t.subscribers)
+    self->send(s, atom::progress_v, ev);
+  for (auto& s : self->state.all_subscribers)
+    self->send(s, atom::progress_v, ev);
+}
+
+/// Records the task's one result: later answers for it are dropped.
+void record(self_ptr self, const std::string& id, run_result res) {
+  auto& st = self->state;
+  auto it = st.tasks.find(id);
+  if (it == st.tasks.end() || it->second.result)
+    return;
+  auto& t = it->second;
+  res.run_id = id;
+  t.node = -1;
+  t.writing = false;
+  t.info.state = "finished";
+  t.info.status = res.status;
+  t.result = res;
+  for (auto& rp : t.waiters)
+    rp.deliver(res);
+  bool collected = !t.waiters.empty();
+  t.waiters.clear();
+  progress_event ev;
+  ev.kind = progress_event::kind_t::run_finished;
+  ev.ok = res.status != run_status::failed
+          && res.status != run_status::cancelled;
+  ev.text = to_string(res.status);
+  ev.elapsed_ms = res.duration_ms;
+  send_event(self, t, std::move(ev));
+  t.subscribers.clear();
+  if (collected && st.deps.drop_collected)
+    st.tasks.erase(it);
+}
+
+run_result failed_result(const task_entry& t, std::string message,
+                         run_status status = run_status::failed) {
+  run_result res;
+  res.run_id = t.info.run_id;
+  res.task = t.spec.task;
+  res.workflow = t.spec.workflow;
+  res.status = status;
+  res.message = std::move(message);
+  return res;
+}
+
+void dispatch(self_ptr self);
+
+/// No node is left: every waiting task fails.
+void fail_queued(self_ptr self, const std::string& why) {
+  auto& st = self->state;
+  auto queue = std::move(st.queue);
+  st.queue.clear();
+  for (auto& id : queue) {
+    auto it = st.tasks.find(id);
+    if (it != st.tasks.end() && !it->second.result)
+      record(self, id, failed_result(it->second, why));
+  }
+}
+
+std::string no_node_text(self_ptr self) {
+  std::string why = "no worker node left to run it";
+  for (auto& n : self->state.nodes)
+    if (!n.error.empty())
+      why += "; " + n.address + ": " + n.error;
+  return why;
+}
+
+/// Node `i` is gone: its unfinished tasks go back to the front of the
+/// queue (or fail after max_attempts).
+void node_lost(self_ptr self, size_t i, const std::string& why) {
+  auto& st = self->state;
+  auto& n = st.nodes[i];
+  if (!n.alive)
+    return;
+  n.alive = false;
+  n.error = why;
+  n.running = 0;
+  std::vector<std::string> back;
+  std::vector<std::pair<std::string, run_result>> given_up;
+  for (auto& kvp : st.tasks) {
+    auto& t = kvp.second;
+    if (t.node != static_cast<int32_t>(i) || t.result || t.writing)
+      continue;
+    t.node = -1;
+    if (t.attempt >= st.deps.max_attempts) {
+      given_up.emplace_back(kvp.first,
+                            failed_result(t, "its worker node " + n.address
+                                               + " was lost on each of "
+                                               + std::to_string(t.attempt)
+                                               + " attempts; last: " + why));
+      continue;
+    }
+    t.info.state = "queued";
+    back.push_back(kvp.first);
+  }
+  // Recorded after the walk: a collected task is erased.
+  for (auto& [id, res] : given_up)
+    record(self, id, std::move(res));
+  // Ids sort by submission: the oldest goes first again.
+  for (auto it = back.rbegin(); it != back.rend(); ++it)
+    st.queue.push_front(*it);
+  dispatch(self);
+}
+
+void on_outcome(self_ptr self, size_t i, const std::string& id, int32_t attempt,
+                node_outcome& out) {
+  auto& st = self->state;
+  auto it = st.tasks.find(id);
+  if (it == st.tasks.end() || it->second.result || it->second.writing
+      || it->second.attempt != attempt
+      || it->second.node != static_cast<int32_t>(i)) {
+    ++st.dropped;
+    return;
+  }
+  auto& t = it->second;
+  auto& n = st.nodes[i];
+  n.running = std::max(0, n.running - 1);
+  ++n.done;
+  auto res = std::move(out.result);
+  res.workspace = n.address + ":" + res.workspace;
+  std::string note;
+  if (!out.omitted.empty()) {
+    note = "files left out by the node: ";
+    for (size_t k = 0; k < out.omitted.size(); ++k)
+      note += (k > 0 ? "; " : "") + out.omitted[k];
+  }
+  if (st.deps.out_dir.empty() || out.files.empty()) {
+    if (!st.deps.out_dir.empty())
+      res.workspace = st.deps.out_dir + "/" + plain_name(id);
+    if (!note.empty())
+      res.message += (res.message.empty() ? "" : " (") + note
+                     + (res.message.empty() ? "" : ")");
+    record(self, id, std::move(res));
+    dispatch(self);
+    return;
+  }
+  t.writing = true;
+  t.node = -1;
+  auto writer = self->spawn<caf::detached>(writer_impl);
+  self
+    ->request(writer, caf::infinite, write_atom::value, st.deps.out_dir, id,
+              std::move(out.files))
+    .then(
+      [=](std::string& failed) mutable {
+        res.workspace = self->state.deps.out_dir + "/" + plain_name(id);
+        if (!failed.empty())
+          note += (note.empty() ? "files not written: " : "; not written: ")
+                  + failed;
+        if (!note.empty())
+          res.message += (res.message.empty() ? "" : " (") + note
+                         + (res.message.empty() ? "" : ")");
+        record(self, id, std::move(res));
+      },
+      [=](caf::error& e) mutable {
+        res.message += " (files not written: " + error_text(e) + ")";
+        record(self, id, std::move(res));
+      });
+  dispatch(self);
+}
+
+void on_error(self_ptr self, size_t i, const std::string& id, int32_t attempt,
+              const caf::error& e) {
+  auto& st = self->state;
+  auto it = st.tasks.find(id);
+  if (it == st.tasks.end() || it->second.result || it->second.writing
+      || it->second.attempt != attempt
+      || it->second.node != static_cast<int32_t>(i)) {
+    ++st.dropped;
+    return;
+  }
+  if (e.category() != caf::atom("orch")) {
+    // The node (or the connection to it) is gone: a request to a proxy that
+    // just died bounces with its exit reason (category "exit") or a system
+    // error; the down message may come after this; either one requeues the
+    // task once. A node refuses a run only with an orch error.
+    node_lost(self, i, self->system().render(e));
+    return;
+  }
+  auto& n = st.nodes[i];
+  n.running = std::max(0, n.running - 1);
+  ++n.done;
+  // The node refused the spec (unknown workflow, agent unavailable there).
+  record(self, id,
+         failed_result(it->second, "refused by worker node " + n.address + ": "
+                                     + error_text(e)));
+  dispatch(self);
+}
+
+void dispatch(self_ptr self) {
+  auto& st = self->state;
+  while (!st.queue.empty()) {
+    int32_t best = -1;
+    int32_t best_free = 0;
+    for (size_t i = 0; i < st.nodes.size(); ++i) {
+      auto& n = st.nodes[i];
+      auto free = n.status.slots - n.running;
+      if (n.alive && free > best_free) {
+        best = static_cast<int32_t>(i);
+        best_free = free;
+      }
+    }
+    if (best < 0)
+      break;
+    auto id = st.queue.front();
+    st.queue.pop_front();
+    auto it = st.tasks.find(id);
+    if (it == st.tasks.end() || it->second.result)
+      continue;
+    auto& t = it->second;
+    auto& n = st.nodes[static_cast<size_t>(best)];
+    ++t.attempt;
+    t.node = best;
+    t.info.state = "running";
+    ++n.running;
+    progress_event ev;
+    ev.kind = progress_event::kind_t::run_started;
+    ev.text = n.address;
+    send_event(self, t, std::move(ev));
+    node_task task;
+    task.task_id = id;
+    task.attempt = t.attempt;
+    task.spec = t.spec;
+    auto i = static_cast<size_t>(best);
+    auto attempt = t.attempt;
+    self->request(n.actor, caf::infinite, atom::node_run_v, std::move(task))
+      .then(
+        [=](node_outcome& out) {
+          on_outcome(self, i, id, attempt, out);
+        },
+        [=](caf::error& e) {
+          on_error(self, i, id, attempt, e);
+        });
+  }
+  bool any_alive = std::any_of(st.nodes.begin(), st.nodes.end(),
+                               [](const auto& n) {
+                                 return n.alive;
+                               });
+  if (!any_alive && !st.queue.empty())
+    fail_queued(self, no_node_text(self));
+}
+
+bool cancel_tasks(self_ptr self, const std::string& id) {
+  auto& st = self->state;
+  bool found = false;
+  std::vector<std::string> queued;
+  for (auto& kvp : st.tasks) {
+    if ((!id.empty() && kvp.first != id) || kvp.second.result)
+      continue;
+    found = true;
+    auto& t = kvp.second;
+    if (t.node >= 0)
+      caf::anon_send(st.nodes[static_cast<size_t>(t.node)].actor,
+                     atom::cancel_v, kvp.first);
+    else if (!t.writing)
+      queued.push_back(kvp.first);
+  }
+  for (auto& q : queued) {
+    auto& t = st.tasks[q];
+    record(self, q, failed_result(t, "cancelled", run_status::cancelled));
+  }
+  if (!queued.empty()) {
+    auto& q = st.queue;
+    q.erase(std::remove_if(q.begin(), q.end(),
+                           [&](const std::string& x) {
+                             auto it = st.tasks.find(x);
+                             return it == st.tasks.end() || it->second.result;
+                           }),
+            q.end());
+  }
+  return found;
+}
+
+} // namespace
+
+coordinator_actor::behavior_type node_pool_impl(self_ptr self,
+                                                std::vector<node_link> links,
+                                                node_pool_deps deps) {
+  auto& st = self->state;
+  st.deps = std::move(deps);
+  for (auto& l : links) {
+    node_pool_state::node_entry n;
+    n.address = l.address;
+    n.actor = l.actor;
+    n.status = l.status;
+    n.alive = l.error.empty() && l.actor;
+    n.error = l.error;
+    if (n.alive)
+      self->monitor(n.actor);
+    st.nodes.push_back(std::move(n));
+  }
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    for (size_t i = 0; i < st.nodes.size(); ++i)
+      if (st.nodes[i].actor && st.nodes[i].actor.address() == dm.source)
+        node_lost(self, i,
+                  "connection lost (" + self->system().render(dm.reason) + ")");
+    auto gone = [&](const progress_sink& s) {
+      return s.address() == dm.source;
+    };
+    auto& all = st.all_subscribers;
+    all.erase(std::remove_if(all.begin(), all.end(), gone), all.end());
+  });
+  // When the pool stops, the runs it started stop too.
+  self->attach_functor([nodes = st.nodes](const caf::error&) {
+    for (auto& n : nodes)
+      if (n.alive)
+        caf::anon_send(n.actor, atom::cancel_v, std::string{});
+  });
+  return {
+    [=](atom::submit, run_spec& spec) -> caf::result<std::string> {
+      auto& st = self->state;
+      if (std::none_of(st.nodes.begin(), st.nodes.end(), [](const auto& n) {
+            return n.alive;
+          }))
+        return caf::make_error(errc::node_unavailable, no_node_text(self));
+      if (spec.task.empty())
+        return caf::make_error(errc::invalid_request, "the task text is empty");
+      auto id = make_run_id();
+      auto& t = st.tasks[id];
+      t.spec = std::move(spec);
+      t.info.run_id = id;
+      t.info.workflow = t.spec.workflow;
+      t.info.task = t.spec.task;
+      t.info.state = "queued";
+      t.info.started_ms = wall_clock_ms();
+      if (!st.deps.out_dir.empty())
+        t.info.workspace = st.deps.out_dir + "/" + plain_name(id);
+      st.queue.push_back(id);
+      dispatch(self);
+      return id;
+    },
+    [=](atom::result, const std::string& id) -> caf::result<run_result> {
+      auto& st = self->state;
+      auto it = st.tasks.find(id);
+      if (it == st.tasks.end())
+        return caf::make_error(errc::unknown_run, "no run " + id);
+      if (it->second.result) {
+        auto res = *it->second.result;
+        if (st.deps.drop_collected)
+          st.tasks.erase(it);
+        return res;
+      }
+      auto rp = self->make_response_promise<run_result>();
+      it->second.waiters.push_back(rp);
+      return rp;
+    },
+    [=](atom::list) {
+      std::vector<run_info> out;
+      for (auto& kvp : self->state.tasks)
+        out.push_back(kvp.second.info);
+      return out;
+    },
+    [=](atom::status, const std::string& id) -> caf::result<run_info> {
+      auto& st = self->state;
+      auto it = st.tasks.find(id);
+      if (it == st.tasks.end())
+        return caf::make_error(errc::unknown_run, "no run " + id);
+      return it->second.info;
+    },
+    [=](atom::cancel, const std::string& id) {
+      return cancel_tasks(self, id);
+    },
+    [=](atom::subscribe, const std::string& id, uint64_t, progress_sink sink) {
+      auto& st = self->state;
+      self->monitor(sink);
+      if (id.empty()) {
+        st.all_subscribers.push_back(std::move(sink));
+        return;
+      }
+      auto it = st.tasks.find(id);
+      if (it == st.tasks.end())
+        return;
+      if (it->second.result) {
+        progress_event ev;
+        ev.kind = progress_event::kind_t::run_finished;
+        ev.run_id = id;
+        ev.text = to_string(it->second.result->status);
+        ev.ok = it->second.result->status != run_status::failed
+                && it->second.result->status != run_status::cancelled;
+        self->send(sink, atom::progress_v, ev);
+        return;
+      }
+      it->second.subscribers.push_back(std::move(sink));
+    },
+    [=](atom::unsubscribe, const std::string& id, const progress_sink& sink) {
+      auto& st = self->state;
+      auto drop = [&](std::vector<progress_sink>& v) {
+        v.erase(std::remove(v.begin(), v.end(), sink), v.end());
+      };
+      if (id.empty())
+        drop(st.all_subscribers);
+      else if (auto it = st.tasks.find(id); it != st.tasks.end())
+        drop(it->second.subscribers);
+    },
+    [=](atom::progress, progress_event&) {
+      // Only the coordinator's own workflow actors send these.
+    },
+  };
+}
+
+} // namespace orch

@@ -1,0 +1,385 @@
+// Worker nodes in one process: the node pool against fake nodes (spreading
+// by free slots, a node dying mid-task, a late answer dropped, exactly one
+// result per task), the run files collected and written back safely, and
+// the version handshake over the middleman on loopback. Across processes
+// with TLS: tests/nodes/worker_nodes.sh.
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/after.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "actors/node.hpp"
+#include "actors/node_pool.hpp"
+#include "actors/system_config.hpp"
+
+namespace orch {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr auto k_max_test_wait = std::chrono::seconds{30};
+
+struct fake_node_state {
+  std::string name;
+  bool hold = false;
+  std::vector<std::pair<caf::typed_response_promise<node_outcome>, node_task>>
+    held;
+};
+
+node_outcome answer_for(const std::string& name, const node_task& task,
+                        run_status status) {
+  node_outcome out;
+  out.task_id = task.task_id;
+  out.attempt = task.attempt;
+  out.node = name;
+  out.result.run_id = "local-id";
+  out.result.task = task.spec.task;
+  out.result.status = status;
+  out.result.workspace = "/ws/" + task.task_id;
+  return out;
+}
+
+/// A node that answers every task at once (status completed), or holds
+/// them until cancel("finish") (answers them completed) or
+/// cancel("release") (answers them converged, so a late answer that got
+/// recorded would show).
+node_actor::behavior_type
+fake_node(node_actor::stateful_pointer<fake_node_state> self, std::string name,
+          bool hold) {
+  self->state.name = std::move(name);
+  self->state.hold = hold;
+  auto status = [=] {
+    node_status s;
+    s.version = node_version();
+    s.vocabulary = vocabulary_fingerprint();
+    s.slots = 2;
+    return s;
+  };
+  return {
+    [=](atom::node_hello, const std::string&, const std::string&) {
+      return status();
+    },
+    [=](atom::node_info) {
+      return status();
+    },
+    [=](atom::node_run, node_task& task) -> caf::result<node_outcome> {
+      if (!self->state.hold)
+        return answer_for(self->state.name, task, run_status::completed);
+      auto rp = self->make_response_promise<node_outcome>();
+      self->state.held.emplace_back(rp, task);
+      return rp;
+    },
+    [=](atom::cancel, const std::string& id) {
+      if (id != "release" && id != "finish")
+        return false;
+      auto status = id == "finish" ? run_status::completed
+                                   : run_status::converged;
+      for (auto& [rp, task] : self->state.held)
+        rp.deliver(answer_for(self->state.name, task, status));
+      self->state.held.clear();
+      return true;
+    },
+  };
+}
+
+node_link link_to(const std::string& address, node_actor actor) {
+  node_link l;
+  l.address = address;
+  l.actor = std::move(actor);
+  l.status.slots = 2;
+  l.status.version = node_version();
+  return l;
+}
+
+struct fixture : ::testing::Test {
+  system_config cfg{false, true};
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+
+  std::vector<std::string> submit(const coordinator_actor& pool, int n) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < n; ++i) {
+      run_spec spec;
+      spec.task = "task " + std::to_string(i);
+      spec.workflow = "default";
+      self->request(pool, k_max_test_wait, atom::submit_v, spec)
+        .receive(
+          [&](std::string& id) {
+            ids.push_back(id);
+          },
+          [&](caf::error& e) {
+            ADD_FAILURE() << sys.render(e);
+          });
+    }
+    return ids;
+  }
+
+  run_result result(const coordinator_actor& pool, const std::string& id) {
+    run_result out;
+    self->request(pool, k_max_test_wait, atom::result_v, id)
+      .receive(
+        [&](run_result& r) {
+          out = std::move(r);
+        },
+        [&](caf::error& e) {
+          ADD_FAILURE() << sys.render(e);
+        });
+    return out;
+  }
+
+  /// Results by the node that ran them ("a", "b"), all ids answered once.
+  std::map<std::string, int> by_node(const coordinator_actor& pool,
+                                     const std::vector<std::string>& ids) {
+    std::map<std::string, int> out;
+    for (auto& id : ids) {
+      auto r = result(pool, id);
+      EXPECT_EQ(r.run_id, id);
+      EXPECT_EQ(r.status, run_status::completed) << r.message;
+      ++out[r.workspace.substr(0, r.workspace.find(':'))];
+    }
+    return out;
+  }
+};
+
+TEST_F(fixture, a_pool_spreads_tasks_over_its_nodes_by_free_slots) {
+  auto a = sys.spawn(fake_node, std::string{"a"}, true);
+  auto b = sys.spawn(fake_node, std::string{"b"}, true);
+  auto pool = sys.spawn(
+    node_pool_impl, std::vector<node_link>{link_to("a", a), link_to("b", b)},
+    node_pool_deps{});
+  // Two slots each: the first four alternate (most free slots first), the
+  // fifth waits for a free slot.
+  auto ids = submit(pool, 5);
+  ASSERT_EQ(ids.size(), 5u);
+  for (auto& node : {a, b})
+    self->request(node, k_max_test_wait, atom::cancel_v, std::string{"finish"})
+      .receive([](bool) {},
+               [&](caf::error& e) {
+                 ADD_FAILURE() << sys.render(e);
+               });
+  // The fifth went to whichever freed a slot first; finish it too.
+  auto fifth = ids.back();
+  ids.pop_back();
+  auto counts = by_node(pool, ids);
+  EXPECT_EQ(counts["a"], 2);
+  EXPECT_EQ(counts["b"], 2);
+  // Its node_run may still be on its way to the node: finish until it ends.
+  self->send(pool, atom::result_v, fifth);
+  bool got = false;
+  auto deadline = std::chrono::steady_clock::now() + k_max_test_wait;
+  while (!got && std::chrono::steady_clock::now() < deadline) {
+    for (auto& node : {a, b})
+      caf::anon_send(node, atom::cancel_v, std::string{"finish"});
+    self->receive(
+      [&](run_result& r) {
+        EXPECT_EQ(r.run_id, fifth);
+        got = true;
+      },
+      caf::after(std::chrono::milliseconds{50}) >> [] {});
+  }
+  EXPECT_TRUE(got) << "no result for the fifth task";
+  self->send_exit(pool, caf::exit_reason::user_shutdown);
+  self->send_exit(a, caf::exit_reason::user_shutdown);
+  self->send_exit(b, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(fixture, the_tasks_of_a_node_that_dies_run_on_another_once) {
+  auto a = sys.spawn(fake_node, std::string{"a"}, true);
+  auto b = sys.spawn(fake_node, std::string{"b"}, false);
+  auto pool = sys.spawn(
+    node_pool_impl, std::vector<node_link>{link_to("a", a), link_to("b", b)},
+    node_pool_deps{});
+  auto ids = submit(pool, 6);
+  // a holds its two; the other four went through b. Then a dies.
+  self->send_exit(a, caf::exit_reason::kill);
+  auto counts = by_node(pool, ids);
+  EXPECT_EQ(counts["b"], 6);
+  EXPECT_EQ(counts.count("a"), 0u);
+  self->send_exit(pool, caf::exit_reason::user_shutdown);
+  self->send_exit(b, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(fixture, a_late_answer_from_a_node_thought_dead_is_dropped) {
+  auto a = sys.spawn(fake_node, std::string{"a"}, true);
+  auto b = sys.spawn(fake_node, std::string{"b"}, false);
+  auto pool = sys.spawn(
+    node_pool_impl, std::vector<node_link>{link_to("a", a), link_to("b", b)},
+    node_pool_deps{});
+  auto ids = submit(pool, 6);
+  // The pool hears that a went down (as when its connection drops), while
+  // a still lives and holds two tasks.
+  caf::anon_send(
+    caf::actor_cast<caf::actor>(pool),
+    caf::down_msg{a.address(), caf::exit_reason::remote_link_unreachable});
+  auto counts = by_node(pool, ids);
+  EXPECT_EQ(counts["b"], 6);
+  // Now a answers them (converged): too late, the results stay b's.
+  self->request(a, k_max_test_wait, atom::cancel_v, std::string{"release"})
+    .receive(
+      [](bool released) {
+        EXPECT_TRUE(released);
+      },
+      [&](caf::error& e) {
+        ADD_FAILURE() << sys.render(e);
+      });
+  counts = by_node(pool, ids);
+  EXPECT_EQ(counts["b"], 6);
+  self->send_exit(pool, caf::exit_reason::user_shutdown);
+  self->send_exit(a, caf::exit_reason::user_shutdown);
+  self->send_exit(b, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(fixture, with_no_node_left_the_queued_tasks_fail_and_submit_refuses) {
+  auto a = sys.spawn(fake_node, std::string{"a"}, true);
+  auto pool = sys.spawn(node_pool_impl, std::vector<node_link>{link_to("a", a)},
+                        node_pool_deps{});
+  auto ids = submit(pool, 3);
+  self->send_exit(a, caf::exit_reason::kill);
+  for (auto& id : ids) {
+    auto r = result(pool, id);
+    EXPECT_EQ(r.status, run_status::failed);
+    EXPECT_NE(r.message.find("no worker node left"), std::string::npos)
+      << r.message;
+  }
+  run_spec spec;
+  spec.task = "one more";
+  self->request(pool, k_max_test_wait, atom::submit_v, spec)
+    .receive(
+      [](std::string&) {
+        ADD_FAILURE() << "accepted";
+      },
+      [&](caf::error& e) {
+        EXPECT_EQ(e.code(), static_cast<uint8_t>(errc::node_unavailable));
+      });
+  self->send_exit(pool, caf::exit_reason::user_shutdown);
+}
+
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    path = fs::temp_directory_path()
+           / ("orch-node-test-" + std::to_string(::getpid()) + "-"
+              + std::to_string(std::rand()));
+    fs::create_directories(path);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+TEST(node_files, collected_within_the_bound_without_following_links) {
+  temp_dir ws;
+  fs::create_directories(ws.path / "sub");
+  std::ofstream{ws.path / "a.txt"} << "0123456789";
+  std::ofstream{ws.path / "sub" / "b.txt"} << "b";
+  std::ofstream{ws.path / "big.bin"} << std::string(200, 'x');
+  std::ofstream{"/tmp/orch-node-test-secret"} << "secret";
+  fs::create_symlink("/tmp/orch-node-test-secret", ws.path / "link.txt");
+  run_result res;
+  res.workspace = ws.path.string();
+  res.files = {"a.txt", "big.bin", "link.txt", "sub/b.txt", "../x"};
+  std::vector<run_file> files;
+  std::vector<std::string> omitted;
+  collect_run_files(res, 100, files, omitted);
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0].path, "a.txt");
+  EXPECT_EQ(files[0].content, "0123456789");
+  EXPECT_EQ(files[1].path, "sub/b.txt");
+  ASSERT_EQ(omitted.size(), 3u);
+  EXPECT_NE(omitted[0].find("big.bin: left out, over the limit of 100"),
+            std::string::npos)
+    << omitted[0];
+  EXPECT_NE(omitted[1].find("link.txt: a symlink"), std::string::npos)
+    << omitted[1];
+  EXPECT_NE(omitted[2].find("../x: not a plain relative path"),
+            std::string::npos);
+  fs::remove("/tmp/orch-node-test-secret");
+}
+
+TEST(node_files, written_under_out_dir_id_never_outside) {
+  temp_dir out;
+  temp_dir elsewhere;
+  fs::create_directories(out.path / "run-1");
+  // A planted link in place of a folder is not followed.
+  fs::create_directory_symlink(elsewhere.path, out.path / "run-1" / "sub");
+  std::vector<run_file> files{{"a.txt", "A"},
+                              {"../escape.txt", "no"},
+                              {"/abs.txt", "no"},
+                              {"sub/b.txt", "no"}};
+  auto failed = write_run_files(out.path.string(), "run-1", files);
+  EXPECT_EQ(failed.size(), 3u);
+  std::ifstream in{out.path / "run-1" / "a.txt"};
+  std::string text;
+  std::getline(in, text);
+  EXPECT_EQ(text, "A");
+  EXPECT_FALSE(fs::exists(out.path / "escape.txt"));
+  EXPECT_FALSE(fs::exists(elsewhere.path / "b.txt"));
+}
+
+TEST(node_handshake, versions_are_exchanged_and_a_mismatch_is_refused) {
+  system_config server_cfg{false, true};
+  caf::actor_system server{server_cfg};
+  // The node believes it runs 9.9.9.
+  node_deps odd_deps;
+  odd_deps.version = "9.9.9";
+  auto odd = server.spawn(node_impl, coordinator_actor{}, odd_deps);
+  auto same = server.spawn(node_impl, coordinator_actor{}, node_deps{});
+  auto odd_port = publish_node(odd, host_port{"127.0.0.1", 0}, false);
+  auto same_port = publish_node(same, host_port{"127.0.0.1", 0}, false);
+  ASSERT_TRUE(odd_port) << server.render(odd_port.error());
+  ASSERT_TRUE(same_port) << server.render(same_port.error());
+  {
+    system_config client_cfg{false, true};
+    caf::actor_system client{client_cfg};
+    auto ok = connect_node(client, "127.0.0.1:" + std::to_string(*same_port),
+                           false);
+    EXPECT_EQ(ok.error, "");
+    EXPECT_EQ(ok.status.version, ORCH_VERSION);
+    EXPECT_EQ(ok.status.vocabulary, vocabulary_fingerprint());
+    auto bad = connect_node(client, "127.0.0.1:" + std::to_string(*odd_port),
+                            false);
+    EXPECT_FALSE(bad.actor);
+    EXPECT_NE(bad.error.find("version mismatch"), std::string::npos)
+      << bad.error;
+    EXPECT_NE(bad.error.find("9.9.9"), std::string::npos) << bad.error;
+    EXPECT_NE(bad.error.find(ORCH_VERSION), std::string::npos) << bad.error;
+  }
+  caf::anon_send_exit(odd, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(same, caf::exit_reason::user_shutdown);
+}
+
+TEST(node_handshake, addresses_and_loopback) {
+  std::string error;
+  auto a = parse_host_port("127.0.0.1:4000", error);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 4000);
+  auto b = parse_host_port("[::1]:0", error);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_FALSE(parse_host_port("host", error));
+  EXPECT_FALSE(parse_host_port("host:70000", error));
+  EXPECT_TRUE(is_loopback("127.0.0.1"));
+  EXPECT_TRUE(is_loopback("localhost"));
+  EXPECT_FALSE(is_loopback("0.0.0.0"));
+  EXPECT_FALSE(is_loopback("10.0.0.1"));
+  EXPECT_EQ(split_addresses(" a:1, b:2 ,"),
+            (std::vector<std::string>{"a:1", "b:2"}));
+}
+
+} // namespace
+} // namespace orch
