@@ -37,10 +37,12 @@ TEST(WebAssets, IndexIsHtmlAndItsScriptsAreEmbedded) {
     const auto* a = find_asset(path);
     ASSERT_NE(a, nullptr) << path;
     EXPECT_FALSE(a->body.empty()) << path;
-    if (path.size() > 3 && path.compare(path.size() - 3, 3, ".js") == 0)
+    if (path.size() > 3 && path.compare(path.size() - 3, 3, ".js") == 0) {
       EXPECT_EQ(a->content_type, "text/javascript; charset=utf-8");
-    if (path.size() > 4 && path.compare(path.size() - 4, 4, ".css") == 0)
+    }
+    if (path.size() > 4 && path.compare(path.size() - 4, 4, ".css") == 0) {
       EXPECT_EQ(a->content_type, "text/css; charset=utf-8");
+    }
     ++named;
   }
   EXPECT_GE(named, 2U);
