@@ -243,6 +243,15 @@ session_impl(session_actor::stateful_pointer<session_state> self,
       auto text = trim(msg.text);
       if (text.empty())
         return caf::make_error(errc::invalid_request, "the message is empty");
+      // Per-message overrides, for this run only.
+      if (!msg.workflow.empty()
+          && st.cfg->find_workflow(msg.workflow) == nullptr)
+        return caf::make_error(
+          errc::unknown_name, "unknown workflow '" + msg.workflow + "' (known: "
+                                + known_workflows(*st.cfg) + ")");
+      if (msg.max_iterations < 0)
+        return caf::make_error(errc::invalid_request,
+                               "max_iterations must be positive");
       session_submitted out;
       bool followup = false;
       switch (msg.mode) {
@@ -263,8 +272,9 @@ session_impl(session_actor::stateful_pointer<session_state> self,
           if (d.verdict == followup_verdict::ambiguous) {
             counters().add(counter::session_messages, "ambiguous");
             out.kind = message_kind::ambiguous;
-            out.workflow = st.info.workflow;
-            out.agent = st.info.agent;
+            out.workflow = msg.workflow.empty() ? st.info.workflow
+                                                : msg.workflow;
+            out.agent = msg.agents.empty() ? st.info.agent : msg.agents;
             out.workspace = st.info.workspace;
             return out;
           }
@@ -277,8 +287,10 @@ session_impl(session_actor::stateful_pointer<session_state> self,
                      followup ? "followup" : "new_task");
       run_spec spec;
       spec.task = followup ? followup_task(st.context, text) : text;
-      spec.workflow = st.info.workflow;
-      spec.agents = st.info.agent;
+      spec.workflow = msg.workflow.empty() ? st.info.workflow : msg.workflow;
+      spec.agents = msg.agents.empty() ? st.info.agent : msg.agents;
+      spec.max_iterations = msg.max_iterations;
+      spec.no_cache = msg.no_cache;
       spec.workspace = st.info.workspace;
       spec.user = st.deps.user;
       spec.followup = followup;
@@ -316,12 +328,12 @@ session_impl(session_actor::stateful_pointer<session_state> self,
                 [self, run_id](run_result& res) {
                   run_finished(self, run_id, std::move(res));
                 },
-                [self, run_id](caf::error& e) {
+                [self, run_id, wf = out.workflow](caf::error& e) {
                   run_result res;
                   res.run_id = run_id;
                   res.status = run_status::failed;
                   res.message = "the run was lost: " + self->system().render(e);
-                  res.workflow = self->state.info.workflow;
+                  res.workflow = wf;
                   res.workspace = self->state.info.workspace;
                   run_finished(self, run_id, std::move(res));
                 });

@@ -373,6 +373,18 @@ struct session_message {
   /// When set, subscribed to the run's progress at the coordinator (from
   /// the first event) for the run this message starts.
   progress_sink progress;
+  // -- h14c: per-message overrides of the run this message starts (a new
+  // task or a follow-up alike); the session's own settings stay as they are.
+  // Brace-initialised so `session_message{text, mode, sink}` stays free of
+  // -Wmissing-field-initializers.
+  /// The workflow of this run only; empty: the session's workflow.
+  std::string workflow{};
+  /// Overrides the workflow's max_iterations when > 0.
+  int32_t max_iterations = 0;
+  /// `run --agents` csv for this run; empty: the session's agent setting.
+  std::string agents{};
+  /// Bypass the step cache for this run (`run --no-cache`).
+  bool no_cache = false;
 };
 
 /// A session's answer to a user message: the run started, or why not.
@@ -628,7 +640,7 @@ typename Inspector::result_type inspect(Inspector& f, progress_event& x) {
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, session_message& x) {
   return f(caf::meta::type_name("orch::session_message"), x.text, x.mode,
-           x.progress);
+           x.progress, x.workflow, x.max_iterations, x.agents, x.no_cache);
 }
 
 template<class Inspector>

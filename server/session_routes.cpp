@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <set>
 #include <system_error>
+#include <vector>
 
 #include <caf/send.hpp>
 
@@ -189,12 +190,11 @@ start_session(server_context& ctx, const std::string& name, bool load,
   return s;
 }
 
-/// Submits `text` as a message of session `s`; answers the 202 or the
-/// error. `mode` is "", "detect", "followup" or "new_task".
+/// Submits `msg` (its text and overrides set) as a message of session `s`;
+/// answers the 202 or the error. `mode` is "", "detect", "followup" or
+/// "new_task".
 response submit_message(server_context& ctx, const live_session& s,
-                        const std::string& text, const std::string& mode) {
-  session_message msg;
-  msg.text = text;
+                        session_message msg, const std::string& mode) {
   if (mode == "detect") {
     msg.mode = followup_mode::detect;
   } else if (mode == "followup") {
@@ -211,8 +211,14 @@ response submit_message(server_context& ctx, const live_session& s,
     msg.mode = followup_mode::new_task;
   }
   auto sub = ctx.ask<session_submitted>(s.actor, atom::say_v, std::move(msg));
-  if (!sub)
+  if (!sub) {
+    // An unknown workflow is the body's fault: say which field.
+    if (sub.error().category() == caf::atom("orch")
+        && static_cast<errc>(sub.error().code()) == errc::unknown_name)
+      return response::error(400, "invalid_field",
+                             "field 'workflow': " + error_text(sub.error()));
     return error_response(sub.error());
+  }
   if (sub->kind == message_kind::ambiguous)
     return response::error(409, "ambiguous",
                            "cannot tell whether the message continues the "
@@ -262,7 +268,13 @@ void add_session_routes(router& r, server_context& ctx) {
     auto s = find_session(ctx, name, error);
     if (!s)
       return error;
-    return submit_message(ctx, *s, spec.task, {});
+    session_message msg;
+    msg.text = std::move(spec.task);
+    msg.workflow = std::move(spec.workflow);
+    msg.max_iterations = spec.max_iterations;
+    msg.agents = std::move(spec.agents);
+    msg.no_cache = spec.no_cache;
+    return submit_message(ctx, *s, std::move(msg), {});
   };
 
   // The server's stop: unsaved conversations are saved under their names,
@@ -440,13 +452,35 @@ void add_session_routes(router& r, server_context& ctx) {
 
   r.post("/api/sessions/{name}/messages", [&ctx](request& req) {
     json_body in{req.body};
-    std::string text;
+    session_message msg;
     std::string mode;
-    if (!in.only({"text", "mode"}) || !in.get_string("text", text, true)
-        || !in.get_string("mode", mode, false))
+    int64_t max_iterations = 0;
+    std::vector<std::string> agents;
+    if (!in.only(
+          {"text", "mode", "workflow", "max_iterations", "agents", "no_cache"})
+        || !in.get_string("text", msg.text, true)
+        || !in.get_string("mode", mode, false)
+        || !in.get_string("workflow", msg.workflow, false)
+        || !in.get_int("max_iterations", max_iterations, false, 1, 10)
+        || !in.get_string_list("agents", agents, false)
+        || !in.get_bool("no_cache", msg.no_cache, false))
       return in.error();
-    if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    if (msg.text.find_first_not_of(" \t\r\n") == std::string::npos)
       return response::error(400, "invalid_field", "field 'text': is empty");
+    if (in.has("workflow") && msg.workflow.empty())
+      return response::error(400, "invalid_field",
+                             "field 'workflow': is empty");
+    if (in.has("agents") && agents.empty())
+      return response::error(400, "invalid_field",
+                             "field 'agents': no agent names given");
+    for (auto& a : agents) {
+      if (a.empty() || a.find(',') != std::string::npos)
+        return response::error(400, "invalid_field",
+                               "field 'agents': an agent name is empty or "
+                               "holds a comma");
+      msg.agents += (msg.agents.empty() ? "" : ",") + a;
+    }
+    msg.max_iterations = static_cast<int32_t>(max_iterations);
     if (in.has("mode") && mode != "detect" && mode != "followup"
         && mode != "new_task")
       return response::error(400, "invalid_field",
@@ -456,7 +490,7 @@ void add_session_routes(router& r, server_context& ctx) {
     auto s = find_session(ctx, req.param("name"), error);
     if (!s)
       return error;
-    return submit_message(ctx, *s, text, mode);
+    return submit_message(ctx, *s, std::move(msg), mode);
   });
 
   r.post("/api/sessions/{name}/cancel", [&ctx](request& req) {

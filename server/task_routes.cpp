@@ -30,6 +30,7 @@ nlohmann::ordered_json info_json(const run_info& info, server_context& ctx) {
 }
 
 /// The run spec of a POST /api/tasks body, or the 400 naming the field.
+/// With a `session`, an absent workflow stays empty (the session's).
 std::optional<response> read_spec(const request& req, run_spec& spec,
                                   std::string& session) {
   json_body in{req.body};
@@ -48,7 +49,9 @@ std::optional<response> read_spec(const request& req, run_spec& spec,
     return response::error(400, "invalid_field", "field 'task': is empty");
   if (in.has("workflow") && spec.workflow.empty())
     return response::error(400, "invalid_field", "field 'workflow': is empty");
-  if (spec.workflow.empty())
+  // Through a session, no workflow means the session's (set below
+  // otherwise).
+  if (spec.workflow.empty() && session.empty())
     spec.workflow = "default";
   for (auto& a : agents) {
     if (a.empty() || a.find(',') != std::string::npos)

@@ -15,6 +15,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
 #include <gtest/gtest.h>
 
 #include "actors/coordinator.hpp"
@@ -553,6 +554,131 @@ TEST_F(session_test, reset_forgets_the_history_and_the_context) {
   auto next = say(s, "add tests");
   EXPECT_EQ(next.kind, message_kind::new_task);
   result(s, next.run_id);
+}
+
+// -- h14c: per-message overrides, against a fake coordinator that records
+// the run_spec it receives and finishes each run at once.
+
+struct spec_log {
+  std::vector<run_spec> submitted;
+};
+
+struct spec_state {
+  static inline const char* name = "test.spec_coordinator";
+  std::shared_ptr<spec_log> log;
+  int next = 0;
+};
+
+coordinator_actor::behavior_type
+spec_coordinator(coordinator_actor::stateful_pointer<spec_state> self,
+                 std::shared_ptr<spec_log> log) {
+  self->state.log = std::move(log);
+  return {
+    [=](atom::submit, run_spec& spec) -> caf::result<std::string> {
+      self->state.log->submitted.push_back(spec);
+      return "run-" + std::to_string(self->state.next++);
+    },
+    [=](atom::result, const std::string& id) -> caf::result<run_result> {
+      run_result res;
+      res.run_id = id;
+      res.status = run_status::completed;
+      res.workflow = self->state.log->submitted.back().workflow;
+      return res;
+    },
+    [=](atom::list) {
+      return std::vector<run_info>{};
+    },
+    [=](atom::status, const std::string&) -> caf::result<run_info> {
+      return caf::make_error(errc::unknown_run);
+    },
+    [=](atom::cancel, const std::string&) {
+      return true;
+    },
+    [=](atom::subscribe, const std::string&, uint64_t, progress_sink) {
+      // nop
+    },
+    [=](atom::unsubscribe, const std::string&, progress_sink) {
+      // nop
+    },
+    [=](atom::progress, progress_event&) {
+      // nop
+    },
+  };
+}
+
+TEST_F(session_test, a_message_s_overrides_reach_the_run_spec) {
+  auto log = std::make_shared<spec_log>();
+  auto coord = sys_.spawn(spec_coordinator, log);
+  auto cfg = std::make_shared<const config>(config_);
+  session_deps deps;
+  deps.session_id = "00000000000000aa";
+  auto s = sys_.spawn(session_impl, cfg, coord, deps);
+  sessions_.push_back(s);
+  sched_.run();
+  ASSERT_TRUE(ask<session_info>(s, atom::set_agent_v, std::string{"a"}));
+  // A new task with every override.
+  session_message m;
+  m.text = "create a REST API";
+  m.mode = followup_mode::new_task;
+  m.workflow = "ab";
+  m.max_iterations = 3;
+  m.agents = "b,a";
+  m.no_cache = true;
+  auto first = ask<session_submitted>(s, atom::say_v, m);
+  ASSERT_TRUE(first) << sys_.render(first.error());
+  EXPECT_EQ(first->workflow, "ab");
+  EXPECT_EQ(first->agent, "b,a");
+  ASSERT_EQ(log->submitted.size(), 1u);
+  EXPECT_EQ(log->submitted[0].workflow, "ab");
+  EXPECT_EQ(log->submitted[0].max_iterations, 3);
+  EXPECT_EQ(log->submitted[0].agents, "b,a");
+  EXPECT_TRUE(log->submitted[0].no_cache);
+  EXPECT_FALSE(log->submitted[0].followup);
+  ASSERT_TRUE(ask<run_result>(s, atom::result_v, first->run_id));
+  // For that run only: the session's workflow and agent stay.
+  auto info = ask<session_info>(s, atom::info_v);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->workflow, "default");
+  EXPECT_EQ(info->agent, "a");
+  // A follow-up carries them too.
+  m.text = "add tests";
+  m.mode = followup_mode::followup;
+  m.workflow = "default";
+  m.max_iterations = 2;
+  m.agents = "b";
+  m.no_cache = false;
+  auto second = ask<session_submitted>(s, atom::say_v, m);
+  ASSERT_TRUE(second) << sys_.render(second.error());
+  EXPECT_EQ(second->kind, message_kind::followup);
+  ASSERT_EQ(log->submitted.size(), 2u);
+  EXPECT_TRUE(log->submitted[1].followup);
+  EXPECT_EQ(log->submitted[1].workflow, "default");
+  EXPECT_EQ(log->submitted[1].max_iterations, 2);
+  EXPECT_EQ(log->submitted[1].agents, "b");
+  EXPECT_FALSE(log->submitted[1].no_cache);
+  ASSERT_TRUE(ask<run_result>(s, atom::result_v, second->run_id));
+  // None given: the session's settings.
+  auto third = ask<session_submitted>(
+    s, atom::say_v,
+    session_message{"create a CLI", followup_mode::new_task, progress_sink{}});
+  ASSERT_TRUE(third) << sys_.render(third.error());
+  ASSERT_EQ(log->submitted.size(), 3u);
+  EXPECT_EQ(log->submitted[2].workflow, "default");
+  EXPECT_EQ(log->submitted[2].max_iterations, 0);
+  EXPECT_EQ(log->submitted[2].agents, "a");
+  EXPECT_FALSE(log->submitted[2].no_cache);
+  ASSERT_TRUE(ask<run_result>(s, atom::result_v, third->run_id));
+  // An unknown workflow is refused before anything is submitted.
+  m.text = "create a game";
+  m.mode = followup_mode::new_task;
+  m.workflow = "nope";
+  auto bad = ask<session_submitted>(s, atom::say_v, m);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error(), caf::make_error(errc::unknown_name));
+  EXPECT_EQ(error_text(bad.error()),
+            "unknown workflow 'nope' (known: default, ab)");
+  EXPECT_EQ(log->submitted.size(), 3u);
+  caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
 }
 
 TEST(session_text, the_summary_is_bounded_on_a_character_boundary) {

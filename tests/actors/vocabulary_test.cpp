@@ -98,8 +98,8 @@ auto fields(run_spec& x) {
   return std::tie(a, b, c, d, e, f, g, h);
 }
 auto fields(session_message& x) {
-  auto& [a, b, c] = x;
-  return std::tie(a, b, c);
+  auto& [a, b, c, d, e, f, g] = x;
+  return std::tie(a, b, c, d, e, f, g);
 }
 auto fields(session_submitted& x) {
   auto& [a, b, c, d, e, f, g] = x;
@@ -388,6 +388,10 @@ struct samples {
     x.text = "add tests";
     x.mode = followup_mode::new_task;
     x.progress = sink;
+    x.workflow = "quick";
+    x.max_iterations = 2;
+    x.agents = "codex,gemini";
+    x.no_cache = true;
     return x;
   }
   session_submitted make(tag<session_submitted>) {

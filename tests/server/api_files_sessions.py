@@ -5,7 +5,8 @@
   absolute paths and planted symlinks refused (400/403, nothing outside
   touched), FIFOs, unaddressable names, size limits;
 - sessions: create, a message, a follow-up that runs in the same workspace,
-  conversation mode off, POST /api/tasks with `session`, save, delete, a
+  conversation mode off, POST /api/tasks with `session`, a message's own
+  workflow, max_iterations, agents and no_cache applied to its run, save, delete, a
   saved session made live again, and sessions saved when the server stops.
 Usage: api_files_sessions.py <ai-orchestrator binary> <source dir>"""
 
@@ -255,6 +256,54 @@ try:
     t.check("sessions: the list is empty again", lst["sessions"] == [], lst)
     t.check("sessions: the workspace stays on disk",
             os.path.isfile(os.path.join(session_ws, "notes.txt")))
+
+    # A message's own workflow, iteration limit and agents (what the web
+    # UI's task box sends) reach its run; the session's settings stay.
+    st, _, s = srv.request("POST", "/api/sessions", {"name": "opts", "workflow": "quick"})
+    st, _, m = srv.request("POST", "/api/sessions/opts/messages",
+                           {"text": "Build a shopping list CLI", "workflow": "default",
+                            "max_iterations": 1, "no_cache": True,
+                            "agents": ["demo-codex", "demo-copilot", "demo-claude"]})
+    t.check("overrides: a message with workflow/max_iterations/agents is 202",
+            st == 202 and m["followup"] is False, (st, m))
+    if st == 202:
+        so = wait_session_idle(srv, "opts", 1)
+        r = wait_task(srv, m["id"]).get("result", {})
+        its = r.get("iterations", [])
+        t.check("overrides: the run used the message's workflow and iteration limit",
+                r.get("workflow") == "default" and len(its) == 1, (r.get("workflow"), len(its)))
+        t.check("overrides: the run's steps used the message's agents",
+                its and [x["agent"] for x in its[0]["steps"]]
+                == ["demo-codex", "demo-copilot", "demo-claude"], its)
+        t.check("overrides: the session's workflow stays", so["workflow"] == "quick", so)
+    st, _, s = srv.request("POST", "/api/sessions", {"name": "opts2", "workflow": "quick"})
+    st, _, body = srv.request("POST", "/api/tasks",
+                              {"task": "Build a shopping list CLI", "session": "opts2",
+                               "workflow": "default", "max_iterations": 2})
+    t.check("overrides: POST /api/tasks with session passes them on (202)",
+            st == 202 and body.get("session") == "opts2", (st, body))
+    if st == 202:
+        wait_session_idle(srv, "opts2", 1)
+        r = wait_task(srv, body["id"]).get("result", {})
+        t.check("overrides: ... and the run used them (2 iterations of default, not 3)",
+                r.get("workflow") == "default" and len(r.get("iterations", [])) == 2,
+                (r.get("workflow"), len(r.get("iterations", []))))
+    for bad, field in [({"max_iterations": 0}, "max_iterations"),
+                       ({"max_iterations": "3"}, "max_iterations"),
+                       ({"agents": []}, "agents"), ({"agents": ["a,b"]}, "agents"),
+                       ({"agents": 5}, "agents"), ({"workflow": ""}, "workflow"),
+                       ({"workflow": "nope"}, "workflow"), ({"no_cache": "yes"}, "no_cache")]:
+        bad["text"] = "Build a CLI"
+        st, _, body = srv.request("POST", "/api/sessions/opts/messages", bad)
+        t.check("overrides: message %s is 400 naming the field" % json.dumps(bad),
+                st == 400 and ("'%s'" % field) in body.get("error", {}).get("message", ""),
+                (st, body))
+    st, _, body = srv.request("POST", "/api/tasks", {"task": "x", "session": "opts",
+                                                     "workflow": "nope"})
+    t.check("overrides: POST /api/tasks with session and an unknown workflow is 400",
+            st == 400 and "'workflow'" in body.get("error", {}).get("message", ""), (st, body))
+    for name in ("opts", "opts2"):
+        srv.request("DELETE", "/api/sessions/" + name)
 
     # A session saved, then made live again by name.
     srv.request("POST", "/api/sessions", {"name": "keep", "workflow": "quick"})
