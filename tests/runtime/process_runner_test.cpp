@@ -996,6 +996,11 @@ TEST_F(posix_runner, cancel_token_fd_becomes_readable_once_cancelled) {
 // -- resources and concurrency ------------------------------------------------
 
 TEST_F(posix_runner, leaks_no_descriptor) {
+  // The first call starts a serving agent guard that stays, idle, with its
+  // socket to us: count from there, then once the guards are stopped.
+  orch::stop_agent_guards(k_max_test_wait);
+  std::size_t cold = open_descriptor_count();
+  EXPECT_TRUE(run(shell("true")).clean_exit());
   std::size_t before = open_descriptor_count();
   auto spec = shell("cat; echo err >&2");
   spec.stdin_data = "in\n";
@@ -1007,6 +1012,8 @@ TEST_F(posix_runner, leaks_no_descriptor) {
   expired.total_deadline = 100ms;
   EXPECT_EQ(run(expired).expired, deadline_kind::total);
   EXPECT_EQ(open_descriptor_count(), before);
+  orch::stop_agent_guards(k_max_test_wait);
+  EXPECT_EQ(open_descriptor_count(), cold);
 }
 
 TEST_F(posix_runner, runs_from_several_threads_at_once) {
