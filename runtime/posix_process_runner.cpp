@@ -181,6 +181,25 @@ void set_nonblocking(int fd) {
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+/// Sets `attr` up for a child in its own process group with every signal at
+/// its default action and none blocked; the first error, or 0.
+int own_group_default_signals(posix_spawnattr_t& attr) {
+  int rc = posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t all;
+  sigfillset(&all);
+  if (rc == 0)
+    rc = posix_spawnattr_setsigdefault(&attr, &all);
+  sigset_t none;
+  sigemptyset(&none);
+  if (rc == 0)
+    rc = posix_spawnattr_setsigmask(&attr, &none);
+  if (rc == 0)
+    rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP
+                                           | POSIX_SPAWN_SETSIGDEF
+                                           | POSIX_SPAWN_SETSIGMASK);
+  return rc;
+}
+
 /// Returns 0 when `path` is an executable regular file, else the errno
 /// execve would report for it.
 int executable_status(const std::string& path) {
@@ -544,16 +563,7 @@ private:
 #endif
     // Its own process group: a Ctrl-C for us must not reach it. Default
     // signals: the agents it starts inherit what it ignores.
-    step(posix_spawnattr_setpgroup(&attr, 0));
-    sigset_t all;
-    sigfillset(&all);
-    step(posix_spawnattr_setsigdefault(&attr, &all));
-    sigset_t none;
-    sigemptyset(&none);
-    step(posix_spawnattr_setsigmask(&attr, &none));
-    step(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP
-                                           | POSIX_SPAWN_SETSIGDEF
-                                           | POSIX_SPAWN_SETSIGMASK));
+    step(own_group_default_signals(attr));
     std::string parent = std::to_string(getpid());
     std::string fd = "3";
     std::string flag = guard_protocol::serve_flag;
@@ -822,19 +832,11 @@ private:
       &actions, guarded_ ? k_guard_status_fd + 1 : 3));
 #  endif
 #endif
-    step(posix_spawnattr_setpgroup(&attr, 0));
-    // Every signal back to its default action (SIGPIPE, and SIGINT/SIGQUIT
-    // that may be ignored here) and nothing blocked, whatever this thread's
-    // mask is (SIGPIPE is blocked right now, see sigpipe_block).
-    sigset_t all;
-    sigfillset(&all);
-    step(posix_spawnattr_setsigdefault(&attr, &all));
-    sigset_t none;
-    sigemptyset(&none);
-    step(posix_spawnattr_setsigmask(&attr, &none));
-    step(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP
-                                           | POSIX_SPAWN_SETSIGDEF
-                                           | POSIX_SPAWN_SETSIGMASK));
+    // Own process group; every signal back to its default action (SIGPIPE,
+    // and SIGINT/SIGQUIT that may be ignored here) and nothing blocked,
+    // whatever this thread's mask is (SIGPIPE is blocked right now, see
+    // sigpipe_block).
+    step(own_group_default_signals(attr));
     pid_t pid = -1;
     const char* program = guarded_ ? guard.c_str() : path.c_str();
     pids_ = proc::mark_pids(); // the child and all it starts come after
