@@ -726,6 +726,23 @@ private:
     draining,    // leader reaped, reading what is left in the pipes
   };
 
+  /// The child `pid` runs: its start time (nothing that started before it
+  /// can carry its marker), and our ends of its pipes made non-blocking (an
+  /// empty stdin closed at once).
+  void mark_started(pid_t pid) {
+    proc::proc_info child;
+    if (proc::read_info(pid, child))
+      started_ = child.start;
+    result_.started = true;
+    set_nonblocking(out_.fd.get());
+    set_nonblocking(err_.fd.get());
+    if (stdin_.valid()) {
+      set_nonblocking(stdin_.get());
+      if (spec_.stdin_data->empty())
+        stdin_.reset();
+    }
+  }
+
   bool spawn() {
     // The program is resolved here, so that a missing or non-executable one
     // is reported as such (ENOENT, EACCES) and not hidden behind the guard.
@@ -858,22 +875,10 @@ private:
     pid_ = pid;
     if (!guarded_)
       pgid_ = pid;
-    // Nothing that started before the child can carry its marker.
-    proc::proc_info child;
-    if (proc::read_info(pid, child))
-      started_ = child.start;
-    result_.started = true;
-
     // posix_spawn returns after the exec and the guard reported after its
     // fork, so the agent already leads its own group: kill(-pgid_) reaches
     // it from here on.
-    set_nonblocking(out_.fd.get());
-    set_nonblocking(err_.fd.get());
-    if (stdin_.valid()) {
-      set_nonblocking(stdin_.get());
-      if (spec_.stdin_data->empty())
-        stdin_.reset();
-    }
+    mark_started(pid);
     pidfd_.reset(proc::open_pidfd(pid_));
     return true;
   }
@@ -962,17 +967,7 @@ private:
       in_read.reset();
       out_write.reset();
       err_write.reset();
-      proc::proc_info child;
-      if (proc::read_info(pid_, child))
-        started_ = child.start;
-      result_.started = true;
-      set_nonblocking(out_.fd.get());
-      set_nonblocking(err_.fd.get());
-      if (stdin_.valid()) {
-        set_nonblocking(stdin_.get());
-        if (spec_.stdin_data->empty())
-          stdin_.reset();
-      }
+      mark_started(pid_);
       return true;
     }
     return std::nullopt;
