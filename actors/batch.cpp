@@ -1,5 +1,7 @@
 #include "actors/batch.hpp"
 
+#include <optional>
+
 #include <caf/actor_system.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
@@ -80,13 +82,24 @@ void write_line(self_ptr self, const nlohmann::ordered_json& line) {
 
 void fill(self_ptr self);
 
-void on_result(self_ptr self, uint64_t tag, run_result& res) {
+/// The id of the running task `tag`, which stops counting as running;
+/// nullopt when it is not running (any more).
+std::optional<std::string> take_running(self_ptr self, uint64_t tag) {
   auto& st = self->state;
   auto it = st.running.find(tag);
   if (it == st.running.end())
-    return;
+    return std::nullopt;
   auto id = std::move(it->second.id);
   st.running.erase(it);
+  return id;
+}
+
+void on_result(self_ptr self, uint64_t tag, run_result& res) {
+  auto taken = take_running(self, tag);
+  if (!taken)
+    return;
+  auto& id = *taken;
+  auto& st = self->state;
   // Cancelled because the batch stopped: no line, so --resume runs it
   // again. A run that ended otherwise in the meantime keeps its line.
   if (!(st.stats.stopped && res.status == run_status::cancelled)) {
@@ -103,12 +116,11 @@ void on_result(self_ptr self, uint64_t tag, run_result& res) {
 /// unknown (a stopped batch only drops it; else it is a failed line).
 void on_lost(self_ptr self, uint64_t tag, const std::string& workflow,
              const caf::error& e) {
-  auto& st = self->state;
-  auto it = st.running.find(tag);
-  if (it == st.running.end())
+  auto taken = take_running(self, tag);
+  if (!taken)
     return;
-  auto id = std::move(it->second.id);
-  st.running.erase(it);
+  auto& id = *taken;
+  auto& st = self->state;
   if (!st.stats.stopped) {
     ++st.stats.failed;
     write_line(
@@ -121,12 +133,11 @@ void on_lost(self_ptr self, uint64_t tag, const std::string& workflow,
 
 void on_refused(self_ptr self, uint64_t tag, const std::string& workflow,
                 const caf::error& e) {
-  auto& st = self->state;
-  auto it = st.running.find(tag);
-  if (it == st.running.end())
+  auto taken = take_running(self, tag);
+  if (!taken)
     return;
-  auto id = std::move(it->second.id);
-  st.running.erase(it);
+  auto& id = *taken;
+  auto& st = self->state;
   // Refused because the coordinator stops (our cancel, Ctrl-C): no line.
   if (!st.stats.stopped) {
     ++st.stats.failed;

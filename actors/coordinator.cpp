@@ -7,7 +7,6 @@
 #include <ctime>
 #include <filesystem>
 #include <random>
-#include <sstream>
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -21,6 +20,7 @@
 #include "actors/workflow_actor.hpp"
 #include "runtime/audit_log.hpp"
 #include "runtime/clock.hpp"
+#include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
 
 namespace orch {
@@ -29,26 +29,12 @@ namespace {
 
 using self_ptr = coordinator_actor::stateful_pointer<coordinator_state>;
 
-/// Splits "a,b , c" into names.
-std::vector<std::string> split_names(const std::string& csv) {
-  std::vector<std::string> out;
-  std::stringstream in{csv};
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    auto b = item.find_first_not_of(" \t");
-    auto e = item.find_last_not_of(" \t");
-    if (b != std::string::npos)
-      out.push_back(item.substr(b, e - b + 1));
-  }
-  return out;
-}
-
 /// Applies `--agents` to this run's copy of the workflow: one name replaces
 /// every item's agent; N names, one per item in order. Returns an error
 /// message or "".
 std::string override_agents(const config& cfg, workflow_config& wf,
                             const std::string& csv) {
-  auto names = split_names(csv);
+  auto names = text::split_list(csv);
   size_t items = 0;
   for (auto& step : wf.steps)
     items += step.items.size();

@@ -23,6 +23,7 @@
 #include "runtime/fd_util.hpp"
 #include "runtime/hashing.hpp"
 #include "runtime/safe_file.hpp"
+#include "runtime/text.hpp"
 
 namespace orch {
 
@@ -178,16 +179,7 @@ std::optional<host_port> parse_host_port(const std::string& text,
 }
 
 std::vector<std::string> split_addresses(const std::string& csv) {
-  std::vector<std::string> out;
-  std::stringstream in{csv};
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    auto b = item.find_first_not_of(" \t");
-    auto e = item.find_last_not_of(" \t");
-    if (b != std::string::npos)
-      out.push_back(item.substr(b, e - b + 1));
-  }
-  return out;
+  return text::split_list(csv);
 }
 
 bool is_loopback(const std::string& host) {

@@ -143,17 +143,28 @@ void node_lost(self_ptr self, size_t i, const std::string& why) {
   dispatch(self);
 }
 
-void on_outcome(self_ptr self, size_t i, const std::string& id, int32_t attempt,
-                node_outcome& out) {
+/// The task `id` when node `i` still runs its attempt `attempt`; else
+/// nullptr, the answer counted as dropped (late, repeated or superseded).
+node_pool_state::task_entry* awaited(self_ptr self, size_t i,
+                                     const std::string& id, int32_t attempt) {
   auto& st = self->state;
   auto it = st.tasks.find(id);
   if (it == st.tasks.end() || it->second.result || it->second.writing
       || it->second.attempt != attempt
       || it->second.node != static_cast<int32_t>(i)) {
     ++st.dropped;
-    return;
+    return nullptr;
   }
-  auto& t = it->second;
+  return &it->second;
+}
+
+void on_outcome(self_ptr self, size_t i, const std::string& id, int32_t attempt,
+                node_outcome& out) {
+  auto& st = self->state;
+  auto* current = awaited(self, i, id, attempt);
+  if (current == nullptr)
+    return;
+  auto& t = *current;
   auto& n = st.nodes[i];
   n.running = std::max(0, n.running - 1);
   ++n.done;
@@ -202,13 +213,9 @@ void on_outcome(self_ptr self, size_t i, const std::string& id, int32_t attempt,
 void on_error(self_ptr self, size_t i, const std::string& id, int32_t attempt,
               const caf::error& e) {
   auto& st = self->state;
-  auto it = st.tasks.find(id);
-  if (it == st.tasks.end() || it->second.result || it->second.writing
-      || it->second.attempt != attempt
-      || it->second.node != static_cast<int32_t>(i)) {
-    ++st.dropped;
+  auto* current = awaited(self, i, id, attempt);
+  if (current == nullptr)
     return;
-  }
   if (e.category() != caf::atom("orch")) {
     // The node (or the connection to it) is gone: a request to a proxy that
     // just died bounces with its exit reason (category "exit") or a system
@@ -222,8 +229,8 @@ void on_error(self_ptr self, size_t i, const std::string& id, int32_t attempt,
   ++n.done;
   // The node refused the spec (unknown workflow, agent unavailable there).
   record(self, id,
-         failed_result(it->second, "refused by worker node " + n.address + ": "
-                                     + error_text(e)));
+         failed_result(*current, "refused by worker node " + n.address + ": "
+                                   + error_text(e)));
   dispatch(self);
 }
 

@@ -293,16 +293,10 @@ void print_summary(const batch_stats& s, const batch_options& opts,
 } // namespace
 
 int cmd_batch(const batch_options& opts, load_result loaded) {
-  for (auto& w : loaded.warnings)
-    std::fprintf(stderr, "warning: %s\n",
-                 text::escape_for_terminal(w.to_string(), true).c_str());
-  if (!loaded.errors.empty() || !loaded.value) {
-    for (auto& e : loaded.errors)
-      std::fprintf(stderr, "error: %s\n",
-                   text::escape_for_terminal(e.to_string(), true).c_str());
+  auto usable = usable_or_report(std::move(loaded));
+  if (!usable)
     return exit_usage;
-  }
-  auto cfg = std::make_shared<const config>(std::move(*loaded.value));
+  auto cfg = std::make_shared<const config>(std::move(*usable));
   if (cfg->find_workflow(opts.workflow) == nullptr) {
     std::fprintf(stderr, "error: unknown workflow '%s'\n",
                  shown(opts.workflow).c_str());

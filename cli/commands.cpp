@@ -54,18 +54,6 @@ std::string diagnostic_text(const Diagnostic& d) {
   return text::escape_for_terminal(d.to_string(), true);
 }
 
-/// The loaded config, printing its errors (and warnings) to stderr.
-std::optional<config> usable_or_report(load_result res) {
-  for (auto& w : res.warnings)
-    std::fprintf(stderr, "warning: %s\n", diagnostic_text(w).c_str());
-  if (!res.errors.empty() || !res.value) {
-    for (auto& e : res.errors)
-      std::fprintf(stderr, "error: %s\n", diagnostic_text(e).c_str());
-    return std::nullopt;
-  }
-  return std::move(res.value);
-}
-
 std::string pad(std::string s, size_t width) {
   // Width in code points, so the arrows and dots in cells line up.
   size_t cps = 0;
@@ -435,6 +423,17 @@ int report_refusal(const caf::error& e) {
 }
 
 } // namespace
+
+std::optional<config> usable_or_report(load_result res) {
+  for (auto& w : res.warnings)
+    std::fprintf(stderr, "warning: %s\n", diagnostic_text(w).c_str());
+  if (!res.errors.empty() || !res.value) {
+    for (auto& e : res.errors)
+      std::fprintf(stderr, "error: %s\n", diagnostic_text(e).c_str());
+    return std::nullopt;
+  }
+  return std::move(res.value);
+}
 
 int cmd_agents(load_result loaded, bool json) {
   auto cfg = usable_or_report(std::move(loaded));

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "config/config.hpp"
@@ -94,5 +95,15 @@ struct batch_options {
 /// all succeeded, 1 when some failed or some input line was bad, 2 for a
 /// usage error or (with --strict) bad input, 130 when interrupted.
 int cmd_batch(const batch_options& opts, load_result loaded);
+
+} // namespace orch::cli
+
+// -- hdup
+
+namespace orch::cli {
+
+/// The loaded config; prints its warnings and errors to stderr (escaped for
+/// the terminal) and gives nullopt when it has errors.
+std::optional<config> usable_or_report(load_result res);
 
 } // namespace orch::cli

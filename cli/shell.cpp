@@ -29,6 +29,7 @@
 #include "actors/signals.hpp"
 #include "actors/system_config.hpp"
 #include "adapters/adapter.hpp"
+#include "cli/commands.hpp"
 #include "cli/line_editor.hpp"
 #include "cli/progress_display.hpp"
 #include "cli/terminal.hpp"
@@ -708,16 +709,10 @@ std::string closest_command(const std::string& typed) {
 }
 
 int cmd_shell(const shell_options& opts, load_result loaded) {
-  for (auto& w : loaded.warnings)
-    std::fprintf(stderr, "warning: %s\n",
-                 text::escape_for_terminal(w.to_string(), true).c_str());
-  if (!loaded.errors.empty() || !loaded.value) {
-    for (auto& e : loaded.errors)
-      std::fprintf(stderr, "error: %s\n",
-                   text::escape_for_terminal(e.to_string(), true).c_str());
+  auto usable = usable_or_report(std::move(loaded));
+  if (!usable)
     return exit_usage;
-  }
-  auto cfg = std::make_shared<const config>(std::move(*loaded.value));
+  auto cfg = std::make_shared<const config>(std::move(*usable));
   int signal_fd = install_signal_handlers();
   shell sh{cfg, signal_fd};
   return sh.run(opts);

@@ -181,6 +181,25 @@ void set_nonblocking(int fd) {
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+/// Sets `attr` up for a child in its own process group with every signal at
+/// its default action and none blocked; the first error, or 0.
+int own_group_default_signals(posix_spawnattr_t& attr) {
+  int rc = posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t all;
+  sigfillset(&all);
+  if (rc == 0)
+    rc = posix_spawnattr_setsigdefault(&attr, &all);
+  sigset_t none;
+  sigemptyset(&none);
+  if (rc == 0)
+    rc = posix_spawnattr_setsigmask(&attr, &none);
+  if (rc == 0)
+    rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP
+                                           | POSIX_SPAWN_SETSIGDEF
+                                           | POSIX_SPAWN_SETSIGMASK);
+  return rc;
+}
+
 /// Returns 0 when `path` is an executable regular file, else the errno
 /// execve would report for it.
 int executable_status(const std::string& path) {
@@ -544,16 +563,7 @@ private:
 #endif
     // Its own process group: a Ctrl-C for us must not reach it. Default
     // signals: the agents it starts inherit what it ignores.
-    step(posix_spawnattr_setpgroup(&attr, 0));
-    sigset_t all;
-    sigfillset(&all);
-    step(posix_spawnattr_setsigdefault(&attr, &all));
-    sigset_t none;
-    sigemptyset(&none);
-    step(posix_spawnattr_setsigmask(&attr, &none));
-    step(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP
-                                           | POSIX_SPAWN_SETSIGDEF
-                                           | POSIX_SPAWN_SETSIGMASK));
+    step(own_group_default_signals(attr));
     std::string parent = std::to_string(getpid());
     std::string fd = "3";
     std::string flag = guard_protocol::serve_flag;
@@ -716,6 +726,23 @@ private:
     draining,    // leader reaped, reading what is left in the pipes
   };
 
+  /// The child `pid` runs: its start time (nothing that started before it
+  /// can carry its marker), and our ends of its pipes made non-blocking (an
+  /// empty stdin closed at once).
+  void mark_started(pid_t pid) {
+    proc::proc_info child;
+    if (proc::read_info(pid, child))
+      started_ = child.start;
+    result_.started = true;
+    set_nonblocking(out_.fd.get());
+    set_nonblocking(err_.fd.get());
+    if (stdin_.valid()) {
+      set_nonblocking(stdin_.get());
+      if (spec_.stdin_data->empty())
+        stdin_.reset();
+    }
+  }
+
   bool spawn() {
     // The program is resolved here, so that a missing or non-executable one
     // is reported as such (ENOENT, EACCES) and not hidden behind the guard.
@@ -822,19 +849,11 @@ private:
       &actions, guarded_ ? k_guard_status_fd + 1 : 3));
 #  endif
 #endif
-    step(posix_spawnattr_setpgroup(&attr, 0));
-    // Every signal back to its default action (SIGPIPE, and SIGINT/SIGQUIT
-    // that may be ignored here) and nothing blocked, whatever this thread's
-    // mask is (SIGPIPE is blocked right now, see sigpipe_block).
-    sigset_t all;
-    sigfillset(&all);
-    step(posix_spawnattr_setsigdefault(&attr, &all));
-    sigset_t none;
-    sigemptyset(&none);
-    step(posix_spawnattr_setsigmask(&attr, &none));
-    step(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP
-                                           | POSIX_SPAWN_SETSIGDEF
-                                           | POSIX_SPAWN_SETSIGMASK));
+    // Own process group; every signal back to its default action (SIGPIPE,
+    // and SIGINT/SIGQUIT that may be ignored here) and nothing blocked,
+    // whatever this thread's mask is (SIGPIPE is blocked right now, see
+    // sigpipe_block).
+    step(own_group_default_signals(attr));
     pid_t pid = -1;
     const char* program = guarded_ ? guard.c_str() : path.c_str();
     pids_ = proc::mark_pids(); // the child and all it starts come after
@@ -856,22 +875,10 @@ private:
     pid_ = pid;
     if (!guarded_)
       pgid_ = pid;
-    // Nothing that started before the child can carry its marker.
-    proc::proc_info child;
-    if (proc::read_info(pid, child))
-      started_ = child.start;
-    result_.started = true;
-
     // posix_spawn returns after the exec and the guard reported after its
     // fork, so the agent already leads its own group: kill(-pgid_) reaches
     // it from here on.
-    set_nonblocking(out_.fd.get());
-    set_nonblocking(err_.fd.get());
-    if (stdin_.valid()) {
-      set_nonblocking(stdin_.get());
-      if (spec_.stdin_data->empty())
-        stdin_.reset();
-    }
+    mark_started(pid);
     pidfd_.reset(proc::open_pidfd(pid_));
     return true;
   }
@@ -960,17 +967,7 @@ private:
       in_read.reset();
       out_write.reset();
       err_write.reset();
-      proc::proc_info child;
-      if (proc::read_info(pid_, child))
-        started_ = child.start;
-      result_.started = true;
-      set_nonblocking(out_.fd.get());
-      set_nonblocking(err_.fd.get());
-      if (stdin_.valid()) {
-        set_nonblocking(stdin_.get());
-        if (spec_.stdin_data->empty())
-          stdin_.reset();
-      }
+      mark_started(pid_);
       return true;
     }
     return std::nullopt;

@@ -93,6 +93,27 @@ inline std::vector<std::string_view> split_lines(std::string_view text) {
   return lines;
 }
 
+/// Splits "a, b ,c" at `sep` into its items, blanks (spaces, tabs) around
+/// each dropped; empty items are left out.
+inline std::vector<std::string> split_list(std::string_view csv,
+                                           char sep = ',') {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < csv.size()) {
+    std::size_t end = csv.find(sep, start);
+    if (end == std::string_view::npos)
+      end = csv.size();
+    auto item = csv.substr(start, end - start);
+    auto b = item.find_first_not_of(" \t");
+    if (b != std::string_view::npos) {
+      auto e = item.find_last_not_of(" \t");
+      out.emplace_back(item.substr(b, e - b + 1));
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
 /// A markdown code fence line: ``` or ~~~ (3 or more), indented or not.
 struct fence {
   char ch = '`';

@@ -77,8 +77,8 @@ void event_hub::evict_locked() {
   }
 }
 
-event_hub::batch event_hub::events_of(const std::string& id, uint64_t after) {
-  std::lock_guard<std::mutex> guard{mtx_};
+event_hub::batch event_hub::run_batch_locked(const std::string& id,
+                                             uint64_t after) const {
   batch out;
   out.closed = closed_;
   auto it = runs_.find(id);
@@ -89,6 +89,11 @@ event_hub::batch event_hub::events_of(const std::string& id, uint64_t after) {
       out.events.push_back(ev);
   out.finished = it->second.finished_ms != 0;
   return out;
+}
+
+event_hub::batch event_hub::events_of(const std::string& id, uint64_t after) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return run_batch_locked(id, after);
 }
 
 event_hub::batch
@@ -106,16 +111,7 @@ event_hub::wait_run(const std::string& id, uint64_t after,
            || (!evs.empty() && evs.back()->seq > after);
   };
   cv_.wait_until(lock, until, ready);
-  batch out;
-  out.closed = closed_;
-  auto it = runs_.find(id);
-  if (it == runs_.end())
-    return out;
-  for (auto& ev : it->second.events)
-    if (ev->seq > after)
-      out.events.push_back(ev);
-  out.finished = it->second.finished_ms != 0;
-  return out;
+  return run_batch_locked(id, after);
 }
 
 event_hub::batch

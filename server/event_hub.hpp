@@ -120,6 +120,8 @@ private:
   };
 
   void evict_locked();
+  /// The run's events after `after` (mtx_ held).
+  batch run_batch_locked(const std::string& id, uint64_t after) const;
 
   std::mutex mtx_;
   std::condition_variable cv_;
