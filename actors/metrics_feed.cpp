@@ -124,9 +124,11 @@ std::vector<agent_call_sample> agent_calls_of(const run_result& res) {
 }
 
 void record_run(metrics_registry& metrics, const run_result& res) {
-  metrics.record_task(task_sample_of(res));
+  // The agent calls first: a run counted by record_task is then whole
+  // (metrics_registry::wait_recorded).
   for (const auto& call : agent_calls_of(res))
     metrics.record_agent_call(call);
+  metrics.record_task(task_sample_of(res));
 }
 
 progress_sink::behavior_type

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -223,6 +224,10 @@ struct metrics_registry::impl {
         .Add({});
 
   std::mutex mutex;
+  /// Signalled when `recorded` grows.
+  std::condition_variable recorded_cv;
+  /// record_task calls so far.
+  uint64_t recorded = 0;
   /// Per workflow: runs finished, runs ok.
   std::map<std::string, std::pair<uint64_t, uint64_t>> outcomes;
   int64_t running_runs = 0;
@@ -233,6 +238,15 @@ metrics_registry::metrics_registry() : impl_{std::make_unique<impl>()} {
 }
 
 metrics_registry::~metrics_registry() = default;
+
+bool metrics_registry::wait_recorded(uint64_t n,
+                                     std::chrono::milliseconds limit) const {
+  auto& d = *impl_;
+  std::unique_lock<std::mutex> guard{d.mutex};
+  return d.recorded_cv.wait_for(guard, limit, [&] {
+    return d.recorded >= n;
+  });
+}
 
 void metrics_registry::record_task(const task_sample& x) {
   auto workflow = metric_label(x.workflow);
@@ -258,6 +272,11 @@ void metrics_registry::record_task(const task_sample& x) {
            / static_cast<double>(counts.first);
   }
   d.success_rate.Add({{"workflow", workflow}}).Set(rate);
+  {
+    std::lock_guard<std::mutex> guard{d.mutex};
+    ++d.recorded;
+  }
+  d.recorded_cv.notify_all();
 }
 
 void metrics_registry::record_agent_call(const agent_call_sample& x) {

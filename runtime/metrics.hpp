@@ -36,6 +36,7 @@
 //   orchestrator_session_store_errors_total{op}; a counter added later that
 //   this table does not know appears as orchestrator_<name>_total{label}.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -93,6 +94,10 @@ public:
 
   /// Sets the live sessions gauge.
   void set_active_sessions(int64_t n);
+
+  /// Waits until record_task has been called at least `n` times in all, or
+  /// `limit` passed; true when it was.
+  bool wait_recorded(uint64_t n, std::chrono::milliseconds limit) const;
 
   /// Returns the text exposition (Prometheus text format 0.0.4) of every
   /// family, the process counters and the memory gauge read now.

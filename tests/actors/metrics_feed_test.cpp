@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
@@ -166,15 +165,11 @@ protected:
     return out;
   }
 
-  /// Waits (bounded) until the rendered metrics contain `what`.
-  bool wait_for(const metrics_registry& m, const std::string& what) {
-    auto deadline = std::chrono::steady_clock::now() + k_max_test_wait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (contains(m.render(), what))
-        return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds{5});
-    }
-    return false;
+  /// Waits (bounded) until `n` runs are recorded in `m`, then says whether
+  /// the rendered metrics contain `what`.
+  bool wait_for(const metrics_registry& m, uint64_t n,
+                const std::string& what) {
+    return m.wait_recorded(n, k_max_test_wait) && contains(m.render(), what);
   }
 
   fs::path root_;
@@ -198,13 +193,15 @@ TEST_F(metrics_feed_test, finished_runs_are_recorded_once_each) {
   caf::scoped_actor self{sys_};
   auto first = submit(self, c);
   ASSERT_FALSE(first.empty());
-  ASSERT_TRUE(wait_for(*metrics, "orchestrator_tasks_total{status=\"completed\""
-                                 ",workflow=\"one\"} 1\n"))
+  ASSERT_TRUE(wait_for(*metrics, 1,
+                       "orchestrator_tasks_total{status=\"completed\""
+                       ",workflow=\"one\"} 1\n"))
     << metrics->render();
   auto second = submit(self, c);
   ASSERT_FALSE(second.empty());
-  ASSERT_TRUE(wait_for(*metrics, "orchestrator_tasks_total{status=\"failed\","
-                                 "workflow=\"one\"} 1\n"))
+  ASSERT_TRUE(wait_for(*metrics, 2,
+                       "orchestrator_tasks_total{status=\"failed\","
+                       "workflow=\"one\"} 1\n"))
     << metrics->render();
   auto text = metrics->render();
   EXPECT_TRUE(contains(text, "orchestrator_agent_calls_total{agent=\"a\"} 2\n"))
@@ -223,8 +220,9 @@ TEST_F(metrics_feed_test, finished_runs_are_recorded_once_each) {
   // feed's registry is unchanged, the new one counts each run once.
   auto late = std::make_shared<metrics_registry>();
   spawn_metrics_feed(sys_, c, late);
-  ASSERT_TRUE(wait_for(*late, "orchestrator_task_success_rate{workflow="
-                              "\"one\"} 0.5\n"))
+  ASSERT_TRUE(wait_for(*late, 2,
+                       "orchestrator_task_success_rate{workflow="
+                       "\"one\"} 0.5\n"))
     << late->render();
   EXPECT_TRUE(contains(late->render(), "orchestrator_tasks_total{status="
                                        "\"completed\",workflow=\"one\"} 1\n"))
