@@ -91,6 +91,9 @@ using clock_type = std::chrono::steady_clock;
 /// The longest the final sweep keeps trying (a process in uninterruptible
 /// sleep may take its time to die); the runner kills the group after that.
 constexpr std::chrono::milliseconds k_sweep_limit{2'000};
+/// How long the sweep looks again at a process that read with no
+/// environment (one in the middle of execve) before taking it for unmarked.
+constexpr std::chrono::milliseconds k_unsure_limit{100};
 /// How long one sweep round waits for SIGCHLD before looking again.
 constexpr int k_sweep_tick_ms = 10;
 
@@ -379,12 +382,15 @@ private:
   }
 
   /// The processes of this run now: the tree below the guard, then the
-  /// marked processes outside it.
-  std::vector<orch::proc::proc_info> members(bool& marked_outside) const {
+  /// marked processes outside it. `unsure` tells of a process outside the
+  /// tree that read with no environment (one in the middle of execve).
+  std::vector<orch::proc::proc_info> members(bool& marked_outside,
+                                             bool& unsure) const {
     // Everything of the run started after us: only pids handed out since.
     auto all = orch::proc::snapshot_since(pids_);
     auto tree = orch::proc::descendants(all, getpid());
     marked_outside = false;
+    unsure = false;
     if (!marker_.empty()) {
       for (const auto& p : all) {
         if (p.pid == getpid() || p.dead())
@@ -392,9 +398,14 @@ private:
         bool in_tree = false;
         for (const auto& t : tree)
           in_tree = in_tree || t.pid == p.pid;
-        if (!in_tree && orch::proc::marked_since(p, started_, marker_)) {
+        if (in_tree)
+          continue;
+        auto found = orch::proc::marked_since(p, started_, marker_);
+        if (found == orch::proc::mark::present) {
           tree.push_back(p);
           marked_outside = true;
+        } else if (found == orch::proc::mark::unknown && !p.kernel_thread()) {
+          unsure = true;
         }
       }
     }
@@ -403,7 +414,8 @@ private:
 
   void forward(int sig, pid_t sender) {
     bool unused = false;
-    auto tree = members(unused);
+    bool unsure = false;
+    auto tree = members(unused, unsure);
     bool from_parent = sender == parent_;
     if (!from_parent)
       for (const auto& p : tree)
@@ -424,11 +436,13 @@ private:
     if (agent_pidfd_ >= 0)
       syscall(SYS_pidfd_send_signal, agent_pidfd_, SIGKILL, nullptr,
               PIDFD_SIGNAL_PROCESS_GROUP);
-    auto until = clock_type::now() + k_sweep_limit;
+    auto start = clock_type::now();
+    auto until = start + k_sweep_limit;
     for (;;) {
       reap();
       bool marked_outside = false;
-      auto tree = members(marked_outside);
+      bool unsure = false;
+      auto tree = members(marked_outside, unsure);
       bool alive = false;
       for (const auto& p : tree) {
         if (p.dead())
@@ -437,8 +451,10 @@ private:
         orch::proc::signal_checked(p, SIGKILL);
       }
       reap();
-      // Done when nothing of the tree is left, not even a zombie to reap.
-      if (!alive && tree.empty()) {
+      // Done when nothing of the tree is left, not even a zombie to reap,
+      // and no process outside it may still turn out to be marked.
+      if (!alive && tree.empty()
+          && (!unsure || clock_type::now() >= start + k_unsure_limit)) {
         clean_ = true;
         return;
       }

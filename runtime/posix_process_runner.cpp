@@ -115,6 +115,9 @@ constexpr milliseconds k_guard_backstop{3'000};
 constexpr milliseconds k_guard_status_wait{10'000};
 // Bounds our own sweep of the processes that carry the run's marker.
 constexpr milliseconds k_sweep_wait{1'000};
+// How long the sweep looks again at a process that read with no environment
+// (one in the middle of execve) before taking it for unmarked.
+constexpr milliseconds k_unsure_wait{100};
 // The guard's status records reach it as this descriptor.
 constexpr int k_guard_status_fd = 3;
 constexpr const char* k_guard_name = "ai-orchestrator-agent-guard";
@@ -371,26 +374,37 @@ int poll_timeout(clock_type::time_point now, clock_type::time_point when) {
 
 /// SIGKILLs every process whose environment holds `entry` (the run's
 /// marker), round after round until none is left or k_sweep_wait passed.
-/// Waits for the killed ones on pidfds.
+/// Waits for the killed ones on pidfds. A process caught in the middle of
+/// execve reads with no environment: it is looked at again for a little
+/// while (k_unsure_wait) before it counts as unmarked.
 void sweep_marked(const std::string& entry, unsigned long long since,
                   const proc::pid_mark& pids) {
-  const auto until = clock_type::now() + k_sweep_wait;
+  const auto start = clock_type::now();
+  const auto until = start + k_sweep_wait;
+  const auto unsure_until = start + k_unsure_wait;
   const pid_t self = getpid();
   for (;;) {
     std::vector<unique_fd> killed;
-    bool any = false;
+    bool unsure = false;
     for (const auto& p : proc::snapshot_since(pids)) {
-      if (p.pid == self || p.dead() || !proc::marked_since(p, since, entry))
+      if (p.pid == self || p.dead())
+        continue;
+      auto found = proc::marked_since(p, since, entry);
+      if (found == proc::mark::unknown && !p.kernel_thread())
+        unsure = true;
+      if (found != proc::mark::present)
         continue;
       unique_fd pidfd{proc::open_pidfd(p.pid)};
-      if (proc::signal_checked(p, SIGKILL, entry)) {
-        any = true;
-        if (pidfd.valid())
-          killed.push_back(std::move(pidfd));
-      }
+      if (proc::signal_checked(p, SIGKILL, entry) && pidfd.valid())
+        killed.push_back(std::move(pidfd));
     }
-    if (!any)
-      return;
+    if (killed.empty()) {
+      if (!unsure || clock_type::now() >= unsure_until)
+        return;
+      // Nothing to wait on: the exec finishes in microseconds.
+      poll(nullptr, 0, 1);
+      continue;
+    }
     for (auto& pidfd : killed) {
       auto now = clock_type::now();
       if (now >= until)

@@ -90,7 +90,8 @@ bool still_matches(const proc_info& expected, std::string_view entry) {
     return false;
   if (now.ppid != expected.ppid)
     return false;
-  return entry.empty() || environ_has(expected.pid, entry);
+  // A process caught mid-execve reads empty; the pidfd already pins it.
+  return entry.empty() || environ_mark(expected.pid, entry) != mark::absent;
 }
 
 } // namespace
@@ -219,27 +220,29 @@ std::vector<proc_info> descendants(const std::vector<proc_info>& all,
   return result;
 }
 
-bool environ_has(pid_t pid, std::string_view entry) {
+mark environ_mark(pid_t pid, std::string_view entry) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/environ", static_cast<int>(pid));
   std::string env;
   if (!read_file(path, env))
-    return false;
+    return mark::absent;
+  if (env.empty())
+    return mark::unknown;
   std::size_t begin = 0;
   while (begin < env.size()) {
     std::size_t end = env.find('\0', begin);
     if (end == std::string::npos)
       end = env.size();
     if (std::string_view{env}.substr(begin, end - begin) == entry)
-      return true;
+      return mark::present;
     begin = end + 1;
   }
-  return false;
+  return mark::absent;
 }
 
-bool marked_since(const proc_info& p, unsigned long long since,
+mark marked_since(const proc_info& p, unsigned long long since,
                   std::string_view entry) {
-  return p.start >= since && environ_has(p.pid, entry);
+  return p.start >= since ? environ_mark(p.pid, entry) : mark::absent;
 }
 
 bool signal_checked(const proc_info& expected, int sig,

@@ -33,6 +33,12 @@ struct proc_info {
   bool dead() const noexcept {
     return state == 'Z' || state == 'X' || state == 'x';
   }
+
+  /// Returns true for a kernel thread (kthreadd and its children): never
+  /// an agent's, and its environment is always empty.
+  bool kernel_thread() const noexcept {
+    return pid == 2 || ppid == 2;
+  }
 };
 
 /// Returns a pidfd for `pid` (pidfd_open through the raw syscall: glibc
@@ -68,17 +74,27 @@ std::vector<proc_info> snapshot_since(const pid_mark& since);
 std::vector<proc_info> descendants(const std::vector<proc_info>& all,
                                    pid_t root);
 
-/// Returns true when `p` may carry a marker set at or after `since` (a
-/// start time in clock ticks) and its environment holds exactly `entry`.
-/// Only processes started since then are read, so a sweep costs one stat
-/// per process instead of one environment read each.
-bool marked_since(const proc_info& p, unsigned long long since,
+/// What the environment of a process says about a marker.
+enum class mark {
+  absent,  ///< read, and the entry is not there (or not readable: another
+           ///< user, a zombie)
+  present, ///< the entry is there
+  unknown, ///< read empty: a process in the middle of execve (the new image
+           ///< has no environment pointers yet) or one started with none;
+           ///< look again
+};
+
+/// Returns whether `p` carries the marker `entry`, for a process started
+/// at or after `since` (a start time in clock ticks; older ones are
+/// `absent` without a read). Only processes started since then are read, so
+/// a sweep costs one stat per process instead of one environment read each.
+mark marked_since(const proc_info& p, unsigned long long since,
                   std::string_view entry);
 
-/// Returns true when the environment of `pid` holds exactly the entry
-/// `entry` ("NAME=value"). False for a zombie, for a process of another user
-/// and for one that rewrote its environment block.
-bool environ_has(pid_t pid, std::string_view entry);
+/// Returns whether the environment of `pid` holds exactly the entry `entry`
+/// ("NAME=value"). `absent` for a zombie, for a process of another user and
+/// for one that rewrote its environment block; `unknown` for an empty one.
+mark environ_mark(pid_t pid, std::string_view entry);
 
 /// Sends `sig` to `pid` only if it is still the process `expected` described
 /// (same parent) and, when `entry` is not empty, still carries it. The check

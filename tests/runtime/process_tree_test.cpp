@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <csignal>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +74,64 @@ TEST(process_tree, descendants_follow_parentage) {
   auto tree = orch::proc::descendants(all, getpid());
   EXPECT_TRUE(holds(tree, child.pid));
   EXPECT_FALSE(holds(tree, getpid()));
+}
+
+/// A /bin/sh started with exactly `env`, that says it runs (so its image
+/// and environment are in place) and then waits for stdin to close.
+struct shell_with_env {
+  pid_t pid = -1;
+  int in = -1;
+  explicit shell_with_env(std::vector<const char*> env) {
+    int to_child[2];
+    int from_child[2];
+    // Close-on-exec: the shell holds no write end of its own stdin.
+    if (pipe2(to_child, O_CLOEXEC) != 0 || pipe2(from_child, O_CLOEXEC) != 0)
+      return;
+    env.push_back(nullptr);
+    pid = fork();
+    if (pid == 0) {
+      dup2(to_child[0], 0);
+      dup2(from_child[1], 1);
+      const char* argv[] = {"sh", "-c", "echo up; read x", nullptr};
+      execve("/bin/sh", const_cast<char**>(argv),
+             const_cast<char**>(env.data()));
+      _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    in = to_child[1];
+    char buf[3];
+    if (read(from_child[0], buf, sizeof buf) != 3)
+      pid = -1;
+    close(from_child[0]);
+  }
+  ~shell_with_env() {
+    if (in >= 0)
+      close(in);
+    if (pid > 0)
+      waitpid(pid, nullptr, 0);
+  }
+};
+
+TEST(process_tree, environ_mark_tells_present_absent_and_empty) {
+  using orch::proc::environ_mark;
+  using orch::proc::mark;
+  shell_with_env marked{{"A=1", "ORCH_RUN_MARK=42"}};
+  shell_with_env other{{"ORCH_RUN_MARK=421"}};
+  // What execve looks like before the new image's environment is set up,
+  // and what a process started with none looks like: look again.
+  shell_with_env empty{{}};
+  ASSERT_GT(marked.pid, 0);
+  ASSERT_GT(other.pid, 0);
+  ASSERT_GT(empty.pid, 0);
+  EXPECT_EQ(environ_mark(marked.pid, "ORCH_RUN_MARK=42"), mark::present);
+  EXPECT_EQ(environ_mark(other.pid, "ORCH_RUN_MARK=42"), mark::absent);
+  EXPECT_EQ(environ_mark(empty.pid, "ORCH_RUN_MARK=42"), mark::unknown);
+  EXPECT_EQ(environ_mark(999'999'999, "ORCH_RUN_MARK=42"), mark::absent);
+  proc_info self;
+  ASSERT_TRUE(orch::proc::read_info(getpid(), self));
+  EXPECT_EQ(orch::proc::marked_since(self, self.start + 1, "A=1"),
+            mark::absent);
 }
 
 } // namespace
