@@ -43,10 +43,6 @@ bool worth_reporting(const agent_event& ev) {
   }
 }
 
-std::string first_line(const std::string& text, size_t max = 160) {
-  return text::clip(std::string_view{text}.substr(0, text.find('\n')), max);
-}
-
 /// A worker runs exactly one invocation, then quits.
 worker_actor::behavior_type
 worker_impl(worker_actor::pointer self, agent_config agent,
@@ -64,9 +60,9 @@ worker_impl(worker_actor::pointer self, agent_config agent,
   };
 }
 
-using self_ptr = agent_actor::stateful_pointer<agent_state>;
+using agent_self = agent_actor::stateful_pointer<agent_state>;
 
-void start_next(self_ptr self);
+void start_next(agent_self self);
 
 int64_t wall(const agent_state& st) {
   return st.deps.wall_clock ? st.deps.wall_clock() : wall_clock_ms();
@@ -87,7 +83,7 @@ attempt_record record_of(const std::string& agent, const step_result& res) {
   rec.agent = agent;
   rec.failure = res.outcome.ok ? failure_kind::none : res.outcome.failure;
   rec.message = res.outcome.ok ? std::string{}
-                               : first_line(res.outcome.message, 300);
+                               : text::first_line(res.outcome.message, 300);
   rec.started_ms = res.started_ms;
   rec.duration_ms = res.duration_ms;
   rec.files = res.files;
@@ -111,7 +107,7 @@ std::string seconds_text(int64_t ms) {
 
 /// Saves the breaker (when there is a state directory) and reports a
 /// transition to the counters, the audit log and the log.
-void breaker_changed(self_ptr self, breaker_transition t, bool save) {
+void breaker_changed(agent_self self, breaker_transition t, bool save) {
   auto& st = self->state;
   const auto& name = st.agent.name;
   const auto& snap = st.breaker.snapshot();
@@ -141,10 +137,10 @@ void breaker_changed(self_ptr self, breaker_transition t, bool save) {
   }
 }
 
-void attempt(self_ptr self, uint64_t id);
-void conclude(self_ptr self, uint64_t id, step_result res);
+void attempt(agent_self self, uint64_t id);
+void conclude(agent_self self, uint64_t id, step_result res);
 
-void start(self_ptr self, agent_state::pending job) {
+void start(agent_self self, agent_state::pending job) {
   auto& st = self->state;
   auto id = st.next_id++;
   auto run_id = job.request.run_id;
@@ -156,7 +152,7 @@ void start(self_ptr self, agent_state::pending job) {
 /// What to do after attempt `n` (1-based) failed: the delay before the next
 /// one, or nothing (the step ends). Sets `text` for the display and may
 /// rewrite the outcome's message (out of quota beyond the wait).
-std::optional<int64_t> next_delay(self_ptr self, int32_t n, step_result& res,
+std::optional<int64_t> next_delay(agent_self self, int32_t n, step_result& res,
                                   std::string& text) {
   auto& st = self->state;
   const auto& policy = st.agent.retry;
@@ -177,7 +173,7 @@ std::optional<int64_t> next_delay(self_ptr self, int32_t n, step_result& res,
     r = std::clamp(r, 0.0, 1.0);
     return static_cast<int64_t>(full * (1.0 - 0.5 * r));
   };
-  auto reason = to_string(kind) + ": " + first_line(out.message, 120);
+  auto reason = to_string(kind) + ": " + text::first_line(out.message, 120);
   if (kind == failure_kind::rate_limited && out.retry_at_ms > 0) {
     auto now = wall(st);
     auto wait = std::max<int64_t>(0, out.retry_at_ms - now);
@@ -208,7 +204,7 @@ std::optional<int64_t> next_delay(self_ptr self, int32_t n, step_result& res,
 }
 
 /// An attempt ended: tell the breaker, then retry, wait or conclude.
-void attempt_done(self_ptr self, uint64_t id, step_result res) {
+void attempt_done(agent_self self, uint64_t id, step_result res) {
   auto& st = self->state;
   auto it = st.running.find(id);
   if (it == st.running.end())
@@ -268,7 +264,7 @@ void attempt_done(self_ptr self, uint64_t id, step_result res) {
 }
 
 /// Runs one attempt of step `id`, unless the breaker refuses it.
-void attempt(self_ptr self, uint64_t id) {
+void attempt(agent_self self, uint64_t id) {
   auto& st = self->state;
   auto it = st.running.find(id);
   if (it == st.running.end())
@@ -321,7 +317,7 @@ agent_actor peer(const agent_state& st, const std::string& name) {
 
 /// Hands the step to the fallback agents from `index` on, in order, until
 /// one runs it or fails for a reason that is not a fallback's.
-void fall_back(self_ptr self, step_request req,
+void fall_back(agent_self self, step_request req,
                caf::typed_response_promise<step_result> rp,
                std::vector<attempt_record> attempts, step_result last,
                std::string reason, size_t index) {
@@ -391,7 +387,7 @@ void fall_back(self_ptr self, step_request req,
 
 /// Step `id` is over: answer it (or hand it to a fallback) and free its
 /// slot.
-void conclude(self_ptr self, uint64_t id, step_result res) {
+void conclude(agent_self self, uint64_t id, step_result res) {
   auto& st = self->state;
   auto it = st.running.find(id);
   if (it == st.running.end())
@@ -431,7 +427,7 @@ void conclude(self_ptr self, uint64_t id, step_result res) {
   auto reason = open && !falls_back(res.outcome.failure)
                   ? st.agent.name + ": " + st.breaker.refusal(now)
                   : to_string(res.outcome.failure) + ": "
-                      + first_line(res.outcome.message, 200);
+                      + text::first_line(res.outcome.message, 200);
   auto attempts = res.attempts.empty()
                     ? std::vector<attempt_record>{record_of(st.agent.name, res)}
                     : res.attempts;
@@ -440,7 +436,7 @@ void conclude(self_ptr self, uint64_t id, step_result res) {
   start_next(self);
 }
 
-void start_next(self_ptr self) {
+void start_next(agent_self self) {
   auto& st = self->state;
   auto limit = static_cast<size_t>(std::max(1, st.agent.max_concurrency));
   while (!st.queue.empty() && st.running.size() < limit) {
@@ -452,7 +448,7 @@ void start_next(self_ptr self) {
 
 /// Cancels the queued and running steps of `run_id` (all when null); steps
 /// of other runs keep their places. Steps waiting for a retry end at once.
-void cancel_run(self_ptr self, const std::string* run_id) {
+void cancel_run(agent_self self, const std::string* run_id) {
   auto& st = self->state;
   std::deque<agent_state::pending> keep;
   std::vector<agent_state::pending> dropped;
@@ -526,9 +522,10 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
         continue;
       caf::anon_send(
         req.progress, atom::progress_v,
-        event_for(req, progress_event::kind_t::agent_event,
-                  to_string(ev.kind) + ": "
-                    + first_line(ev.detail.empty() ? ev.text : ev.detail)));
+        event_for(
+          req, progress_event::kind_t::agent_event,
+          to_string(ev.kind) + ": "
+            + text::first_line(ev.detail.empty() ? ev.text : ev.detail, 160)));
     }
   };
   auto proc = deps.runner->run(spec, on_line, cancel);

@@ -13,7 +13,7 @@ namespace orch {
 
 namespace {
 
-using self_ptr = batch_actor::stateful_pointer<batch_state>;
+using batch_self = batch_actor::stateful_pointer<batch_state>;
 
 int64_t elapsed_ms(const batch_state& st) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -42,7 +42,7 @@ std::string failure_of(const run_result& res) {
 }
 
 /// Stops taking tasks: `why` is empty for a cancel.
-void stop(self_ptr self, std::string why) {
+void stop(batch_self self, std::string why) {
   auto& st = self->state;
   if (st.stats.error.empty())
     st.stats.error = std::move(why);
@@ -55,7 +55,7 @@ void stop(self_ptr self, std::string why) {
 }
 
 /// Ends the batch once nothing is in flight and nothing more will start.
-void maybe_finish(self_ptr self) {
+void maybe_finish(batch_self self) {
   auto& st = self->state;
   if (!st.running.empty() || !(st.input_done || st.stats.stopped))
     return;
@@ -69,7 +69,7 @@ void maybe_finish(self_ptr self) {
 
 /// Appends one line; a failed write stops the batch (the task runs again
 /// under --resume: it has no line).
-void write_line(self_ptr self, const nlohmann::ordered_json& line) {
+void write_line(batch_self self, const nlohmann::ordered_json& line) {
   auto& st = self->state;
   std::string err;
   if (!st.deps.out->append(dump_json(line, -1), err)) {
@@ -80,11 +80,11 @@ void write_line(self_ptr self, const nlohmann::ordered_json& line) {
     stop(self, "the output: " + err);
 }
 
-void fill(self_ptr self);
+void fill(batch_self self);
 
 /// The id of the running task `tag`, which stops counting as running;
 /// nullopt when it is not running (any more).
-std::optional<std::string> take_running(self_ptr self, uint64_t tag) {
+std::optional<std::string> take_running(batch_self self, uint64_t tag) {
   auto& st = self->state;
   auto it = st.running.find(tag);
   if (it == st.running.end())
@@ -94,7 +94,7 @@ std::optional<std::string> take_running(self_ptr self, uint64_t tag) {
   return id;
 }
 
-void on_result(self_ptr self, uint64_t tag, run_result& res) {
+void on_result(batch_self self, uint64_t tag, run_result& res) {
   auto taken = take_running(self, tag);
   if (!taken)
     return;
@@ -114,7 +114,7 @@ void on_result(self_ptr self, uint64_t tag, run_result& res) {
 
 /// The coordinator answered `result` with an error: the run's outcome is
 /// unknown (a stopped batch only drops it; else it is a failed line).
-void on_lost(self_ptr self, uint64_t tag, const std::string& workflow,
+void on_lost(batch_self self, uint64_t tag, const std::string& workflow,
              const caf::error& e) {
   auto taken = take_running(self, tag);
   if (!taken)
@@ -131,7 +131,7 @@ void on_lost(self_ptr self, uint64_t tag, const std::string& workflow,
   maybe_finish(self);
 }
 
-void on_refused(self_ptr self, uint64_t tag, const std::string& workflow,
+void on_refused(batch_self self, uint64_t tag, const std::string& workflow,
                 const caf::error& e) {
   auto taken = take_running(self, tag);
   if (!taken)
@@ -151,7 +151,7 @@ void on_refused(self_ptr self, uint64_t tag, const std::string& workflow,
   maybe_finish(self);
 }
 
-void submit(self_ptr self, batch_task task) {
+void submit(batch_self self, batch_task task) {
   auto& st = self->state;
   auto tag = st.next_tag++;
   st.running.emplace(tag, batch_state::in_flight{task.id, {}});
@@ -192,7 +192,7 @@ void submit(self_ptr self, batch_task task) {
 }
 
 /// Submits tasks until the slots are full or the input is done.
-void fill(self_ptr self) {
+void fill(batch_self self) {
   auto& st = self->state;
   std::vector<bad_line> bad;
   while (!st.stats.stopped && !st.input_done

@@ -27,7 +27,7 @@ namespace orch {
 
 namespace {
 
-using self_ptr = coordinator_actor::stateful_pointer<coordinator_state>;
+using coordinator_self = coordinator_actor::stateful_pointer<coordinator_state>;
 
 /// Applies `--agents` to this run's copy of the workflow: one name replaces
 /// every item's agent; N names, one per item in order. Returns an error
@@ -80,7 +80,7 @@ caf::error task_error(const config& cfg, const std::string& task) {
 
 /// Stamps `ev` with its run's next sequence number, keeps it for replay and
 /// sends it to the run's and to the all-runs subscribers.
-void fan_out(self_ptr self, progress_event ev) {
+void fan_out(coordinator_self self, progress_event ev) {
   auto& st = self->state;
   auto it = st.runs.find(ev.run_id);
   if (it == st.runs.end())
@@ -100,11 +100,11 @@ void fan_out(self_ptr self, progress_event ev) {
     self->send(sink, atom::progress_v, ev);
 }
 
-void start_waiting(self_ptr self);
+void start_waiting(coordinator_self self);
 
 /// Records the end of run `id` (once): waiters get the result, the lock is
 /// released, and old finished runs beyond the retention bound are dropped.
-void run_done(self_ptr self, const std::string& id, run_result res) {
+void run_done(coordinator_self self, const std::string& id, run_result res) {
   auto& st = self->state;
   auto it = st.runs.find(id);
   if (it == st.runs.end() || it->second.result)
@@ -153,7 +153,8 @@ void run_done(self_ptr self, const std::string& id, run_result res) {
 
 /// The run's workflow actor ended without a result: the run failed. Its
 /// manifest is written (on a worker) before waiters hear of it.
-void run_lost(self_ptr self, const std::string& id, std::string reason) {
+void run_lost(coordinator_self self, const std::string& id,
+              std::string reason) {
   auto& st = self->state;
   auto it = st.runs.find(id);
   if (it == st.runs.end() || it->second.result || !it->second.actor)
@@ -198,7 +199,7 @@ void run_lost(self_ptr self, const std::string& id, std::string reason) {
 
 /// Adds the running actors of `agent`'s available fallbacks to `agents`
 /// (so that a cancel of the run reaches them too); returns how many.
-size_t add_fallbacks(self_ptr self, const agent_config& agent,
+size_t add_fallbacks(coordinator_self self, const agent_config& agent,
                      std::map<std::string, agent_actor>& agents) {
   auto& st = self->state;
   size_t n = 0;
@@ -218,7 +219,7 @@ size_t add_fallbacks(self_ptr self, const agent_config& agent,
 }
 
 /// Spawns the workflow actor of the accepted run `id` and asks it to run.
-void start_run(self_ptr self, const std::string& id,
+void start_run(coordinator_self self, const std::string& id,
                std::map<std::string, agent_actor> agents, run_request req) {
   auto& st = self->state;
   auto it = st.runs.find(id);
@@ -244,7 +245,7 @@ void start_run(self_ptr self, const std::string& id,
 }
 
 /// Starts waiting runs while there is room (deps.max_active_runs).
-void start_waiting(self_ptr self) {
+void start_waiting(coordinator_self self) {
   auto& st = self->state;
   while (
     !st.waiting.empty() && !st.stopping
@@ -257,7 +258,7 @@ void start_waiting(self_ptr self) {
 
 /// Ends the waiting (never started) run `id` as cancelled; returns false
 /// when it is not waiting.
-bool cancel_waiting(self_ptr self, const std::string& id) {
+bool cancel_waiting(coordinator_self self, const std::string& id) {
   auto& st = self->state;
   auto pos = std::find_if(st.waiting.begin(), st.waiting.end(),
                           [&](const auto& w) {
@@ -291,7 +292,7 @@ bool cancel_waiting(self_ptr self, const std::string& id) {
 
 /// Accepts the checked and admitted run `id`: the agents' availability,
 /// the workspace and its lock, then the workflow actor.
-caf::expected<std::string> accept(self_ptr self, run_spec spec,
+caf::expected<std::string> accept(coordinator_self self, run_spec spec,
                                   const std::string& id,
                                   resolved_run resolved) {
   auto& st = self->state;
@@ -382,7 +383,7 @@ caf::expected<std::string> accept(self_ptr self, run_spec spec,
   return id;
 }
 
-caf::result<std::string> submit(self_ptr self, run_spec spec) {
+caf::result<std::string> submit(coordinator_self self, run_spec spec) {
   auto& st = self->state;
   const auto& cfg = *st.cfg;
   if (st.stopping)
@@ -428,7 +429,7 @@ caf::result<std::string> submit(self_ptr self, run_spec spec) {
   return rp;
 }
 
-bool cancel_runs(self_ptr self, const std::string& id) {
+bool cancel_runs(coordinator_self self, const std::string& id) {
   auto& st = self->state;
   bool found = false;
   auto cancel = [&](coordinator_state::run_entry& run) {
@@ -458,7 +459,7 @@ bool cancel_runs(self_ptr self, const std::string& id) {
   return found;
 }
 
-void subscribe(self_ptr self, const std::string& id, uint64_t from,
+void subscribe(coordinator_self self, const std::string& id, uint64_t from,
                progress_sink sink) {
   auto& st = self->state;
   if (!sink)
@@ -489,7 +490,7 @@ void subscribe(self_ptr self, const std::string& id, uint64_t from,
     subs.push_back(sink);
 }
 
-void unsubscribe(self_ptr self, const std::string& id,
+void unsubscribe(coordinator_self self, const std::string& id,
                  const progress_sink& sink) {
   auto& st = self->state;
   auto drop = [&](std::vector<progress_sink>& xs) {

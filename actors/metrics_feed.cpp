@@ -10,7 +10,7 @@ namespace orch {
 
 namespace {
 
-using self_ptr = progress_sink::stateful_pointer<metrics_feed_state>;
+using feed_self = progress_sink::stateful_pointer<metrics_feed_state>;
 
 /// How long the feed waits for a finished run's result.
 constexpr auto result_timeout = std::chrono::seconds{60};
@@ -31,7 +31,7 @@ bool mark_recorded(metrics_feed_state& st, const std::string& id) {
   return true;
 }
 
-void on_progress(self_ptr self, const progress_event& ev) {
+void on_progress(feed_self self, const progress_event& ev) {
   auto& st = self->state;
   using kind = progress_event::kind_t;
   if (ev.kind == kind::run_started) {
@@ -132,7 +132,7 @@ void record_run(metrics_registry& metrics, const run_result& res) {
 }
 
 progress_sink::behavior_type
-metrics_feed_impl(self_ptr self, coordinator_actor coordinator,
+metrics_feed_impl(feed_self self, coordinator_actor coordinator,
                   std::shared_ptr<metrics_registry> metrics) {
   self->state.coordinator = coordinator;
   self->state.metrics = std::move(metrics);

@@ -29,7 +29,7 @@ namespace orch {
 
 namespace {
 
-using self_ptr = node_actor::stateful_pointer<node_state>;
+using node_self = node_actor::stateful_pointer<node_state>;
 
 using collect_atom = caf::atom_constant<caf::atom("nodeCollct")>;
 
@@ -75,7 +75,7 @@ node_outcome refused_outcome(const node_task& task, const std::string& node,
   return out;
 }
 
-node_status status_of(self_ptr self) {
+node_status status_of(node_self self) {
   auto& st = self->state;
   node_status s;
   s.version = st.version;
@@ -335,7 +335,7 @@ std::vector<std::string> write_run_files(const std::string& out_dir,
   return failed;
 }
 
-node_actor::behavior_type node_impl(self_ptr self, coordinator_actor coord,
+node_actor::behavior_type node_impl(node_self self, coordinator_actor coord,
                                     node_deps deps) {
   auto& st = self->state;
   st.coord = std::move(coord);

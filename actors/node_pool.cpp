@@ -14,7 +14,7 @@ namespace orch {
 
 namespace {
 
-using self_ptr = coordinator_actor::stateful_pointer<node_pool_state>;
+using pool_self = coordinator_actor::stateful_pointer<node_pool_state>;
 using task_entry = node_pool_state::task_entry;
 
 using write_atom = caf::atom_constant<caf::atom("poolWrite")>;
@@ -35,7 +35,7 @@ caf::behavior writer_impl(caf::event_based_actor* self) {
   };
 }
 
-void send_event(self_ptr self, task_entry& t, progress_event ev) {
+void send_event(pool_self self, task_entry& t, progress_event ev) {
   ev.run_id = t.info.run_id;
   ev.seq = t.next_seq++;
   for (auto& s : t.subscribers)
@@ -45,7 +45,7 @@ void send_event(self_ptr self, task_entry& t, progress_event ev) {
 }
 
 /// Records the task's one result: later answers for it are dropped.
-void record(self_ptr self, const std::string& id, run_result res) {
+void record(pool_self self, const std::string& id, run_result res) {
   auto& st = self->state;
   auto it = st.tasks.find(id);
   if (it == st.tasks.end() || it->second.result)
@@ -84,10 +84,10 @@ run_result failed_result(const task_entry& t, std::string message,
   return res;
 }
 
-void dispatch(self_ptr self);
+void dispatch(pool_self self);
 
 /// No node is left: every waiting task fails.
-void fail_queued(self_ptr self, const std::string& why) {
+void fail_queued(pool_self self, const std::string& why) {
   auto& st = self->state;
   auto queue = std::move(st.queue);
   st.queue.clear();
@@ -98,7 +98,7 @@ void fail_queued(self_ptr self, const std::string& why) {
   }
 }
 
-std::string no_node_text(self_ptr self) {
+std::string no_node_text(pool_self self) {
   std::string why = "no worker node left to run it";
   for (auto& n : self->state.nodes)
     if (!n.error.empty())
@@ -108,7 +108,7 @@ std::string no_node_text(self_ptr self) {
 
 /// Node `i` is gone: its unfinished tasks go back to the front of the
 /// queue (or fail after max_attempts).
-void node_lost(self_ptr self, size_t i, const std::string& why) {
+void node_lost(pool_self self, size_t i, const std::string& why) {
   auto& st = self->state;
   auto& n = st.nodes[i];
   if (!n.alive)
@@ -145,7 +145,7 @@ void node_lost(self_ptr self, size_t i, const std::string& why) {
 
 /// The task `id` when node `i` still runs its attempt `attempt`; else
 /// nullptr, the answer counted as dropped (late, repeated or superseded).
-node_pool_state::task_entry* awaited(self_ptr self, size_t i,
+node_pool_state::task_entry* awaited(pool_self self, size_t i,
                                      const std::string& id, int32_t attempt) {
   auto& st = self->state;
   auto it = st.tasks.find(id);
@@ -158,8 +158,8 @@ node_pool_state::task_entry* awaited(self_ptr self, size_t i,
   return &it->second;
 }
 
-void on_outcome(self_ptr self, size_t i, const std::string& id, int32_t attempt,
-                node_outcome& out) {
+void on_outcome(pool_self self, size_t i, const std::string& id,
+                int32_t attempt, node_outcome& out) {
   auto& st = self->state;
   auto* current = awaited(self, i, id, attempt);
   if (current == nullptr)
@@ -210,7 +210,7 @@ void on_outcome(self_ptr self, size_t i, const std::string& id, int32_t attempt,
   dispatch(self);
 }
 
-void on_error(self_ptr self, size_t i, const std::string& id, int32_t attempt,
+void on_error(pool_self self, size_t i, const std::string& id, int32_t attempt,
               const caf::error& e) {
   auto& st = self->state;
   auto* current = awaited(self, i, id, attempt);
@@ -234,7 +234,7 @@ void on_error(self_ptr self, size_t i, const std::string& id, int32_t attempt,
   dispatch(self);
 }
 
-void dispatch(self_ptr self) {
+void dispatch(pool_self self) {
   auto& st = self->state;
   while (!st.queue.empty()) {
     int32_t best = -1;
@@ -287,7 +287,7 @@ void dispatch(self_ptr self) {
     fail_queued(self, no_node_text(self));
 }
 
-bool cancel_tasks(self_ptr self, const std::string& id) {
+bool cancel_tasks(pool_self self, const std::string& id) {
   auto& st = self->state;
   bool found = false;
   std::vector<std::string> queued;
@@ -320,7 +320,7 @@ bool cancel_tasks(self_ptr self, const std::string& id) {
 
 } // namespace
 
-coordinator_actor::behavior_type node_pool_impl(self_ptr self,
+coordinator_actor::behavior_type node_pool_impl(pool_self self,
                                                 std::vector<node_link> links,
                                                 node_pool_deps deps) {
   auto& st = self->state;

@@ -83,9 +83,9 @@ std::string known_agents(const config& cfg) {
   return out;
 }
 
-using self_ptr = session_actor::stateful_pointer<session_state>;
+using session_self = session_actor::stateful_pointer<session_state>;
 
-session_info& refresh(self_ptr self) {
+session_info& refresh(session_self self) {
   auto& st = self->state;
   st.info.messages = static_cast<int32_t>(st.history.size());
   return st.info;
@@ -122,7 +122,8 @@ stored_session to_stored(const session_state& st) {
   return s;
 }
 
-void run_finished(self_ptr self, const std::string& run_id, run_result res) {
+void run_finished(session_self self, const std::string& run_id,
+                  run_result res) {
   auto& st = self->state;
   auto stamp = iso_utc(now_ms(st.deps));
   auto summary = summarize_result(res, st.deps.summary_chars);

@@ -21,7 +21,7 @@ namespace orch {
 
 namespace {
 
-using self_ptr = workflow_actor::stateful_pointer<workflow_state>;
+using workflow_self = workflow_actor::stateful_pointer<workflow_state>;
 
 /// The most a run copies of a workspace's existing files before it starts.
 constexpr std::uintmax_t preserve_max_bytes = std::uintmax_t{1} << 30;
@@ -32,8 +32,9 @@ int64_t elapsed_ms(const workflow_state& st) {
     .count();
 }
 
-void notify(self_ptr self, progress_event::kind_t kind, std::string agent = {},
-            std::string task = {}, std::string text = {}, bool ok = true) {
+void notify(workflow_self self, progress_event::kind_t kind,
+            std::string agent = {}, std::string task = {},
+            std::string text = {}, bool ok = true) {
   auto& st = self->state;
   if (!st.request.progress)
     return;
@@ -90,12 +91,6 @@ std::vector<std::string> list_files(const std::string& root) {
   return out;
 }
 
-/// Returns the first line of `text`: failure messages may carry details
-/// (the CLI's own words) on later lines, which the manifest keeps.
-std::string first_line(const std::string& text) {
-  return text.substr(0, text.find('\n'));
-}
-
 /// Returns up to `max` of `xs` joined by ", ", then "and N more".
 std::string some_of(const std::vector<std::string>& xs, size_t max = 5) {
   std::string out;
@@ -111,7 +106,7 @@ std::string step_summary(const config& cfg, const step_result& res) {
   std::string out;
   if (!res.outcome.ok) {
     out = to_string(res.outcome.failure) + ": "
-          + first_line(res.outcome.message);
+          + text::first_line(res.outcome.message);
   } else {
     if (is_review_task(cfg, res.task_kind))
       out = std::to_string(res.findings.size()) + " finding(s)";
@@ -135,7 +130,7 @@ std::string step_summary(const config& cfg, const step_result& res) {
   return out;
 }
 
-void finish(self_ptr self, run_status status, std::string message) {
+void finish(workflow_self self, run_status status, std::string message) {
   auto& st = self->state;
   if (!st.running)
     return;
@@ -180,14 +175,14 @@ void finish(self_ptr self, run_status status, std::string message) {
     });
 }
 
-void run_step(self_ptr self);
+void run_step(workflow_self self);
 
-void merge_step(self_ptr self);
-void after_step(self_ptr self);
+void merge_step(workflow_self self);
+void after_step(workflow_self self);
 
 /// All items of the current step answered: long outputs go to files (on a
 /// worker) before the step is merged into the result.
-void step_done(self_ptr self) {
+void step_done(workflow_self self) {
   auto& st = self->state;
   auto group = std::make_shared<std::vector<step_result>>(std::move(st.group));
   auto workspace = st.request.workspace;
@@ -209,7 +204,7 @@ void step_done(self_ptr self) {
     });
 }
 
-void merge_step(self_ptr self) {
+void merge_step(workflow_self self) {
   auto& st = self->state;
   auto& record = st.result.iterations.back();
   const auto& step = st.workflow.steps[st.step];
@@ -268,7 +263,7 @@ void merge_step(self_ptr self) {
     finish(self, cancelled ? run_status::cancelled : run_status::failed,
            "step " + std::to_string(st.step + 1) + " (" + bad.agent + " "
              + bad.task_kind + ") failed: " + to_string(bad.outcome.failure)
-             + ": " + first_line(bad.outcome.message));
+             + ": " + text::first_line(bad.outcome.message));
     return;
   }
   if (any_review) {
@@ -306,7 +301,7 @@ void merge_step(self_ptr self) {
 }
 
 /// Returns true when the run is over, or was cancelled and is finished now.
-bool ends_here(self_ptr self) {
+bool ends_here(workflow_self self) {
   auto& st = self->state;
   if (!st.running)
     return true;
@@ -317,7 +312,7 @@ bool ends_here(self_ptr self) {
   return false;
 }
 
-void after_step(self_ptr self) {
+void after_step(workflow_self self) {
   auto& st = self->state;
   if (ends_here(self))
     return;
@@ -346,7 +341,7 @@ void after_step(self_ptr self) {
 /// Records the result of item `item` of the step run as number `seq`; a
 /// result for another step, or for an item already answered (its agent
 /// went down, then its reply came anyway), is dropped.
-void item_done(self_ptr self, uint64_t seq, size_t item, step_result res) {
+void item_done(workflow_self self, uint64_t seq, size_t item, step_result res) {
   auto& st = self->state;
   if (!st.running || seq != st.step_seq || item >= st.pending.size()
       || !st.pending[item])
@@ -373,7 +368,7 @@ step_result failed_item(const workflow_state& st, size_t item,
 
 /// Fails the outstanding items of the current step that wait on `agent`,
 /// whose actor is gone: its stored promises will never be answered.
-void agent_down(self_ptr self, const std::string& agent,
+void agent_down(workflow_self self, const std::string& agent,
                 const std::string& reason) {
   auto& st = self->state;
   if (!st.running)
@@ -393,10 +388,10 @@ void agent_down(self_ptr self, const std::string& agent,
   }
 }
 
-void send_step(self_ptr self, const std::vector<std::string>& files);
+void send_step(workflow_self self, const std::vector<std::string>& files);
 
 /// Lists the workspace for the prompts (on a worker), then sends the step.
-void run_step(self_ptr self) {
+void run_step(workflow_self self) {
   auto& st = self->state;
   if (st.cancel_requested) {
     finish(self, run_status::cancelled, "cancelled");
@@ -415,7 +410,7 @@ void run_step(self_ptr self) {
     });
 }
 
-void send_step(self_ptr self, const std::vector<std::string>& files) {
+void send_step(workflow_self self, const std::vector<std::string>& files) {
   auto& st = self->state;
   const auto& step = st.workflow.steps[st.step];
   auto seq = ++st.step_seq;

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "adapters/detail.hpp"
+#include <unistd.h> // environ (a GNU extension of <unistd.h>)
 
-extern char** environ; // NOLINT: POSIX, declared by no standard header
+#include "adapters/detail.hpp"
 
 namespace orch {
 

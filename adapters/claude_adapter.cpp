@@ -36,7 +36,7 @@ const cli_info claude_cli{
   "npm install -g @anthropic-ai/claude-code"};
 
 /// The tools whose input names a file they write.
-bool is_write_tool(const std::string& name) {
+bool is_claude_write_tool(const std::string& name) {
   return name == "Write" || name == "Edit" || name == "MultiEdit"
          || name == "NotebookEdit";
 }
@@ -118,7 +118,7 @@ private:
           std::string summary;
           if (auto input = get_object(part, "input")) {
             summary = tool_summary(*input);
-            if (is_write_tool(name))
+            if (is_claude_write_tool(name))
               pending_[get_string(part, "id")] = {summary, name};
           }
           agent_event ev;

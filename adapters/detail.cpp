@@ -325,14 +325,6 @@ failure_kind kind_for_error_text(std::string_view text) {
   return failure_kind::none;
 }
 
-std::string first_line(std::string_view text) {
-  auto nl = text.find('\n');
-  auto line = text.substr(0, nl);
-  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())))
-    line.remove_suffix(1);
-  return std::string(line);
-}
-
 std::string trim(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text[0])))
     text.remove_prefix(1);

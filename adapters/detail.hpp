@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adapters/adapter.hpp"
+#include "runtime/text.hpp"
 
 namespace orch::detail {
 
@@ -89,8 +90,8 @@ int64_t epoch_to_ms(double value);
 /// The wall clock in ms since the epoch.
 int64_t wall_now_ms();
 
-/// Returns the first line of `text` without trailing whitespace.
-std::string first_line(std::string_view text);
+/// The first line of a text without trailing blanks (runtime/text.hpp).
+using text::first_line;
 
 /// Returns `text` without leading and trailing whitespace.
 std::string trim(std::string_view text);

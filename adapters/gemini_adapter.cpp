@@ -34,7 +34,7 @@ const cli_info gemini_cli{
   "(~/.gemini/settings.json)",
   "npm install -g @google/gemini-cli"};
 
-bool is_write_tool(const std::string& name) {
+bool is_gemini_write_tool(const std::string& name) {
   return name == "write_file" || name == "replace" || name == "edit";
 }
 
@@ -79,7 +79,7 @@ protected:
           if (!summary.empty())
             break;
         }
-        if (is_write_tool(name))
+        if (is_gemini_write_tool(name))
           pending_[get_string(j, "tool_id")]
             = {get_string(*params, "file_path"), name};
       }

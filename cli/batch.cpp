@@ -43,10 +43,6 @@ using batch_signal_atom = caf::atom_constant<caf::atom("orchBSig")>;
 /// Bad lines printed one by one; the rest are counted.
 constexpr std::size_t max_bad_lines_shown = 100;
 
-std::string shown(const std::string& s) {
-  return text::escape_for_terminal(s);
-}
-
 /// The coordinator the batch feeds. Anything that speaks coordinator_actor
 /// (submit, result, cancel) will do: this is where a pool of worker nodes
 /// takes the local coordinator's place.

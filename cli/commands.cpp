@@ -64,11 +64,6 @@ std::string pad(std::string s, size_t width) {
   return s;
 }
 
-/// Returns `s` safe for the terminal (agent versions, paths, messages).
-std::string shown(const std::string& s) {
-  return text::escape_for_terminal(s);
-}
-
 /// Prints rows as an aligned table; the last column is not padded. Cells
 /// are escaped for the terminal.
 void print_table(std::vector<std::vector<std::string>> rows) {

@@ -24,11 +24,7 @@ namespace orch::cli {
 
 namespace {
 
-using signal_atom = caf::atom_constant<caf::atom("orchSignal")>;
-
-std::string shown(const std::string& s) {
-  return text::escape_for_terminal(s);
-}
+using node_signal_atom = caf::atom_constant<caf::atom("orchSignal")>;
 
 std::string joined(const std::vector<std::string>& items,
                    const char* sep = ", ") {
@@ -200,11 +196,12 @@ int cmd_worker(const worker_options& opts, load_result loaded) {
   int signo = 0;
   {
     caf::scoped_actor self{sys};
-    signal_bridge signals{
-      sys, [waiter = caf::actor_cast<caf::actor>(self)](int s) {
-        caf::anon_send(waiter, signal_atom::value, static_cast<int32_t>(s));
-      }};
-    self->receive([&](signal_atom, int32_t s) {
+    signal_bridge signals{sys,
+                          [waiter = caf::actor_cast<caf::actor>(self)](int s) {
+                            caf::anon_send(waiter, node_signal_atom::value,
+                                           static_cast<int32_t>(s));
+                          }};
+    self->receive([&](node_signal_atom, int32_t s) {
       signo = s;
     });
     signals.stop();

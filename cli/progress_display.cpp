@@ -10,17 +10,11 @@ namespace orch::cli {
 
 namespace {
 
-using self_ptr = display_actor::stateful_pointer<display_state>;
+using display_self = display_actor::stateful_pointer<display_state>;
 
 constexpr auto tick_interval = std::chrono::milliseconds{125};
 
 const char* spinner[] = {"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"};
-
-/// Returns `s` safe for the terminal: agent text may hold escape
-/// sequences and bytes that are not UTF-8.
-std::string shown(const std::string& s) {
-  return text::escape_for_terminal(s);
-}
 
 std::string step_label(const progress_event& ev) {
   return "step " + std::to_string(ev.step_index + 1) + "/"
@@ -28,12 +22,12 @@ std::string step_label(const progress_event& ev) {
          + shown(ev.task_kind);
 }
 
-void clear_status(self_ptr self) {
+void clear_status(display_self self) {
   if (self->state.term.tty)
     std::fputs("\r\x1b[K", self->state.out);
 }
 
-void draw_status(self_ptr self) {
+void draw_status(display_self self) {
   auto& st = self->state;
   if (!st.term.tty || st.finished || st.running.empty())
     return;
@@ -50,14 +44,14 @@ void draw_status(self_ptr self) {
   std::fflush(st.out);
 }
 
-void print_line(self_ptr self, const std::string& line) {
+void print_line(display_self self, const std::string& line) {
   clear_status(self);
   std::fputs((line + "\n").c_str(), self->state.out);
   draw_status(self);
   std::fflush(self->state.out);
 }
 
-void on_event(self_ptr self, const progress_event& ev) {
+void on_event(display_self self, const progress_event& ev) {
   auto& st = self->state;
   st.last_elapsed = ev.elapsed_ms;
   st.last_event = std::chrono::steady_clock::now();

@@ -45,8 +45,9 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string shown(const std::string& s) {
-  return text::escape_for_terminal(s, true);
+/// The shell prints multi-line agent text as it is, made safe.
+std::string shown_lines(std::string_view s) {
+  return shown(s, true);
 }
 
 std::string lower(std::string s) {
@@ -127,7 +128,7 @@ public:
       std::string error;
       if (!open_state_dir(state_dir_, error)) {
         std::fprintf(stderr, "warning: no state directory: %s\n",
-                     shown(error).c_str());
+                     shown_lines(error).c_str());
         state_dir_.clear();
       }
     }
@@ -154,7 +155,7 @@ private:
           out = std::move(x);
         },
         [&](caf::error& e) {
-          std::fprintf(err, "error: %s\n", shown(error_text(e)).c_str());
+          std::fprintf(err, "error: %s\n", shown_lines(error_text(e)).c_str());
         });
     return out;
   }
@@ -252,7 +253,7 @@ std::optional<run_result> shell::wait_result(const std::string& id,
         done = true;
       },
       [&](caf::error& e) {
-        std::printf("error: %s\n", shown(error_text(e)).c_str());
+        std::printf("error: %s\n", shown_lines(error_text(e)).c_str());
         done = true;
       },
       [&](bool) {
@@ -350,7 +351,7 @@ int shell::run(const shell_options& opts) {
     std::fprintf(stderr,
                  "error: unknown workflow '%s'; run `ai-orchestrator "
                  "workflows` for the list\n",
-                 shown(opts.workflow).c_str());
+                 shown_lines(opts.workflow).c_str());
     return exit_usage;
   }
   start_actors();
@@ -452,7 +453,7 @@ bool shell::dispatch(const std::string& line) {
   } else {
     std::printf("Unknown command %s. Did you mean %s? (/help lists the "
                 "commands)\n",
-                shown(cmd).c_str(), closest_command(cmd).c_str());
+                shown_lines(cmd).c_str(), closest_command(cmd).c_str());
   }
   return true;
 }
@@ -507,13 +508,13 @@ void shell::message_task(const std::string& msg, followup_mode mode) {
   else
     std::printf(
       "%s Task %s%s\n", term.red("✗").c_str(), to_string(res->status).c_str(),
-      res->message.empty() ? "" : (": " + shown(res->message)).c_str());
+      res->message.empty() ? "" : (": " + shown_lines(res->message)).c_str());
   if (!res->files.empty()) {
     std::printf("📁 Generated Files:\n");
     for (auto& f : res->files)
-      std::printf("  📄 %s\n", shown(f).c_str());
+      std::printf("  📄 %s\n", shown_lines(f).c_str());
   }
-  std::printf("Workspace: %s\n", shown(res->workspace).c_str());
+  std::printf("Workspace: %s\n", shown_lines(res->workspace).c_str());
 }
 
 void shell::cmd_help() {
@@ -534,10 +535,10 @@ void shell::cmd_agents() {
     std::string status = why.empty() ? "available" : why;
     if (i && a.name == i->agent)
       status += " (selected by /switch)";
-    std::printf("%-16s %-10s %-16s %s\n", shown(a.name).c_str(),
+    std::printf("%-16s %-10s %-16s %s\n", shown_lines(a.name).c_str(),
                 to_string(a.kind).c_str(),
-                a.role.empty() ? "-" : shown(a.role).c_str(),
-                shown(status).c_str());
+                a.role.empty() ? "-" : shown_lines(a.role).c_str(),
+                shown_lines(status).c_str());
   }
 }
 
@@ -545,9 +546,9 @@ void shell::cmd_workflows() {
   auto i = info();
   for (auto& wf : cfg_->workflows)
     std::printf("%s %-16s %s%s%s\n", i && wf.name == i->workflow ? "*" : " ",
-                shown(wf.name).c_str(), describe_steps(wf).c_str(),
+                shown_lines(wf.name).c_str(), describe_steps(wf).c_str(),
                 wf.description.empty() ? "" : " — ",
-                shown(wf.description).c_str());
+                shown_lines(wf.description).c_str());
 }
 
 void shell::cmd_switch(const std::string& arg) {
@@ -557,7 +558,7 @@ void shell::cmd_switch(const std::string& arg) {
   }
   if (arg != "off" && !cfg_->find_agent(arg)) {
     std::printf("Unknown agent '%s'; /agents lists them.\n",
-                shown(arg).c_str());
+                shown_lines(arg).c_str());
     return;
   }
   auto name = arg == "off" ? std::string{} : arg;
@@ -567,24 +568,24 @@ void shell::cmd_switch(const std::string& arg) {
     std::printf("✓ The workflow's own agents run again.\n");
   else
     std::printf("✓ The next tasks run every step with %s alone.\n",
-                shown(name).c_str());
+                shown_lines(name).c_str());
 }
 
 void shell::cmd_workflow(const std::string& arg) {
   if (arg.empty()) {
     auto i = info();
     std::printf("Current workflow: %s (/workflows lists them)\n",
-                i ? shown(i->workflow).c_str() : "?");
+                i ? shown_lines(i->workflow).c_str() : "?");
     return;
   }
   auto wf = cfg_->find_workflow(arg);
   if (!wf) {
     std::printf("Unknown workflow '%s'; /workflows lists them.\n",
-                shown(arg).c_str());
+                shown_lines(arg).c_str());
     return;
   }
   if (ask_session<session_info>(stdout, atom::set_workflow_v, arg))
-    std::printf("✓ Workflow: %s (%s)\n", shown(arg).c_str(),
+    std::printf("✓ Workflow: %s (%s)\n", shown_lines(arg).c_str(),
                 describe_steps(*wf).c_str());
 }
 
@@ -599,9 +600,9 @@ void shell::cmd_history() {
   size_t n = 0;
   for (auto& m : *h) {
     std::printf("%3zu. [%s] %s: %s\n", ++n, m.timestamp.c_str(),
-                shown(m.role).c_str(), shown(m.content).c_str());
+                shown_lines(m.role).c_str(), shown_lines(m.content).c_str());
     for (auto& f : m.files)
-      std::printf("       📄 %s\n", shown(f).c_str());
+      std::printf("       📄 %s\n", shown_lines(f).c_str());
   }
 }
 
@@ -611,28 +612,31 @@ void shell::cmd_context() {
   if (!i || !c)
     return;
   std::printf("Session:  %s%s\n", i->session_id.c_str(),
-              i->name.empty() ? "" : (" (" + shown(i->name) + ")").c_str());
-  std::printf("Workflow: %s\n", shown(i->workflow).c_str());
-  std::printf("Agent:    %s\n",
-              i->agent.empty() ? "the workflow's" : shown(i->agent).c_str());
+              i->name.empty() ? ""
+                              : (" (" + shown_lines(i->name) + ")").c_str());
+  std::printf("Workflow: %s\n", shown_lines(i->workflow).c_str());
+  std::printf("Agent:    %s\n", i->agent.empty()
+                                  ? "the workflow's"
+                                  : shown_lines(i->agent).c_str());
   if (!c->has_previous) {
     std::printf("Previous task: none\n");
   } else {
-    std::printf("Previous task: %s\n", shown(c->previous_task).c_str());
+    std::printf("Previous task: %s\n", shown_lines(c->previous_task).c_str());
     std::printf("Finished: %s (%s)\n", c->timestamp.c_str(),
                 to_string(c->status).c_str());
-    std::printf("Summary:  %s\n", shown(c->summary).c_str());
+    std::printf("Summary:  %s\n", shown_lines(c->summary).c_str());
     std::printf("Files:    %zu\n", c->files.size());
     for (auto& f : c->files)
-      std::printf("  📄 %s\n", shown(f).c_str());
+      std::printf("  📄 %s\n", shown_lines(f).c_str());
   }
   auto ws = c->has_previous ? c->workspace : i->workspace;
-  std::printf("Workspace: %s\n", ws.empty() ? "none yet" : shown(ws).c_str());
+  std::printf("Workspace: %s\n",
+              ws.empty() ? "none yet" : shown_lines(ws).c_str());
 }
 
 void shell::cmd_save(const std::string& name) {
   if (auto path = ask_session<std::string>(stdout, atom::save_v, name, false))
-    std::printf("✓ Session saved to: %s\n", shown(*path).c_str());
+    std::printf("✓ Session saved to: %s\n", shown_lines(*path).c_str());
 }
 
 bool shell::load(const std::string& name, std::FILE* err) {
@@ -640,7 +644,8 @@ bool shell::load(const std::string& name, std::FILE* err) {
   if (!i)
     return false;
   std::printf("✓ Loaded session '%s': %d message(s), workflow %s\n",
-              shown(name).c_str(), i->messages, shown(i->workflow).c_str());
+              shown_lines(name).c_str(), i->messages,
+              shown_lines(i->workflow).c_str());
   return true;
 }
 
@@ -658,19 +663,22 @@ void shell::cmd_info() {
   if (!i)
     return;
   std::printf("ai-orchestrator %s (C++ Actor Framework 0.17)\n", ORCH_VERSION);
-  std::printf("Config:    %s\n", shown(cfg_->source).c_str());
-  std::printf("Workflow:  %s\n", shown(i->workflow).c_str());
-  std::printf("Agent:     %s\n",
-              i->agent.empty() ? "the workflow's" : shown(i->agent).c_str());
+  std::printf("Config:    %s\n", shown_lines(cfg_->source).c_str());
+  std::printf("Workflow:  %s\n", shown_lines(i->workflow).c_str());
+  std::printf("Agent:     %s\n", i->agent.empty()
+                                   ? "the workflow's"
+                                   : shown_lines(i->agent).c_str());
   std::printf("Session:   %s%s, created %s, %d message(s), %d unsaved\n",
               i->session_id.c_str(),
-              i->name.empty() ? "" : (" (" + shown(i->name) + ")").c_str(),
+              i->name.empty() ? ""
+                              : (" (" + shown_lines(i->name) + ")").c_str(),
               i->created_at.c_str(), i->messages, i->unsaved);
   if (!i->path.empty())
-    std::printf("File:      %s\n", shown(i->path).c_str());
-  std::printf("Workspace: %s\n", shown(i->workspace).c_str());
-  std::printf("State dir: %s\n",
-              state_dir_.empty() ? "none" : shown(state_dir_.string()).c_str());
+    std::printf("File:      %s\n", shown_lines(i->path).c_str());
+  std::printf("Workspace: %s\n", shown_lines(i->workspace).c_str());
+  std::printf("State dir: %s\n", state_dir_.empty()
+                                   ? "none"
+                                   : shown_lines(state_dir_.string()).c_str());
   std::printf("Agents:    %zu, workflows: %zu\n", cfg_->agents.size(),
               cfg_->workflows.size());
 }

@@ -5,6 +5,9 @@
 
 #include <cstdio>
 #include <string>
+#include <string_view>
+
+#include "runtime/text.hpp"
 
 namespace orch::cli {
 
@@ -49,6 +52,13 @@ private:
     return color ? "\x1b[" + std::string{code} + "m" + s + "\x1b[0m" : s;
   }
 };
+
+/// Returns `s` safe for the terminal (agent text, versions, paths,
+/// messages may hold escape sequences and bytes that are not UTF-8); with
+/// `keep_newlines`, line breaks stay.
+inline std::string shown(std::string_view s, bool keep_newlines = false) {
+  return text::escape_for_terminal(s, keep_newlines);
+}
 
 /// Returns `ms` as "0.4s", "12.3s" or "2m05s".
 std::string format_duration(long long ms);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/safe_file.hpp"
+#include "runtime/text.hpp"
 
 namespace orch {
 
@@ -19,13 +20,6 @@ namespace {
 
 /// Snapshots bigger than this are not ours.
 constexpr size_t max_snapshot_bytes = 1 << 20;
-
-std::string first_line(const std::string& text) {
-  auto line = text.substr(0, text.find('\n'));
-  if (line.size() > 200)
-    line = line.substr(0, 200) + "...";
-  return line;
-}
 
 } // namespace
 
@@ -89,7 +83,7 @@ circuit_breaker::on_failure(failure_kind kind, const std::string& why,
   trial_running_ = false;
   if (!counts_for_breaker(kind))
     return breaker_transition::none;
-  auto text = to_string(kind) + ": " + first_line(why);
+  auto text = to_string(kind) + ": " + text::first_line(why, 200);
   auto horizon = now - policy_.window.count();
   auto& fs = state_.failures;
   fs.erase(std::remove_if(fs.begin(), fs.end(),

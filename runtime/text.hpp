@@ -269,6 +269,19 @@ inline std::string clip(std::string_view s, std::size_t max,
   return out;
 }
 
+/// Returns the first line of `s` without its trailing blanks, clipped to
+/// `max` bytes on a character boundary (see clip): failure messages may
+/// carry details (the CLI's own words) on later lines, which the manifest
+/// keeps whole.
+inline std::string first_line(std::string_view s,
+                              std::size_t max = std::string_view::npos) {
+  auto line = s.substr(0, s.find('\n'));
+  while (!line.empty()
+         && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
+    line.remove_suffix(1);
+  return clip(line, max);
+}
+
 /// Returns `s` with every byte that is not part of a well-formed UTF-8
 /// character replaced by U+FFFD; valid text is returned unchanged.
 inline std::string to_valid_utf8(std::string_view s) {

@@ -188,6 +188,12 @@ unique_fd open_root(const fs::path& root) {
 
 constexpr int max_depth = 256;
 
+} // namespace
+
+// Named, not anonymous: watched_snapshot_cache::impl (declared in the
+// header) holds one.
+namespace detail {
+
 /// An inotify watch on every folder of a snapshot's walk, added before the
 /// folder is listed: while it has seen no event, nothing in the tree
 /// changed since the walk read it (see snapshot_options::reuse_unchanged).
@@ -280,6 +286,12 @@ struct tree_watch {
     return true;
   }
 };
+
+} // namespace detail
+
+namespace {
+
+using detail::tree_watch;
 
 struct tree_visitor {
   /// Every entry that is not a folder, with the descriptor of its folder.
