@@ -5,7 +5,7 @@ ORCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages the build needs.
 ORCH_PACKAGES=(
-  g++ cmake make pkg-config ccache
+  g++ cmake make ninja-build pkg-config ccache
   libcaf-dev nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev
   prometheus-cpp-dev libsqlitecpp-dev libcli11-dev libedit-dev libssl-dev git
   libcivetweb-dev
@@ -53,11 +53,19 @@ orch_build() {
 # binary's speed does not show) and a unity build: each CMake unity chunk
 # compiles up to 8 of our files at once, so CAF's headers are parsed and its
 # templates instantiated once per chunk instead of once per file, which
-# makes a clean build about twice as fast. scripts/run-tests builds it too,
-# so a name two files both define at file scope fails CI, not the demo.
+# makes a clean build about twice as fast. Ninja, because it compiles the
+# chunks of every library at once where make waits for each library in
+# turn. scripts/run-tests builds it too, so a name two files both define at
+# file scope fails CI, not the demo.
 orch_build_demo() {
-  orch_build "$1" None -DORCH_ENABLE_TESTS=OFF -DORCH_ENABLE_BENCH=OFF \
-    -DCMAKE_UNITY_BUILD=ON
+  local dir=$1
+  # A build folder from an older run-demo was made with make: start over.
+  if [ -f "$dir/CMakeCache.txt" ] \
+    && ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "$dir/CMakeCache.txt"; then
+    rm -rf "$dir/CMakeCache.txt" "$dir/CMakeFiles"
+  fi
+  orch_build "$dir" None -G Ninja -DORCH_ENABLE_TESTS=OFF \
+    -DORCH_ENABLE_BENCH=OFF -DCMAKE_UNITY_BUILD=ON
 }
 
 # -- h15: the web UI (web/). Its end-to-end test drives Debian's Chromium
