@@ -563,6 +563,13 @@ std::string error_text(const caf::error& err) {
   return to_string(err);
 }
 
+caf::error unknown_run_error(std::string_view id, std::string_view where) {
+  auto text = "no run " + text::clip(text::to_valid_utf8(id), 80);
+  if (!where.empty())
+    text.append(" ").append(where);
+  return caf::make_error(errc::unknown_run, std::move(text));
+}
+
 std::string make_run_id() {
   // A counter from a random start: unique within the process, growing, so
   // ids of one millisecond still sort in creation order.
@@ -712,7 +719,7 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
       auto& st = self->state;
       auto it = st.runs.find(id);
       if (it == st.runs.end())
-        return caf::make_error(errc::unknown_run, "no run " + id);
+        return unknown_run_error(id);
       if (it->second.result) {
         if (!st.deps.drop_collected)
           return *it->second.result;
@@ -737,7 +744,7 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
       auto& st = self->state;
       auto it = st.runs.find(id);
       if (it == st.runs.end())
-        return caf::make_error(errc::unknown_run, "no run " + id);
+        return unknown_run_error(id);
       return it->second.info;
     },
     [=](atom::cancel, const std::string& id) {

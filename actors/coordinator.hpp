@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -36,6 +37,11 @@ std::string make_run_id();
 /// context, without the category and code), or `to_string(err)` when it
 /// carries none.
 std::string error_text(const caf::error& err);
+
+/// The `unknown_run` error for a run id nobody holds: "no run ID" and
+/// `where` after it. The id comes from a client (an API path, a shell
+/// line): it is clipped to 80 bytes and made valid UTF-8.
+caf::error unknown_run_error(std::string_view id, std::string_view where = {});
 
 /// A run spec checked and resolved against the config, as `submit` does it
 /// (and `run --dry-run`, which submits nothing).

@@ -12,6 +12,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 
+#include "actors/coordinator.hpp"
 #include "runtime/audit_log.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/counters.hpp"
@@ -356,8 +357,7 @@ session_impl(session_actor::stateful_pointer<session_state> self,
       if (auto i = st.finished.find(run_id); i != st.finished.end())
         return i->second;
       if (run_id.empty() || st.info.running != run_id)
-        return caf::make_error(errc::unknown_run,
-                               "no run " + run_id + " in this session");
+        return unknown_run_error(run_id, "in this session");
       auto rp = self->make_response_promise<run_result>();
       st.waiters[run_id].push_back(rp);
       return rp;

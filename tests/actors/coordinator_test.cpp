@@ -24,6 +24,7 @@
 #include "actors/agent_actor.hpp"
 #include "actors/coordinator.hpp"
 #include "actors/system_config.hpp"
+#include "runtime/text.hpp"
 #include "support/fake_process_runner.hpp"
 
 namespace orch {
@@ -354,6 +355,20 @@ TEST_F(coordinator_test, status_list_and_result_follow_a_run) {
     },
     [&](caf::error& e) {
       EXPECT_EQ(e, caf::make_error(errc::unknown_run));
+    });
+  // A huge id that is not UTF-8 comes back clipped and valid.
+  auto hostile = std::string(100'000, 'a') + "\xff\xfe";
+  auto huge = self->request(c, caf::infinite, atom::result_v, "\xc3" + hostile);
+  sched_.run();
+  huge.receive(
+    [&](run_result&) {
+      FAIL() << "a result for no run";
+    },
+    [&](caf::error& e) {
+      auto text = error_text(e);
+      EXPECT_EQ(text.rfind("no run ", 0), 0u) << text;
+      EXPECT_LT(text.size(), 100u);
+      EXPECT_EQ(orch::text::to_valid_utf8(text), text);
     });
   EXPECT_TRUE(fs::exists(root_ / "ws" / id / ".orchestrator/manifest.json"));
 }
