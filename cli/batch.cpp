@@ -380,7 +380,9 @@ int cmd_batch(const batch_options& opts, load_result loaded) {
   {
     system_config sys_cfg{false, !opts.workers.empty(),
                           static_cast<size_t>(cfg->settings.scheduler_threads)};
-    prepare_pool_config(sys_cfg, tls);
+    prepare_pool_config(sys_cfg, tls,
+                        std::chrono::milliseconds{
+                          static_cast<int64_t>(opts.node_timeout * 1000)});
     caf::actor_system sys{sys_cfg};
     coordinator_actor coord;
     if (opts.workers.empty()) {

@@ -88,9 +88,11 @@ std::string check_pool_options(const std::string& workers,
   return {};
 }
 
-void prepare_pool_config(system_config& cfg, const tls_files& tls) {
+void prepare_pool_config(system_config& cfg, const tls_files& tls,
+                         std::chrono::milliseconds node_timeout) {
   if (tls.any())
     enable_tls(cfg, tls);
+  enable_node_heartbeat(cfg, node_timeout);
 }
 
 coordinator_actor
@@ -116,6 +118,9 @@ start_node_pool(caf::actor_system& sys, const std::string& workers, bool tls,
   deps.out_dir = out_dir;
   // The batch collects every result right after its submit.
   deps.drop_collected = true;
+  deps.connect = [tls](caf::actor_system& s, const std::string& address) {
+    return connect_node(s, address, tls);
+  };
   return sys.spawn(node_pool_impl, std::move(links), std::move(deps));
 }
 
@@ -166,6 +171,8 @@ int cmd_worker(const worker_options& opts, load_result loaded) {
                         static_cast<size_t>(cfg->settings.scheduler_threads)};
   if (tls)
     enable_tls(sys_cfg, opts.tls);
+  enable_node_heartbeat(sys_cfg, std::chrono::milliseconds{static_cast<int64_t>(
+                                   opts.node_timeout * 1000)});
   caf::actor_system sys{sys_cfg};
   coordinator_deps cdeps;
   cdeps.runner = make_posix_process_runner();
