@@ -93,6 +93,8 @@ struct batch_options {
   /// Seconds of silence (heartbeats included) after which a worker node
   /// counts as lost.
   double node_timeout = 10;
+  /// Seconds a lost worker node is tried again (0: never).
+  double reconnect_for = 60;
 };
 
 /// Runs every task of a JSON-lines file (see README, `batch`); exit 0 when

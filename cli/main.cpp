@@ -284,6 +284,13 @@ int main(int argc, char** argv) {
                  "tasks go to another node, and it is tried again")
     ->check(CLI::Range(0.4, 3600.0))
     ->capture_default_str();
+  batch
+    ->add_option("--reconnect-for", batch_opts.reconnect_for,
+                 "With --workers: seconds a lost node is tried again (waits "
+                 "0.5 s doubling to 10 s); queued tasks wait meanwhile; 0: "
+                 "never")
+    ->check(CLI::Range(0.0, 86400.0))
+    ->capture_default_str();
 
   // -- h16b: worker nodes
   worker_options worker_opts;

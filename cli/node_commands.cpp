@@ -97,7 +97,8 @@ void prepare_pool_config(system_config& cfg, const tls_files& tls,
 
 coordinator_actor
 start_node_pool(caf::actor_system& sys, const std::string& workers, bool tls,
-                const std::string& out_dir, std::string& error) {
+                const std::string& out_dir, std::string& error,
+                caf::timespan reconnect_for) {
   std::vector<node_link> links;
   size_t usable = 0;
   for (const auto& a : split_addresses(workers)) {
@@ -118,9 +119,11 @@ start_node_pool(caf::actor_system& sys, const std::string& workers, bool tls,
   deps.out_dir = out_dir;
   // The batch collects every result right after its submit.
   deps.drop_collected = true;
-  deps.connect = [tls](caf::actor_system& s, const std::string& address) {
-    return connect_node(s, address, tls);
-  };
+  if (reconnect_for.count() > 0)
+    deps.connect = [tls](caf::actor_system& s, const std::string& address) {
+      return connect_node(s, address, tls);
+    };
+  deps.reconnect_for = reconnect_for;
   return sys.spawn(node_pool_impl, std::move(links), std::move(deps));
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <caf/fwd.hpp>
+#include <caf/timespan.hpp>
 
 #include "actors/node.hpp"
 #include "actors/vocabulary.hpp"
@@ -67,10 +68,12 @@ void prepare_pool_config(system_config& cfg, const tls_files& tls,
 
 /// Connects to every node of `workers` and spawns a node pool over those
 /// that answered (a warning on stderr names each one that did not); a node
-/// lost later is connected to again (node_pool_deps::connect). Returns
+/// lost later is connected to again (node_pool_deps::connect) for at most
+/// `reconnect_for` (zero: never). Returns
 /// a null handle, with `error` set, when none did.
 coordinator_actor
 start_node_pool(caf::actor_system& sys, const std::string& workers, bool tls,
-                const std::string& out_dir, std::string& error);
+                const std::string& out_dir, std::string& error,
+                caf::timespan reconnect_for = std::chrono::seconds{60});
 
 } // namespace orch::cli
