@@ -6,7 +6,8 @@
 // logging compiled out, as Debian ships it) never empties it after a failure
 // either. All TLS connections of a process share the middleman's one
 // multiplexer thread, so the error one connection leaves behind (OpenSSL 3
-// queues "unexpected eof while reading" when a peer dies with a FIN) turns
+// queues "unexpected eof while reading" when a peer dies with a FIN, and
+// nothing when it dies with an RST) turns
 // the next would-block read of any other, healthy connection into
 // SSL_ERROR_SSL, and CAF drops that connection too. This binary therefore
 // defines those four functions itself: each empties the calling thread's
