@@ -26,6 +26,7 @@
 #include "actors/node.hpp"
 #include "actors/node_pool.hpp"
 #include "actors/system_config.hpp"
+#include "actors/tls_error_queue.hpp"
 
 namespace orch {
 namespace {
@@ -364,6 +365,14 @@ TEST_F(fixture, a_node_that_stays_unreachable_is_given_up_and_its_tasks_fail) {
     EXPECT_GE(r->calls, 2);
   }
   self->send_exit(pool, caf::exit_reason::user_shutdown);
+}
+
+TEST(tls_guard, openssl_calls_of_this_binary_go_through_the_guard) {
+  // CAF's OpenSSL module (and this test) bind SSL_read & co. to the
+  // definitions in actors/tls_error_queue.cpp, which empty the thread's
+  // OpenSSL error queue first; the stale-error run of
+  // tests/nodes/worker_nodes.sh shows what that prevents.
+  EXPECT_TRUE(tls_error_queue_guard_active());
 }
 
 struct temp_dir {
