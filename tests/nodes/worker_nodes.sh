@@ -287,6 +287,6 @@ check "TLS options: all three or none" grep -q -- "--tls-cert is missing" "$tmp/
 
 echo "passed $passed, failed $failed"
 if [ "$failed" -ne 0 ]; then
-  for f in "$tmp"/*.err "$tmp"/*.out; do echo "== $f"; tail -5 "$f"; done
+  for f in "$tmp"/*.err "$tmp"/*.out "$tmp"/*.txt; do echo "== $f"; tail -5 "$f"; done
   exit 1
 fi
