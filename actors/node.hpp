@@ -4,6 +4,7 @@
 // workflow runs for a node pool on another machine (actors/node_pool.hpp),
 // over CAF's middleman, with mutual TLS through CAF's OpenSSL module.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -55,6 +56,19 @@ struct tls_files {
 /// already) with the certificate, key and CA file of `tls`: peers must show
 /// a certificate signed by that CA, both ways.
 void enable_tls(caf::actor_system_config& cfg, const tls_files& tls);
+
+/// How long a node pool and a worker wait for any sign of life from each
+/// other (heartbeats included) before they drop the connection, by default.
+constexpr std::chrono::milliseconds default_node_timeout{10000};
+
+/// Turns on CAF's middleman heartbeat in `cfg`: a heartbeat every
+/// `timeout` / 4 on each connection, and a connection from which nothing
+/// came for `timeout` is dropped (its proxies go down with
+/// remote_link_unreachable, as when the TCP connection breaks). Finds a peer
+/// whose host vanished or whose process stopped, which sends no FIN. Both
+/// sides need it (each one's heartbeat keeps the other's connection up).
+void enable_node_heartbeat(caf::actor_system_config& cfg,
+                           std::chrono::milliseconds timeout);
 
 /// A "host:port" split.
 struct host_port {

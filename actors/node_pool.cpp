@@ -1,6 +1,8 @@
 #include "actors/node_pool.hpp"
 
 #include <algorithm>
+#include <exception>
+#include <memory>
 #include <utility>
 
 #include <caf/actor_system.hpp>
@@ -18,6 +20,9 @@ using pool_self = coordinator_actor::stateful_pointer<node_pool_state>;
 using task_entry = node_pool_state::task_entry;
 
 using write_atom = caf::atom_constant<caf::atom("poolWrite")>;
+using connect_atom = caf::atom_constant<caf::atom("poolConn")>;
+using go_atom = caf::atom_constant<caf::atom("poolConnGo")>;
+using connect_fn = decltype(node_pool_deps::connect);
 
 /// Writes a run's files under the output folder on its own thread.
 caf::behavior writer_impl(caf::event_based_actor* self) {
@@ -31,6 +36,36 @@ caf::behavior writer_impl(caf::event_based_actor* self) {
         failed += (failed.empty() ? "" : "; ") + f;
       self->quit();
       return failed;
+    },
+  };
+}
+
+/// Connects to one lost node again after a wait, on its own thread
+/// (connecting blocks): answers the node's handle and status, or
+/// errc::node_unavailable with why not. One try, then it quits.
+caf::behavior connector_impl(caf::event_based_actor* self, connect_fn connect,
+                             std::string address) {
+  auto pending = std::make_shared<caf::response_promise>();
+  return {
+    [=](connect_atom, caf::timespan wait) {
+      *pending = self->make_response_promise();
+      self->delayed_send(self, wait, go_atom::value);
+    },
+    [=](go_atom) {
+      node_link link;
+      try {
+        link = connect(self->system(), address);
+      } catch (const std::exception& e) {
+        link.error = std::string{"cannot connect: "} + e.what();
+      }
+      if (link.error.empty() && link.actor)
+        pending->deliver(caf::actor_cast<caf::actor>(link.actor),
+                         std::move(link.status));
+      else
+        pending->deliver(
+          caf::make_error(errc::node_unavailable,
+                          link.error.empty() ? "no handle" : link.error));
+      self->quit();
     },
   };
 }
@@ -98,6 +133,85 @@ void fail_queued(pool_self self, const std::string& why) {
   }
 }
 
+/// A node is up, or a lost one is being tried again: queued tasks wait.
+bool any_hope(const node_pool_state& st) {
+  return std::any_of(st.nodes.begin(), st.nodes.end(), [](const auto& n) {
+    return n.alive || n.reconnecting;
+  });
+}
+
+void refresh_live(pool_self self) {
+  auto& st = self->state;
+  st.live->clear();
+  for (auto& n : st.nodes)
+    if (n.alive)
+      st.live->push_back(n.actor);
+}
+
+void schedule_reconnect(pool_self self, size_t i);
+
+/// Node `i` answered again: it takes tasks from now on.
+void rejoin(pool_self self, size_t i, node_actor actor, node_status status) {
+  auto& st = self->state;
+  auto& n = st.nodes[i];
+  n.reconnecting = false;
+  if (n.alive)
+    return;
+  n.actor = std::move(actor);
+  n.status = std::move(status);
+  n.alive = true;
+  n.error.clear();
+  n.running = 0;
+  n.backoff = st.deps.reconnect_min;
+  ++n.rejoined;
+  self->monitor(n.actor);
+  refresh_live(self);
+  dispatch(self);
+}
+
+/// Tries node `i` again after its backoff (doubled for the next time), or
+/// gives it up once deps.reconnect_for has passed since it was lost.
+void schedule_reconnect(pool_self self, size_t i) {
+  auto& st = self->state;
+  auto& n = st.nodes[i];
+  if (!st.deps.connect || !n.was_up || n.alive || n.given_up)
+    return;
+  auto elapsed = std::chrono::steady_clock::now() - n.lost_at;
+  if (st.deps.reconnect_for.count() > 0 && elapsed >= st.deps.reconnect_for) {
+    n.reconnecting = false;
+    n.given_up = true;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                st.deps.reconnect_for)
+                .count();
+    n.error += "; given up after trying to connect again for "
+               + (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s"
+                                 : std::to_string(ms) + " ms");
+    return;
+  }
+  n.reconnecting = true;
+  auto wait = n.backoff;
+  n.backoff = std::min(n.backoff * 2, st.deps.reconnect_max);
+  // Linked: it ends with the pool (its wait included).
+  auto connector = self->spawn<caf::detached + caf::linked>(
+    connector_impl, st.deps.connect, n.address);
+  self->request(connector, caf::infinite, connect_atom::value, wait)
+    .then(
+      [=](caf::actor& actor, node_status& status) {
+        rejoin(self, i, caf::actor_cast<node_actor>(actor), std::move(status));
+      },
+      [=](caf::error& e) {
+        auto& n = self->state.nodes[i];
+        n.reconnecting = false;
+        if (n.alive)
+          return;
+        auto lost = n.error.substr(0, n.error.find("; reconnecting: "));
+        n.error = lost + "; reconnecting: " + error_text(e);
+        schedule_reconnect(self, i);
+        // Given up, and no node left: the queued tasks fail now.
+        dispatch(self);
+      });
+}
+
 std::string no_node_text(pool_self self) {
   std::string why = "no worker node left to run it";
   for (auto& n : self->state.nodes)
@@ -116,6 +230,9 @@ void node_lost(pool_self self, size_t i, const std::string& why) {
   n.alive = false;
   n.error = why;
   n.running = 0;
+  n.lost_at = std::chrono::steady_clock::now();
+  n.backoff = st.deps.reconnect_min;
+  refresh_live(self);
   std::vector<std::string> back;
   std::vector<std::pair<std::string, run_result>> given_up;
   for (auto& kvp : st.tasks) {
@@ -140,6 +257,7 @@ void node_lost(pool_self self, size_t i, const std::string& why) {
   // Ids sort by submission: the oldest goes first again.
   for (auto it = back.rbegin(); it != back.rend(); ++it)
     st.queue.push_front(*it);
+  schedule_reconnect(self, i);
   dispatch(self);
 }
 
@@ -279,11 +397,7 @@ void dispatch(pool_self self) {
           on_error(self, i, id, attempt, e);
         });
   }
-  bool any_alive = std::any_of(st.nodes.begin(), st.nodes.end(),
-                               [](const auto& n) {
-                                 return n.alive;
-                               });
-  if (!any_alive && !st.queue.empty())
+  if (!any_hope(st) && !st.queue.empty())
     fail_queued(self, no_node_text(self));
 }
 
@@ -331,7 +445,9 @@ coordinator_actor::behavior_type node_pool_impl(pool_self self,
     n.actor = l.actor;
     n.status = l.status;
     n.alive = l.error.empty() && l.actor;
+    n.was_up = n.alive;
     n.error = l.error;
+    n.backoff = st.deps.reconnect_min;
     if (n.alive)
       self->monitor(n.actor);
     st.nodes.push_back(std::move(n));
@@ -348,18 +464,16 @@ coordinator_actor::behavior_type node_pool_impl(pool_self self,
     auto& all = st.all_subscribers;
     all.erase(std::remove_if(all.begin(), all.end(), gone), all.end());
   });
+  refresh_live(self);
   // When the pool stops, the runs it started stop too.
-  self->attach_functor([nodes = st.nodes](const caf::error&) {
-    for (auto& n : nodes)
-      if (n.alive)
-        caf::anon_send(n.actor, atom::cancel_v, std::string{});
+  self->attach_functor([live = st.live](const caf::error&) {
+    for (auto& n : *live)
+      caf::anon_send(n, atom::cancel_v, std::string{});
   });
   return {
     [=](atom::submit, run_spec& spec) -> caf::result<std::string> {
       auto& st = self->state;
-      if (std::none_of(st.nodes.begin(), st.nodes.end(), [](const auto& n) {
-            return n.alive;
-          }))
+      if (!any_hope(st))
         return caf::make_error(errc::node_unavailable, no_node_text(self));
       if (spec.task.empty())
         return caf::make_error(errc::invalid_request, "the task text is empty");
@@ -381,7 +495,7 @@ coordinator_actor::behavior_type node_pool_impl(pool_self self,
       auto& st = self->state;
       auto it = st.tasks.find(id);
       if (it == st.tasks.end())
-        return caf::make_error(errc::unknown_run, "no run " + id);
+        return unknown_run_error(id);
       if (it->second.result) {
         auto res = *it->second.result;
         if (st.deps.drop_collected)
@@ -402,7 +516,7 @@ coordinator_actor::behavior_type node_pool_impl(pool_self self,
       auto& st = self->state;
       auto it = st.tasks.find(id);
       if (it == st.tasks.end())
-        return caf::make_error(errc::unknown_run, "no run " + id);
+        return unknown_run_error(id);
       return it->second.info;
     },
     [=](atom::cancel, const std::string& id) {

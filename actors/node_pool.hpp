@@ -5,13 +5,17 @@
 // subscribe), so a batch (and later the server) uses it in place of a local
 // coordinator, and runs each task on one of its nodes (actors/node.hpp).
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <caf/timespan.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
@@ -31,6 +35,18 @@ struct node_pool_deps {
   /// result right after the submit): memory stays bounded by the tasks in
   /// flight. `result`, `status` and `list` then no longer know it.
   bool drop_collected = false;
+  /// Connects to a node again once it was lost (blocking: called on a
+  /// detached actor), e.g. connect_node. Empty: a lost node stays lost.
+  std::function<node_link(caf::actor_system&, const std::string& address)>
+    connect;
+  /// The wait before the first try to connect to a lost node again; doubled
+  /// after each failed try, up to reconnect_max.
+  caf::timespan reconnect_min = std::chrono::milliseconds{500};
+  caf::timespan reconnect_max = std::chrono::seconds{10};
+  /// A lost node is given up once it stayed unreachable this long (zero:
+  /// never). While a lost node is tried again, queued tasks wait for it
+  /// even when no other node is up.
+  caf::timespan reconnect_for = std::chrono::seconds{60};
 };
 
 struct node_pool_state {
@@ -45,6 +61,19 @@ struct node_pool_state {
     std::string error;
     int32_t running = 0;
     int64_t done = 0;
+    /// It was connected once (a node refused at the start is never tried
+    /// again).
+    bool was_up = false;
+    /// A try to connect to it again is under way (or waits its turn).
+    bool reconnecting = false;
+    /// Tries to connect again ran out (deps.reconnect_for).
+    bool given_up = false;
+    /// The wait before the next try.
+    caf::timespan backoff{};
+    /// When it was lost.
+    std::chrono::steady_clock::time_point lost_at;
+    /// How often it came back.
+    int32_t rejoined = 0;
   };
 
   struct task_entry {
@@ -69,6 +98,10 @@ struct node_pool_state {
   /// Answers dropped because their task had already moved on (a node
   /// thought dead answered late, or answered twice).
   int64_t dropped = 0;
+  /// The nodes to cancel runs on when the pool stops (updated when a node
+  /// comes back with a new handle).
+  std::shared_ptr<std::vector<node_actor>> live
+    = std::make_shared<std::vector<node_actor>>();
 };
 
 /// The behaviour of a node pool over the connected `links` (those with an
@@ -77,6 +110,10 @@ struct node_pool_state {
 /// deps.max_attempts); each task's result is recorded exactly once, a late
 /// answer is dropped. Tasks go to the node with the most free slots. When
 /// no node is left, queued tasks fail with errc::node_unavailable's text.
+/// With deps.connect, a lost node is tried again (backoff from
+/// deps.reconnect_min doubling to deps.reconnect_max, for at most
+/// deps.reconnect_for) and takes tasks again once back; queued tasks wait
+/// while a lost node is being tried.
 /// A result whose files could not all come back says so in its message.
 /// Progress subscribers get run_started (text: the node) and run_finished
 /// events only. A result's workspace is `<out_dir>/<id>` when out_dir is

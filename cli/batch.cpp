@@ -376,7 +376,9 @@ int cmd_batch(const batch_options& opts, load_result loaded) {
   {
     system_config sys_cfg{false, !opts.workers.empty(),
                           static_cast<size_t>(cfg->settings.scheduler_threads)};
-    prepare_pool_config(sys_cfg, tls);
+    prepare_pool_config(sys_cfg, tls,
+                        std::chrono::milliseconds{
+                          static_cast<int64_t>(opts.node_timeout * 1000)});
     caf::actor_system sys{sys_cfg};
     coordinator_actor coord;
     if (opts.workers.empty()) {
@@ -386,7 +388,9 @@ int cmd_batch(const batch_options& opts, load_result loaded) {
       // coordinator_actor, so the batch does not know the difference.
       std::string pool_error;
       coord = start_node_pool(sys, opts.workers, tls.any(), opts.out_dir,
-                              pool_error);
+                              pool_error,
+                              std::chrono::milliseconds{static_cast<int64_t>(
+                                opts.reconnect_for * 1000)});
       if (!coord) {
         std::fprintf(stderr, "error: %s\n", shown(pool_error).c_str());
         return exit_failure;

@@ -89,6 +89,12 @@ struct batch_options {
   std::string tls_key;
   /// Where the files each run wrote on its node go: <out_dir>/<id>/.
   std::string out_dir;
+  // -- h16
+  /// Seconds of silence (heartbeats included) after which a worker node
+  /// counts as lost.
+  double node_timeout = 10;
+  /// Seconds a lost worker node is tried again (0: never).
+  double reconnect_for = 60;
 };
 
 /// Runs every task of a JSON-lines file (see README, `batch`); exit 0 when

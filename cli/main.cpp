@@ -276,6 +276,21 @@ int main(int argc, char** argv) {
   batch->add_option("--out-dir", batch_opts.out_dir,
                     "With --workers: write the files each run wrote under "
                     "DIR/<run id>/");
+  // -- h16: a silent node is lost after this long
+  batch
+    ->add_option("--node-timeout", batch_opts.node_timeout,
+                 "With --workers: seconds without a sign of life (heartbeats "
+                 "every quarter of it) before a node counts as lost; its "
+                 "tasks go to another node, and it is tried again")
+    ->check(CLI::Range(0.4, 3600.0))
+    ->capture_default_str();
+  batch
+    ->add_option("--reconnect-for", batch_opts.reconnect_for,
+                 "With --workers: seconds a lost node is tried again (waits "
+                 "0.5 s doubling to 10 s); queued tasks wait meanwhile; 0: "
+                 "never")
+    ->check(CLI::Range(0.0, 86400.0))
+    ->capture_default_str();
 
   // -- h16b: worker nodes
   worker_options worker_opts;
@@ -303,6 +318,13 @@ int main(int argc, char** argv) {
     cmd->add_option("--tls-key", tls.key, "The key of --tls-cert (PEM)");
   };
   add_tls(worker, worker_opts.tls);
+  worker
+    ->add_option("--node-timeout", worker_opts.node_timeout,
+                 "Seconds without a sign of life from a coordinator "
+                 "(heartbeats every quarter of it) before its connection is "
+                 "dropped and its runs cancelled")
+    ->check(CLI::Range(0.4, 3600.0))
+    ->capture_default_str();
   workers_options workers_opts;
   auto workers = app.add_subcommand(
     "workers", "Show each worker node: version, slots, running, agents");

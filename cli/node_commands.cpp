@@ -84,14 +84,17 @@ std::string check_pool_options(const std::string& workers,
   return {};
 }
 
-void prepare_pool_config(system_config& cfg, const tls_files& tls) {
+void prepare_pool_config(system_config& cfg, const tls_files& tls,
+                         std::chrono::milliseconds node_timeout) {
   if (tls.any())
     enable_tls(cfg, tls);
+  enable_node_heartbeat(cfg, node_timeout);
 }
 
 coordinator_actor
 start_node_pool(caf::actor_system& sys, const std::string& workers, bool tls,
-                const std::string& out_dir, std::string& error) {
+                const std::string& out_dir, std::string& error,
+                caf::timespan reconnect_for) {
   std::vector<node_link> links;
   size_t usable = 0;
   for (const auto& a : split_addresses(workers)) {
@@ -112,6 +115,11 @@ start_node_pool(caf::actor_system& sys, const std::string& workers, bool tls,
   deps.out_dir = out_dir;
   // The batch collects every result right after its submit.
   deps.drop_collected = true;
+  if (reconnect_for.count() > 0)
+    deps.connect = [tls](caf::actor_system& s, const std::string& address) {
+      return connect_node(s, address, tls);
+    };
+  deps.reconnect_for = reconnect_for;
   return sys.spawn(node_pool_impl, std::move(links), std::move(deps));
 }
 
@@ -162,6 +170,8 @@ int cmd_worker(const worker_options& opts, load_result loaded) {
                         static_cast<size_t>(cfg->settings.scheduler_threads)};
   if (tls)
     enable_tls(sys_cfg, opts.tls);
+  enable_node_heartbeat(sys_cfg, std::chrono::milliseconds{static_cast<int64_t>(
+                                   opts.node_timeout * 1000)});
   caf::actor_system sys{sys_cfg};
   coordinator_deps cdeps;
   cdeps.runner = make_posix_process_runner();

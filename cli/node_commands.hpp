@@ -4,11 +4,13 @@
 // `workers` (show the nodes), and the pieces `batch --workers` uses to run
 // its tasks on a node pool instead of a local coordinator.
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <vector>
 
 #include <caf/fwd.hpp>
+#include <caf/timespan.hpp>
 
 #include "actors/node.hpp"
 #include "actors/vocabulary.hpp"
@@ -28,6 +30,9 @@ struct worker_options {
   tls_files tls;
   /// The bound on the files of one run sent back, in bytes.
   std::size_t max_result_bytes = default_max_result_bytes;
+  /// Seconds of silence from a pool (heartbeats included) after which its
+  /// connection is dropped and its runs cancelled.
+  double node_timeout = 10;
 };
 
 /// Serves runs for node pools until SIGINT/SIGTERM: prints one line
@@ -54,14 +59,21 @@ int cmd_workers(const workers_options& opts);
 std::string check_pool_options(const std::string& workers,
                                const tls_files& tls);
 
-/// Loads CAF's OpenSSL module into `cfg` when TLS files are given.
-void prepare_pool_config(system_config& cfg, const tls_files& tls);
+/// Loads CAF's OpenSSL module into `cfg` when TLS files are given, and
+/// turns on the heartbeat with the nodes (a node silent for `node_timeout`
+/// is lost; see enable_node_heartbeat).
+void prepare_pool_config(system_config& cfg, const tls_files& tls,
+                         std::chrono::milliseconds node_timeout
+                         = default_node_timeout);
 
 /// Connects to every node of `workers` and spawns a node pool over those
-/// that answered (a warning on stderr names each one that did not). Returns
+/// that answered (a warning on stderr names each one that did not); a node
+/// lost later is connected to again (node_pool_deps::connect) for at most
+/// `reconnect_for` (zero: never). Returns
 /// a null handle, with `error` set, when none did.
 coordinator_actor
 start_node_pool(caf::actor_system& sys, const std::string& workers, bool tls,
-                const std::string& out_dir, std::string& error);
+                const std::string& out_dir, std::string& error,
+                caf::timespan reconnect_for = std::chrono::seconds{60});
 
 } // namespace orch::cli

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,7 @@
 #include "actors/node.hpp"
 #include "actors/node_pool.hpp"
 #include "actors/system_config.hpp"
+#include "actors/tls_error_queue.hpp"
 
 namespace orch {
 namespace {
@@ -265,6 +268,111 @@ TEST_F(fixture, with_no_node_left_the_queued_tasks_fail_and_submit_refuses) {
         EXPECT_EQ(e.code(), static_cast<uint8_t>(errc::node_unavailable));
       });
   self->send_exit(pool, caf::exit_reason::user_shutdown);
+}
+
+// -- h16: a lost node is connected to again ---------------------------------
+
+/// A connect function for node_pool_deps::connect: fails the first
+/// `failures` calls, then answers a new fake node named "a" that runs tasks
+/// at once. Counts its calls; keeps the nodes it made to stop them.
+struct reconnector {
+  std::mutex mtx;
+  int calls = 0;
+  int failures = 0;
+  std::vector<node_actor> made;
+
+  node_link connect(caf::actor_system& sys, const std::string& address) {
+    std::lock_guard<std::mutex> guard{mtx};
+    ++calls;
+    if (calls <= failures) {
+      node_link l;
+      l.address = address;
+      l.error = "cannot reach the node at " + address + ": refused";
+      return l;
+    }
+    auto n = sys.spawn(fake_node, std::string{"a"}, false);
+    made.push_back(n);
+    return link_to(address, n);
+  }
+
+  void stop() {
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto& n : made)
+      caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
+  }
+};
+
+node_pool_deps
+reconnecting_deps(std::shared_ptr<reconnector> r,
+                  caf::timespan reconnect_for = std::chrono::seconds{30}) {
+  node_pool_deps deps;
+  deps.connect = [r](caf::actor_system& sys, const std::string& address) {
+    return r->connect(sys, address);
+  };
+  deps.reconnect_min = std::chrono::milliseconds{10};
+  deps.reconnect_max = std::chrono::milliseconds{40};
+  deps.reconnect_for = reconnect_for;
+  return deps;
+}
+
+TEST_F(fixture, a_lost_node_is_connected_again_and_its_tasks_wait_for_it) {
+  auto r = std::make_shared<reconnector>();
+  r->failures = 2;
+  auto a = sys.spawn(fake_node, std::string{"a"}, true);
+  auto pool = sys.spawn(node_pool_impl, std::vector<node_link>{link_to("a", a)},
+                        reconnecting_deps(r));
+  auto ids = submit(pool, 3);
+  ASSERT_EQ(ids.size(), 3u);
+  // The only node dies holding two tasks (the third is queued): nothing
+  // fails while it is tried again, and a submit is still taken.
+  self->send_exit(a, caf::exit_reason::kill);
+  auto more = submit(pool, 2);
+  ASSERT_EQ(more.size(), 2u);
+  ids.insert(ids.end(), more.begin(), more.end());
+  // Two tries fail, the third brings the node back: all five end there,
+  // once each.
+  auto counts = by_node(pool, ids);
+  EXPECT_EQ(counts["a"], 5);
+  {
+    std::lock_guard<std::mutex> guard{r->mtx};
+    EXPECT_EQ(r->calls, 3);
+    EXPECT_EQ(r->made.size(), 1u);
+  }
+  self->send_exit(pool, caf::exit_reason::user_shutdown);
+  r->stop();
+}
+
+TEST_F(fixture, a_node_that_stays_unreachable_is_given_up_and_its_tasks_fail) {
+  auto r = std::make_shared<reconnector>();
+  r->failures = 1000000;
+  auto a = sys.spawn(fake_node, std::string{"a"}, true);
+  auto pool = sys.spawn(node_pool_impl, std::vector<node_link>{link_to("a", a)},
+                        reconnecting_deps(r, std::chrono::milliseconds{300}));
+  auto ids = submit(pool, 3);
+  self->send_exit(a, caf::exit_reason::kill);
+  for (auto& id : ids) {
+    auto res = result(pool, id);
+    EXPECT_EQ(res.status, run_status::failed);
+    EXPECT_NE(res.message.find("no worker node left"), std::string::npos)
+      << res.message;
+    EXPECT_NE(res.message.find("given up after trying to connect again"),
+              std::string::npos)
+      << res.message;
+    EXPECT_NE(res.message.find("refused"), std::string::npos) << res.message;
+  }
+  {
+    std::lock_guard<std::mutex> guard{r->mtx};
+    EXPECT_GE(r->calls, 2);
+  }
+  self->send_exit(pool, caf::exit_reason::user_shutdown);
+}
+
+TEST(tls_guard, openssl_calls_of_this_binary_go_through_the_guard) {
+  // CAF's OpenSSL module (and this test) bind SSL_read & co. to the
+  // definitions in actors/tls_error_queue.cpp, which empty the thread's
+  // OpenSSL error queue first; the stale-error run of
+  // tests/nodes/worker_nodes.sh shows what that prevents.
+  EXPECT_TRUE(tls_error_queue_guard_active());
 }
 
 struct temp_dir {
