@@ -156,6 +156,7 @@ void submit(batch_self self, batch_task task) {
   auto tag = st.next_tag++;
   st.running.emplace(tag, batch_state::in_flight{task.id, {}});
   run_spec spec;
+  spec.label = task.id;
   spec.task = std::move(task.task);
   spec.workflow = task.workflow.empty() ? st.deps.default_workflow
                                         : std::move(task.workflow);

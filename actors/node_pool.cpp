@@ -296,7 +296,7 @@ void on_outcome(pool_self self, size_t i, const std::string& id,
   }
   if (st.deps.out_dir.empty() || out.files.empty()) {
     if (!st.deps.out_dir.empty())
-      res.workspace = st.deps.out_dir + "/" + plain_name(id);
+      res.workspace = st.deps.out_dir + "/" + t.folder;
     if (!note.empty())
       res.message += (res.message.empty() ? "" : " (") + note
                      + (res.message.empty() ? "" : ")");
@@ -307,12 +307,13 @@ void on_outcome(pool_self self, size_t i, const std::string& id,
   t.writing = true;
   t.node = -1;
   auto writer = self->spawn<caf::detached>(writer_impl);
+  auto folder = t.folder;
   self
-    ->request(writer, caf::infinite, write_atom::value, st.deps.out_dir, id,
+    ->request(writer, caf::infinite, write_atom::value, st.deps.out_dir, folder,
               std::move(out.files))
     .then(
       [=](std::string& failed) mutable {
-        res.workspace = self->state.deps.out_dir + "/" + plain_name(id);
+        res.workspace = self->state.deps.out_dir + "/" + folder;
         if (!failed.empty())
           note += (note.empty() ? "files not written: " : "; not written: ")
                   + failed;
@@ -485,8 +486,13 @@ coordinator_actor::behavior_type node_pool_impl(pool_self self,
       t.info.task = t.spec.task;
       t.info.state = "queued";
       t.info.started_ms = wall_clock_ms();
+      t.folder = plain_name(t.spec.label.empty() ? id : t.spec.label);
+      if (!st.folders.insert(t.folder).second) {
+        t.folder += "-" + plain_name(id);
+        st.folders.insert(t.folder);
+      }
       if (!st.deps.out_dir.empty())
-        t.info.workspace = st.deps.out_dir + "/" + plain_name(id);
+        t.info.workspace = st.deps.out_dir + "/" + t.folder;
       st.queue.push_back(id);
       dispatch(self);
       return id;

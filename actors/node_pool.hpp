@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,10 @@ struct node_pool_state {
     /// The answer arrived and its files are being written.
     bool writing = false;
     std::optional<run_result> result;
+    /// Its folder under deps.out_dir: the plain form of the spec's label
+    /// (a batch task's id), else of the run id; the run id is added when
+    /// another task of this pool already has that folder.
+    std::string folder;
     std::vector<caf::typed_response_promise<run_result>> waiters;
     std::vector<progress_sink> subscribers;
     uint64_t next_seq = 1;
@@ -94,6 +99,8 @@ struct node_pool_state {
   std::vector<node_entry> nodes;
   std::map<std::string, task_entry> tasks;
   std::deque<std::string> queue;
+  /// The task_entry::folder names taken.
+  std::set<std::string> folders;
   std::vector<progress_sink> all_subscribers;
   /// Answers dropped because their task had already moved on (a node
   /// thought dead answered late, or answered twice).

@@ -222,6 +222,9 @@ struct run_spec {
   /// A session's follow-up: runs in the workspace of the session's previous
   /// task without copying its existing files to backups again.
   bool followup = false;
+  /// The submitter's name for the run (a batch task's id); empty: none. A
+  /// node pool names the run's folder under `--out-dir` after it.
+  std::string label;
 };
 
 /// How a run ended.
@@ -579,7 +582,8 @@ typename Inspector::result_type inspect(Inspector& f, run_request& x) {
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, run_spec& x) {
   return f(caf::meta::type_name("orch::run_spec"), x.task, x.workflow, x.agents,
-           x.max_iterations, x.workspace, x.user, x.no_cache, x.followup);
+           x.max_iterations, x.workspace, x.user, x.no_cache, x.followup,
+           x.label);
 }
 
 template<class Inspector>

@@ -199,6 +199,40 @@ TEST_F(fixture, a_pool_spreads_tasks_over_its_nodes_by_free_slots) {
   self->send_exit(b, caf::exit_reason::user_shutdown);
 }
 
+TEST_F(fixture, a_task_folder_under_out_dir_is_named_after_its_label) {
+  auto a = sys.spawn(fake_node, std::string{"a"}, false);
+  node_pool_deps deps;
+  deps.out_dir = "/out";
+  auto pool = sys.spawn(node_pool_impl, std::vector<node_link>{link_to("a", a)},
+                        deps);
+  auto submit_labelled = [&](const std::string& label) {
+    run_spec spec;
+    spec.task = "task";
+    spec.workflow = "default";
+    spec.label = label;
+    std::string id;
+    self->request(pool, k_max_test_wait, atom::submit_v, spec)
+      .receive(
+        [&](std::string& x) {
+          id = x;
+        },
+        [&](caf::error& e) {
+          ADD_FAILURE() << sys.render(e);
+        });
+    return id;
+  };
+  auto first = submit_labelled("t 1");
+  auto second = submit_labelled("t_1"); // the same plain name
+  auto unlabelled = submit_labelled("");
+  auto hostile = submit_labelled("../../etc");
+  EXPECT_EQ(result(pool, first).workspace, "/out/t_1");
+  EXPECT_EQ(result(pool, second).workspace, "/out/t_1-" + second);
+  EXPECT_EQ(result(pool, unlabelled).workspace, "/out/" + unlabelled);
+  EXPECT_EQ(result(pool, hostile).workspace, "/out/.._.._etc");
+  self->send_exit(pool, caf::exit_reason::user_shutdown);
+  self->send_exit(a, caf::exit_reason::user_shutdown);
+}
+
 TEST_F(fixture, the_tasks_of_a_node_that_dies_run_on_another_once) {
   auto a = sys.spawn(fake_node, std::string{"a"}, true);
   auto b = sys.spawn(fake_node, std::string{"b"}, false);

@@ -94,8 +94,8 @@ auto fields(run_request& x) {
   return std::tie(a, b, c, d, e, f, g, h, i);
 }
 auto fields(run_spec& x) {
-  auto& [a, b, c, d, e, f, g, h] = x;
-  return std::tie(a, b, c, d, e, f, g, h);
+  auto& [a, b, c, d, e, f, g, h, i] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i);
 }
 auto fields(session_message& x) {
   auto& [a, b, c, d, e, f, g] = x;
@@ -381,6 +381,7 @@ struct samples {
     x.no_cache = true;
     x.user = "alice";
     x.followup = true;
+    x.label = "task-07";
     return x;
   }
   session_message make(tag<session_message>) {

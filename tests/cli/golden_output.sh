@@ -26,6 +26,7 @@ normalise() {
     -e 's#[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}#<UUID>#g' \
     -e 's#\([0-9]+\.[0-9]s\)#(<T>)#g' \
     -e 's#\([0-9]+m[0-9]{2}s\)#(<T>)#g' \
+    -e 's#stopped after [0-9]+\.[0-9] s#stopped after <T> s#g' \
     -e 's#<prompt> \([0-9]+ bytes\)#<prompt> (<N> bytes)#' \
     -e 's#^Usage: [0-9]+ input, [0-9]+ output#Usage: <N> input, <N> output#' \
     -e 's#  +#  #g'

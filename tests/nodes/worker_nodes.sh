@@ -142,15 +142,16 @@ timeout 120 "$bin" -c "$tmp/w1.yaml" batch "$tmp/tasks.jsonl" --out "$tmp/result
 check "batch --workers: exit 0" test $? -eq 0
 check "batch --workers: one completed line per id" \
   test "$(python3 -c 'import json,sys; L=[json.loads(l) for l in open(sys.argv[1])]; print(len(L), len({l["id"] for l in L}), sum(l["status"]=="completed" for l in L))' "$tmp/results.jsonl")" = "12 12 12"
-check "batch --workers: each run's files under --out-dir/<run id>/" \
+check "batch --workers: each task's files under --out-dir/<task id>/" \
   test "$(python3 -c '
 import json,sys,os
 n=0
 for l in open(sys.argv[1]):
   d=json.loads(l)
+  assert d["workspace"] == os.path.join(sys.argv[2], d["id"]), d["workspace"]
   p=os.path.join(d["workspace"],"out.txt")
   n+=("batch task "+d["id"][1:]+"\n") in open(p).read()
-print(n)' "$tmp/results.jsonl")" = 12
+print(n)' "$tmp/results.jsonl" "$tmp/batch-out")" = 12
 "$bin" -c "$tmp/w1.yaml" batch "$tmp/tasks.jsonl" --out "$tmp/r2.jsonl" --workers 192.0.2.1:4000 >"$tmp/batch-plain.out" 2>&1
 check "batch --workers off loopback without TLS: exit 2, nothing sent" test $? -eq 2
 check "batch --workers off loopback without TLS: says why" \
