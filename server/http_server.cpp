@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "runtime/logging.hpp"
+#include "server/event_hub.hpp"
 
 namespace orch::server {
 
@@ -325,12 +326,16 @@ int http_server::dispatch(mg_connection* conn) {
         res.headers.emplace_back("Retry-After", "5");
         return finish(res);
       }
+      // On the way out, whoever waits for the streams to end (a graceful
+      // stop) is woken.
       struct release {
-        std::atomic<int>& n;
+        server_context& ctx;
         ~release() {
-          n.fetch_sub(1);
+          ctx.streams.fetch_sub(1);
+          if (ctx.events)
+            ctx.events->wake();
         }
-      } guard{ctx_.streams};
+      } guard{ctx_};
       auto res = route->fn(req);
       if (res.streamed)
         return res.status;

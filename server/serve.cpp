@@ -205,6 +205,17 @@ int serve(const server_options& given, std::shared_ptr<const config> cfg) {
   for (auto& fn : ctx.on_stop)
     fn();
   ctx.events->close();
+  // Let each open stream write what it has left (run_finished) and end:
+  // stopping civetweb first would drop those writes.
+  auto streams_until = std::chrono::steady_clock::now()
+                       + std::chrono::seconds{2};
+  for (;;) {
+    auto seen = ctx.events->generation();
+    if (ctx.streams.load() == 0
+        || std::chrono::steady_clock::now() >= streams_until)
+      break;
+    ctx.events->wait_generation(seen, streams_until);
+  }
   srv.stop();
   signals.stop();
   stop_actors();
