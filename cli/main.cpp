@@ -275,7 +275,7 @@ int main(int argc, char** argv) {
                     "The key of --tls-cert (PEM)");
   batch->add_option("--out-dir", batch_opts.out_dir,
                     "With --workers: write the files each run wrote under "
-                    "DIR/<run id>/");
+                    "DIR/<task id>/");
   // -- h16: a silent node is lost after this long
   batch
     ->add_option("--node-timeout", batch_opts.node_timeout,
