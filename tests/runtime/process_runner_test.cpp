@@ -97,11 +97,10 @@ private:
   std::string path_;
 };
 
-/// True when process `pid` ends within k_max_test_wait and is then gone.
-/// The test process is a child subreaper (see the fixture), so a killed
-/// grandchild becomes our child; it is reaped here, after which kill(pid, 0)
-/// must fail with ESRCH.
-bool process_gone(pid_t pid) {
+pid_t parent_of(pid_t pid);
+
+/// Waits on a pidfd until `pid` has exited, at most k_max_test_wait.
+void wait_exit(pid_t pid) {
   // syscall: glibc 2.36's <sys/pidfd.h> lacks extern "C".
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (pidfd >= 0) {
@@ -109,8 +108,27 @@ bool process_gone(pid_t pid) {
     poll(&p, 1, static_cast<int>(k_max_test_wait.count()));
     close(pidfd);
   }
-  waitpid(pid, nullptr, WNOHANG);
-  return kill(pid, 0) == -1 && errno == ESRCH;
+}
+
+/// True when process `pid` ends within k_max_test_wait and is then gone.
+/// The test process is a child subreaper (see the fixture), so a killed
+/// grandchild becomes our child; it is reaped here, after which kill(pid, 0)
+/// must fail with ESRCH. A zombie whose parent is being killed too (an
+/// agent guard) comes to us only once that parent is gone: waited for.
+bool process_gone(pid_t pid) {
+  wait_exit(pid);
+  for (int round = 0; round < 4; ++round) {
+    waitpid(pid, nullptr, WNOHANG);
+    if (kill(pid, 0) == -1 && errno == ESRCH)
+      return true;
+    pid_t parent = parent_of(pid);
+    if (parent == 0)
+      continue; // gone meanwhile: looked at again
+    if (parent == 1 || parent == getpid())
+      return false; // alive, or a zombie nobody of ours will reap
+    wait_exit(parent);
+  }
+  return false;
 }
 
 /// True when a child of ours has exited and is not reaped.
