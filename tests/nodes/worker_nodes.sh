@@ -157,17 +157,25 @@ check "batch --workers off loopback without TLS: exit 2, nothing sent" test $? -
 check "batch --workers off loopback without TLS: says why" \
   grep -q "refusing to connect to 192.0.2.1:4000 without TLS" "$tmp/batch-plain.out"
 
+# check_moved LABEL RC RESULT_JSON STDERR: a harness run that lost one of two
+# workers mid-batch: it ended cleanly, both workers were connected at the
+# start, all 40 tasks completed, and the lost worker's tasks ran again.
+check_moved() {
+  local label=$1 rc=$2 out=$3 err=$4
+  check "$label: every task still ends exactly once" test "$rc" -eq 0
+  check "$label: both workers were connected at the start" \
+    bash -c "! grep -q '^error' '$err'"
+  check "$label: all 40 completed" \
+    test "$(json "$out" "d['statuses'].get('completed')")" = 40
+  check "$label: the lost worker's tasks ran again elsewhere" \
+    test "$(json "$out" "d['requeued']")" -gt 0
+}
+
 # -- kill -9 of one worker mid-batch --------------------------------------------
 # shellcheck disable=SC2046
 timeout 120 "$harness" --node-timeout 4000 --workers "$nodes" --tasks 40 --kill-pid "$pid_w2" --kill-after 6 \
   $(tls_of coord) >"$tmp/kill.json" 2>"$tmp/kill.err"
-check "kill -9 mid-batch: every task still ends exactly once" test $? -eq 0
-check "kill -9 mid-batch: both workers were connected at the start" \
-  bash -c "! grep -q '^error' '$tmp/kill.err'"
-check "kill -9 mid-batch: all 40 completed (the lost ones re-ran)" \
-  test "$(json "$tmp/kill.json" "d['statuses'].get('completed')")" = 40
-check "kill -9 mid-batch: tasks running on worker 2 were run again" \
-  test "$(json "$tmp/kill.json" "d['requeued']")" -gt 0
+check_moved "kill -9 mid-batch" $? "$tmp/kill.json" "$tmp/kill.err"
 check "40 tasks without a kill: none ran twice" \
   test "$(json "$tmp/spread.json" "d['requeued']")" = 0
 check "kill -9 mid-batch: worker 2 is gone" \
@@ -230,14 +238,7 @@ timeout 120 "$harness" --node-timeout 4000 --workers "127.0.0.1:$port_w1,127.0.0
   >"$tmp/stop.json" 2>"$tmp/stop.err"
 stop_rc=$?
 kill -KILL "$pid_w2b" 2>/dev/null
-check "SIGSTOP mid-batch: every task ends exactly once" test "$stop_rc" -eq 0
-check "SIGSTOP mid-batch: both workers were connected at the start" \
-  bash -c "! grep -q '^error' '$tmp/stop.err'"
-
-check "SIGSTOP mid-batch: all 40 completed" \
-  test "$(json "$tmp/stop.json" "d['statuses'].get('completed')")" = 40
-check "SIGSTOP mid-batch: the stopped worker's tasks ran again elsewhere" \
-  test "$(json "$tmp/stop.json" "d['requeued']")" -gt 0
+check_moved "SIGSTOP mid-batch" "$stop_rc" "$tmp/stop.json" "$tmp/stop.err"
 # Found after 4 s of silence, checked on each 1 s heartbeat tick: 4-5 s,
 # plus slack for a loaded machine.
 check "SIGSTOP mid-batch: found silent within 9 s" \
