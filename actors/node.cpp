@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <sstream>
 #include <utility>
 
@@ -21,20 +22,20 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/blocking_work.hpp"
 #include "actors/coordinator.hpp"
 #include "actors/tls_error_queue.hpp"
 #include "runtime/fd_util.hpp"
 #include "runtime/hashing.hpp"
 #include "runtime/safe_file.hpp"
 #include "runtime/text.hpp"
+#include "runtime/workspace_files.hpp"
 
 namespace orch {
 
 namespace {
 
 using node_self = node_actor::stateful_pointer<node_state>;
-
-using collect_atom = caf::atom_constant<caf::atom("nodeCollct")>;
 
 template<caf::type_id_t... Is>
 std::string describe_types(std::integer_sequence<caf::type_id_t, Is...>) {
@@ -91,16 +92,65 @@ node_status status_of(node_self self) {
   return s;
 }
 
-/// Reads the run's files on a detached actor and answers the outcome.
-caf::behavior collector_impl(caf::event_based_actor* self) {
-  return {
-    [=](collect_atom, node_outcome& out, uint64_t max_bytes) {
-      collect_run_files(out.result, static_cast<std::size_t>(max_bytes),
-                        out.files, out.omitted);
-      self->quit();
-      return std::move(out);
-    },
-  };
+/// Submits `task` (its spec's workspace already the node's own) to the
+/// local coordinator and answers `rp` with its outcome, the files it wrote
+/// read on a blocking worker.
+void start_local_run(node_self self,
+                     caf::typed_response_promise<node_outcome> rp,
+                     node_task task) {
+  auto id = task.task_id;
+  auto node = self->state.deps.address;
+  self->request(self->state.coord, caf::infinite, atom::submit_v, task.spec)
+    .then(
+      [=](std::string& run_id) mutable {
+        auto& st = self->state;
+        auto it = st.tasks.find(id);
+        if (it == st.tasks.end())
+          return;
+        it->second.run_id = run_id;
+        if (it->second.cancel_requested)
+          caf::anon_send(st.coord, atom::cancel_v, run_id);
+        self->request(st.coord, caf::infinite, atom::result_v, run_id)
+          .then(
+            [=](run_result& res) mutable {
+              auto& st = self->state;
+              st.tasks.erase(id);
+              ++st.finished;
+              auto out = std::make_shared<node_outcome>();
+              out->task_id = id;
+              out->attempt = task.attempt;
+              out->node = node;
+              out->result = std::move(res);
+              auto max_bytes = st.deps.max_result_bytes;
+              auto finish = [=](const std::string& failed) mutable {
+                if (!failed.empty())
+                  out->omitted.push_back("the run's files: " + failed);
+                out->result.run_id = id;
+                rp.deliver(std::move(*out));
+              };
+              if (out->result.files.empty()) {
+                finish({});
+                return;
+              }
+              run_blocking(
+                self, st.deps.detached_workers,
+                [=] {
+                  collect_run_files(out->result, max_bytes, out->files,
+                                    out->omitted);
+                },
+                finish);
+            },
+            [=](caf::error& e) mutable {
+              self->state.tasks.erase(id);
+              rp.deliver(refused_outcome(
+                task, node, "the run was lost on the node: " + error_text(e)));
+            });
+      },
+      [=](caf::error& e) mutable {
+        self->state.tasks.erase(id);
+        // A refusal (bad spec, agent unavailable) is the run's answer.
+        rp.deliver(std::move(e));
+      });
 }
 
 std::string
@@ -278,21 +328,26 @@ node_link connect_node(caf::actor_system& sys, const std::string& address,
   return link;
 }
 
-void collect_run_files(const run_result& res, std::size_t max_bytes,
-                       std::vector<run_file>& files,
-                       std::vector<std::string>& omitted) {
-  if (res.files.empty())
+namespace {
+
+/// Reads the files `rels` of `workspace` into `files`, bounded by
+/// `max_bytes` in all (see collect_run_files).
+void collect_files(const std::string& workspace,
+                   const std::vector<std::string>& rels, std::size_t max_bytes,
+                   std::vector<run_file>& files,
+                   std::vector<std::string>& omitted) {
+  if (rels.empty())
     return;
   detail::unique_fd ws{
-    ::open(res.workspace.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    ::open(workspace.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   if (!ws) {
     auto why = detail::errno_text(errno);
-    for (const auto& rel : res.files)
+    for (const auto& rel : rels)
       omitted.push_back(rel + ": cannot open the workspace: " + why);
     return;
   }
   std::size_t total = 0;
-  for (const auto& rel : res.files) {
+  for (const auto& rel : rels) {
     auto parts = relative_parts(rel);
     if (parts.empty()) {
       omitted.push_back(rel + ": not a plain relative path");
@@ -348,20 +403,132 @@ void collect_run_files(const run_result& res, std::size_t max_bytes,
   }
 }
 
-std::vector<std::string> write_run_files(const std::string& out_dir,
-                                         const std::string& id,
-                                         const std::vector<run_file>& files) {
-  std::vector<std::string> failed;
-  auto base = plain_name(id);
+/// Writes `files` under `<base>/<prefix>` (prefix "" or "name/"), each
+/// replaced atomically, no link below `base` followed; failures go to
+/// `failed` as "path: why".
+void write_files(const std::string& base, const std::string& prefix,
+                 const std::vector<run_file>& files,
+                 std::vector<std::string>& failed) {
   for (const auto& f : files) {
     if (relative_parts(f.path).empty()) {
       failed.push_back(f.path + ": not a plain relative path");
       continue;
     }
     std::string error;
-    if (!write_file_atomic(out_dir, base + "/" + f.path, f.content, error,
+    if (!write_file_atomic(base, prefix + f.path, f.content, error,
                            sync_mode::atomic_only))
       failed.push_back(f.path + ": " + error);
+  }
+}
+
+/// Creates `dir` and its missing parents (0700 for new ones); "" or why not.
+std::string make_folder(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return "cannot create " + dir + ": " + ec.message();
+  return {};
+}
+
+} // namespace
+
+void collect_run_files(const run_result& res, std::size_t max_bytes,
+                       std::vector<run_file>& files,
+                       std::vector<std::string>& omitted) {
+  collect_files(res.workspace, res.files, max_bytes, files, omitted);
+}
+
+void collect_workspace_files(const std::string& workspace,
+                             std::size_t max_bytes,
+                             std::vector<run_file>& files,
+                             std::vector<std::string>& omitted) {
+  std::error_code ec;
+  if (!std::filesystem::exists(workspace, ec))
+    return;
+  auto listing = list_workspace_files(workspace);
+  if (listing.error != file_error::none) {
+    omitted.push_back("the workspace: " + listing.reason);
+    return;
+  }
+  std::vector<std::string> rels;
+  rels.reserve(listing.files.size());
+  for (auto& f : listing.files)
+    rels.push_back(std::move(f.path));
+  collect_files(workspace, rels, max_bytes, files, omitted);
+  if (listing.truncated)
+    omitted.push_back("the workspace: more files than a listing holds");
+  for (auto& name : listing.skipped)
+    omitted.push_back(name + ": a name the file rules refuse");
+}
+
+std::vector<std::string> write_run_files(const std::string& out_dir,
+                                         const std::string& id,
+                                         const std::vector<run_file>& files) {
+  std::vector<std::string> failed;
+  write_files(out_dir, plain_name(id) + "/", files, failed);
+  return failed;
+}
+
+std::string
+make_seeded_workspace(const std::string& root, const std::string& task_id,
+                      const std::vector<run_file>& files, std::string& error) {
+  auto base = std::filesystem::absolute(root.empty() ? "." : root).string();
+  error = make_folder(base);
+  if (!error.empty())
+    return {};
+  auto pattern = base + "/node-" + plain_name(task_id) + "-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    error = "cannot create a folder in " + base + ": "
+            + detail::errno_text(errno);
+    return {};
+  }
+  std::vector<std::string> failed;
+  write_files(pattern, "", files, failed);
+  if (!failed.empty()) {
+    error = "cannot write the files it starts from: " + failed.front();
+    if (failed.size() > 1)
+      error += " (and " + std::to_string(failed.size() - 1) + " more)";
+    return {};
+  }
+  return pattern;
+}
+
+std::vector<std::string>
+apply_run_changes(const std::string& workspace,
+                  const std::vector<run_file>& files,
+                  const std::vector<std::string>& deleted) {
+  std::vector<std::string> failed;
+  if (auto why = make_folder(workspace); !why.empty()) {
+    failed.push_back(why);
+    return failed;
+  }
+  write_files(workspace, "", files, failed);
+  if (deleted.empty())
+    return failed;
+  detail::unique_fd ws{
+    ::open(workspace.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (!ws) {
+    failed.push_back("cannot open " + workspace + ": "
+                     + detail::errno_text(errno));
+    return failed;
+  }
+  for (const auto& rel : deleted) {
+    auto parts = relative_parts(rel);
+    if (parts.empty()) {
+      failed.push_back(rel + ": not a plain relative path");
+      continue;
+    }
+    auto dir = detail::open_dirs(ws.get(), parts, parts.size() - 1, false);
+    if (dir.error == detail::walk_error::missing)
+      continue; // gone already
+    if (!dir.ok()) {
+      failed.push_back(rel + ": " + dir.describe(rel));
+      continue;
+    }
+    // unlinkat removes a planted link itself, never what it points to.
+    if (::unlinkat(dir.fd.get(), parts.back().c_str(), 0) != 0
+        && errno != ENOENT)
+      failed.push_back(rel + ": cannot delete: " + detail::errno_text(errno));
   }
   return failed;
 }
@@ -409,67 +576,35 @@ node_actor::behavior_type node_impl(node_self self, coordinator_actor coord,
         self->monitor(owner);
       st.tasks[task.task_id].owner = caf::actor_cast<caf::actor_addr>(owner);
       // The node's own workspace: a path of the other machine means nothing
-      // here.
-      auto spec = task.spec;
-      spec.workspace.clear();
+      // here; the files it names came along as the seed.
+      task.spec.workspace.clear();
+      if (task.seed.empty()) {
+        start_local_run(self, rp, std::move(task));
+        return rp;
+      }
+      auto seed = std::make_shared<std::vector<run_file>>(std::move(task.seed));
+      task.seed.clear();
+      auto made = std::make_shared<std::string>();
+      auto why = std::make_shared<std::string>();
+      auto root = st.deps.workspace_root;
       auto id = task.task_id;
-      auto node = st.deps.address;
-      self->request(st.coord, caf::infinite, atom::submit_v, spec)
-        .then(
-          [=](std::string& run_id) mutable {
-            auto& st = self->state;
-            auto it = st.tasks.find(id);
-            if (it == st.tasks.end())
-              return;
-            it->second.run_id = run_id;
-            if (it->second.cancel_requested)
-              caf::anon_send(st.coord, atom::cancel_v, run_id);
-            self->request(st.coord, caf::infinite, atom::result_v, run_id)
-              .then(
-                [=](run_result& res) mutable {
-                  auto& st = self->state;
-                  st.tasks.erase(id);
-                  ++st.finished;
-                  node_outcome out;
-                  out.task_id = id;
-                  out.attempt = task.attempt;
-                  out.node = node;
-                  out.result = std::move(res);
-                  if (out.result.files.empty()) {
-                    out.result.run_id = id;
-                    rp.deliver(std::move(out));
-                    return;
-                  }
-                  auto max_bytes
-                    = static_cast<uint64_t>(st.deps.max_result_bytes);
-                  auto collector
-                    = st.deps.detached_workers
-                        ? self->spawn<caf::detached>(collector_impl)
-                        : self->spawn(collector_impl);
-                  self
-                    ->request(collector, caf::infinite, collect_atom::value,
-                              std::move(out), max_bytes)
-                    .then(
-                      [=](node_outcome& done) mutable {
-                        done.result.run_id = id;
-                        rp.deliver(std::move(done));
-                      },
-                      [=](caf::error& e) mutable {
-                        rp.deliver(std::move(e));
-                      });
-                },
-                [=](caf::error& e) mutable {
-                  self->state.tasks.erase(id);
-                  rp.deliver(refused_outcome(task, node,
-                                             "the run was lost on the node: "
-                                               + error_text(e)));
-                });
-          },
-          [=](caf::error& e) mutable {
-            self->state.tasks.erase(id);
-            // A refusal (bad spec, agent unavailable) is the run's answer.
-            rp.deliver(std::move(e));
-          });
+      run_blocking(
+        self, st.deps.detached_workers,
+        [=] {
+          *made = make_seeded_workspace(root, id, *seed, *why);
+        },
+        [=](const std::string& failed) mutable {
+          if (made->empty()) {
+            self->state.tasks.erase(task.task_id);
+            rp.deliver(
+              refused_outcome(task, self->state.deps.address,
+                              "cannot prepare the run's workspace on the node: "
+                                + (failed.empty() ? *why : failed)));
+            return;
+          }
+          task.spec.workspace = *made;
+          start_local_run(self, rp, std::move(task));
+        });
       return rp;
     },
     [=](atom::cancel, const std::string& id) {

@@ -123,6 +123,9 @@ struct node_deps {
   bool detached_workers = true;
   /// The version it announces; empty: node_version().
   std::string version;
+  /// Where a task that comes with files (node_task::seed) gets its
+  /// workspace (`node-<id>-XXXXXX`): the local coordinator's workspace_dir.
+  std::string workspace_root = "./workspace";
 };
 
 struct node_state {
@@ -150,6 +153,32 @@ struct node_state {
 void collect_run_files(const run_result& res, std::size_t max_bytes,
                        std::vector<run_file>& files,
                        std::vector<std::string>& omitted);
+
+/// Reads the regular files of `workspace` as list_workspace_files sees them
+/// (no link followed or listed, no meta dir, no `.git`), bounded by
+/// `max_bytes` in all as collect_run_files; those left out are named in
+/// `omitted`. A missing workspace has none. Blocking.
+void collect_workspace_files(const std::string& workspace,
+                             std::size_t max_bytes,
+                             std::vector<run_file>& files,
+                             std::vector<std::string>& omitted);
+
+/// Makes a fresh folder `node-<task id>-XXXXXX` below `root` (created when
+/// missing) and writes `files` into it, as write_run_files does. Returns its
+/// absolute path, or "" with `error` set. Blocking.
+std::string
+make_seeded_workspace(const std::string& root, const std::string& task_id,
+                      const std::vector<run_file>& files, std::string& error);
+
+/// Brings a remote run's changes into `workspace` (created when missing):
+/// `files` written as write_run_files does, the files in `deleted` removed
+/// (a link there is removed itself, never followed; one already gone is no
+/// failure). Returns the paths refused or failed, each "path: why".
+/// Blocking.
+std::vector<std::string>
+apply_run_changes(const std::string& workspace,
+                  const std::vector<run_file>& files,
+                  const std::vector<std::string>& deleted);
 
 /// Writes `files` under `<out_dir>/<id>/` (the id made a plain name): each
 /// path relative with no `.`/`..`, no link followed below `out_dir`, each

@@ -9,6 +9,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/blocking_work.hpp"
 #include "actors/coordinator.hpp"
 #include "runtime/clock.hpp"
 
@@ -19,26 +20,9 @@ namespace {
 using pool_self = coordinator_actor::stateful_pointer<node_pool_state>;
 using task_entry = node_pool_state::task_entry;
 
-using write_atom = caf::atom_constant<caf::atom("poolWrite")>;
 using connect_atom = caf::atom_constant<caf::atom("poolConn")>;
 using go_atom = caf::atom_constant<caf::atom("poolConnGo")>;
 using connect_fn = decltype(node_pool_deps::connect);
-
-/// Writes a run's files under the output folder on its own thread.
-caf::behavior writer_impl(caf::event_based_actor* self) {
-  return {
-    [=](write_atom, const std::string& out_dir, const std::string& id,
-        const std::vector<run_file>& files) {
-      // One text (a local message needs a registered type): the failures
-      // joined with "; ", empty when every file was written.
-      std::string failed;
-      for (auto& f : write_run_files(out_dir, id, files))
-        failed += (failed.empty() ? "" : "; ") + f;
-      self->quit();
-      return failed;
-    },
-  };
-}
 
 /// Connects to one lost node again after a wait, on its own thread
 /// (connecting blocks): answers the node's handle and status, or
@@ -104,8 +88,19 @@ void record(pool_self self, const std::string& id, run_result res) {
   ev.elapsed_ms = res.duration_ms;
   send_event(self, t, std::move(ev));
   t.subscribers.clear();
-  if (collected && st.deps.drop_collected)
+  if (collected && st.deps.drop_collected) {
     st.tasks.erase(it);
+    return;
+  }
+  if (st.deps.retained_runs == 0)
+    return;
+  st.finished.push_back(id);
+  while (st.finished.size() > st.deps.retained_runs) {
+    // A result nobody asked for yet is forgotten all the same: the
+    // retention bounds the pool's memory.
+    st.tasks.erase(st.finished.front());
+    st.finished.pop_front();
+  }
 }
 
 run_result failed_result(const task_entry& t, std::string message,
@@ -276,6 +271,38 @@ node_pool_state::task_entry* awaited(pool_self self, size_t i,
   return &it->second;
 }
 
+/// Appends "(note)" to a result's message.
+void add_note(run_result& res, const std::string& note) {
+  if (note.empty())
+    return;
+  if (res.message.empty())
+    res.message = note;
+  else
+    res.message += " (" + note + ")";
+}
+
+/// "label: a; b; c", or "" when `items` is empty.
+std::string listed(const std::string& label,
+                   const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t k = 0; k < items.size(); ++k)
+    out += (k > 0 ? "; " : label + ": ") + items[k];
+  return out;
+}
+
+/// The files the run deleted and did not write again after: every step's
+/// deletions, less the files that came back.
+std::vector<std::string> deleted_in_run(const run_result& res,
+                                        const std::vector<run_file>& back) {
+  std::set<std::string> out;
+  for (const auto& it : res.iterations)
+    for (const auto& step : it.steps)
+      out.insert(step.deleted.begin(), step.deleted.end());
+  for (const auto& f : back)
+    out.erase(f.path);
+  return {out.begin(), out.end()};
+}
+
 void on_outcome(pool_self self, size_t i, const std::string& id,
                 int32_t attempt, node_outcome& out) {
   auto& st = self->state;
@@ -286,46 +313,53 @@ void on_outcome(pool_self self, size_t i, const std::string& id,
   auto& n = st.nodes[i];
   n.running = std::max(0, n.running - 1);
   ++n.done;
-  auto res = std::move(out.result);
-  res.workspace = n.address + ":" + res.workspace;
-  std::string note;
-  if (!out.omitted.empty()) {
-    note = "files left out by the node: ";
-    for (size_t k = 0; k < out.omitted.size(); ++k)
-      note += (k > 0 ? "; " : "") + out.omitted[k];
-  }
-  if (st.deps.out_dir.empty() || out.files.empty()) {
-    if (!st.deps.out_dir.empty())
-      res.workspace = st.deps.out_dir + "/" + t.folder;
-    if (!note.empty())
-      res.message += (res.message.empty() ? "" : " (") + note
-                     + (res.message.empty() ? "" : ")");
-    record(self, id, std::move(res));
+  auto res = std::make_shared<run_result>(std::move(out.result));
+  res->workspace = n.address + ":" + res->workspace;
+  auto note = listed("files not sent to the node", t.seed_omitted);
+  if (auto left = listed("files left out by the node", out.omitted);
+      !left.empty())
+    note += (note.empty() ? "" : "; ") + left;
+  // Where the files come back to: the spec's own workspace, else the
+  // task's folder under the output folder, else nowhere.
+  std::string into;
+  if (!t.spec.workspace.empty())
+    into = t.spec.workspace;
+  else if (!st.deps.out_dir.empty())
+    into = st.deps.out_dir + "/" + t.folder;
+  auto deleted = t.spec.workspace.empty() ? std::vector<std::string>{}
+                                          : deleted_in_run(*res, out.files);
+  bool changes = !out.files.empty() || !deleted.empty();
+  if (into.empty() || !changes) {
+    if (!into.empty())
+      res->workspace = into;
+    add_note(*res, note);
+    record(self, id, std::move(*res));
     dispatch(self);
     return;
   }
   t.writing = true;
   t.node = -1;
-  auto writer = self->spawn<caf::detached>(writer_impl);
-  auto folder = t.folder;
-  self
-    ->request(writer, caf::infinite, write_atom::value, st.deps.out_dir, folder,
-              std::move(out.files))
-    .then(
-      [=](std::string& failed) mutable {
-        res.workspace = self->state.deps.out_dir + "/" + folder;
-        if (!failed.empty())
-          note += (note.empty() ? "files not written: " : "; not written: ")
-                  + failed;
-        if (!note.empty())
-          res.message += (res.message.empty() ? "" : " (") + note
-                         + (res.message.empty() ? "" : ")");
-        record(self, id, std::move(res));
-      },
-      [=](caf::error& e) mutable {
-        res.message += " (files not written: " + error_text(e) + ")";
-        record(self, id, std::move(res));
-      });
+  auto files = std::make_shared<std::vector<run_file>>(std::move(out.files));
+  auto failed = std::make_shared<std::vector<std::string>>();
+  std::function<void()> work;
+  if (!t.spec.workspace.empty())
+    work = [into, files, failed, deleted] {
+      *failed = apply_run_changes(into, *files, deleted);
+    };
+  else
+    work = [out_dir = st.deps.out_dir, folder = t.folder, files, failed] {
+      *failed = write_run_files(out_dir, folder, *files);
+    };
+  run_blocking(self, true, std::move(work),
+               [=](const std::string& error) mutable {
+                 res->workspace = into;
+                 if (!error.empty())
+                   failed->push_back(error);
+                 if (auto w = listed("files not written", *failed); !w.empty())
+                   note += (note.empty() ? "" : "; ") + w;
+                 add_note(*res, note);
+                 record(self, id, std::move(*res));
+               });
   dispatch(self);
 }
 
@@ -387,6 +421,7 @@ void dispatch(pool_self self) {
     task.task_id = id;
     task.attempt = t.attempt;
     task.spec = t.spec;
+    task.seed = t.seed;
     auto i = static_cast<size_t>(best);
     auto attempt = t.attempt;
     self->request(n.actor, caf::infinite, atom::node_run_v, std::move(task))
@@ -491,10 +526,40 @@ coordinator_actor::behavior_type node_pool_impl(pool_self self,
         t.folder += "-" + plain_name(id);
         st.folders.insert(t.folder);
       }
-      if (!st.deps.out_dir.empty())
+      if (!t.spec.workspace.empty())
+        t.info.workspace = t.spec.workspace;
+      else if (!st.deps.out_dir.empty())
         t.info.workspace = st.deps.out_dir + "/" + t.folder;
-      st.queue.push_back(id);
-      dispatch(self);
+      if (t.spec.workspace.empty()) {
+        st.queue.push_back(id);
+        dispatch(self);
+        return id;
+      }
+      // Its workspace's files go along: read them first (queued meanwhile;
+      // a cancel records it at once).
+      auto seed = std::make_shared<std::vector<run_file>>();
+      auto omitted = std::make_shared<std::vector<std::string>>();
+      run_blocking(
+        self, true,
+        [ws = t.spec.workspace, max = st.deps.max_seed_bytes, seed, omitted] {
+          collect_workspace_files(ws, max, *seed, *omitted);
+        },
+        [=](const std::string& error) {
+          auto& st = self->state;
+          auto it = st.tasks.find(id);
+          if (it == st.tasks.end() || it->second.result)
+            return;
+          if (!error.empty()) {
+            record(
+              self, id,
+              failed_result(it->second, "cannot read its workspace: " + error));
+            return;
+          }
+          it->second.seed = std::move(*seed);
+          it->second.seed_omitted = std::move(*omitted);
+          st.queue.push_back(id);
+          dispatch(self);
+        });
       return id;
     },
     [=](atom::result, const std::string& id) -> caf::result<run_result> {

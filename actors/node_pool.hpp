@@ -48,6 +48,12 @@ struct node_pool_deps {
   /// never). While a lost node is tried again, queued tasks wait for it
   /// even when no other node is up.
   caf::timespan reconnect_for = std::chrono::seconds{60};
+  /// Finished tasks kept for `result`/`status`/`list` (the oldest finished
+  /// and collected ones are forgotten beyond it); 0: all of them.
+  std::size_t retained_runs = 0;
+  /// The bound on the files sent along with a task whose spec names a
+  /// workspace of this machine (node_task::seed).
+  std::size_t max_seed_bytes = default_max_result_bytes;
 };
 
 struct node_pool_state {
@@ -90,6 +96,10 @@ struct node_pool_state {
     /// (a batch task's id), else of the run id; the run id is added when
     /// another task of this pool already has that folder.
     std::string folder;
+    /// The files of the spec's workspace (when it names one) the run
+    /// starts from on its node, and the ones left out ("path: why").
+    std::vector<run_file> seed;
+    std::vector<std::string> seed_omitted;
     std::vector<caf::typed_response_promise<run_result>> waiters;
     std::vector<progress_sink> subscribers;
     uint64_t next_seq = 1;
@@ -101,6 +111,8 @@ struct node_pool_state {
   std::deque<std::string> queue;
   /// The task_entry::folder names taken.
   std::set<std::string> folders;
+  /// Finished tasks, oldest first (deps.retained_runs).
+  std::deque<std::string> finished;
   std::vector<progress_sink> all_subscribers;
   /// Answers dropped because their task had already moved on (a node
   /// thought dead answered late, or answered twice).
@@ -125,6 +137,11 @@ struct node_pool_state {
 /// Progress subscribers get run_started (text: the node) and run_finished
 /// events only. A result's workspace is `<out_dir>/<id>` when out_dir is
 /// set, else "<node address>:<the node's workspace>".
+/// A spec that names a workspace (a folder of this machine, e.g. a
+/// session's) runs on its node from a copy of that workspace's files
+/// (deps.max_seed_bytes; those left out are named in the result's message),
+/// and the files the run wrote or deleted there come back into it: the
+/// result's workspace is then that folder.
 coordinator_actor::behavior_type
 node_pool_impl(coordinator_actor::stateful_pointer<node_pool_state> self,
                std::vector<node_link> links, node_pool_deps deps);

@@ -477,6 +477,14 @@ struct node_status {
   int64_t finished = 0;
 };
 
+/// One file a run wrote, brought back from a worker node (or one a run
+/// starts from, sent to it).
+struct run_file {
+  /// Workspace-relative, '/'-separated.
+  std::string path;
+  std::string content;
+};
+
 /// One run for a worker node: a pool's task id (the run id on the pool's
 /// side), the attempt (a task requeued after its node died runs again with
 /// the next one) and the spec, run there in the node's own workspace.
@@ -484,13 +492,10 @@ struct node_task {
   std::string task_id;
   int32_t attempt = 1;
   run_spec spec;
-};
-
-/// One file a run wrote, brought back from a worker node.
-struct run_file {
-  /// Workspace-relative, '/'-separated.
-  std::string path;
-  std::string content;
+  /// The files the run starts from (the pool side's workspace named by the
+  /// spec, e.g. a session's, size-bounded): written into a fresh workspace
+  /// on the node before the run. Empty: a fresh empty workspace.
+  std::vector<run_file> seed;
 };
 
 /// What a worker node answers for a node_task: the run's result and the
@@ -718,7 +723,7 @@ typename Inspector::result_type inspect(Inspector& f, node_status& x) {
 template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_task& x) {
   return f(caf::meta::type_name("orch::node_task"), x.task_id, x.attempt,
-           x.spec);
+           x.spec, x.seed);
 }
 
 template<class Inspector>

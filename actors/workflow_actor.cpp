@@ -483,22 +483,6 @@ void send_step(workflow_self self, const std::vector<std::string>& files) {
 
 } // namespace
 
-blocking_worker::behavior_type
-blocking_worker_impl(blocking_worker::pointer self,
-                     std::function<void()> work) {
-  return {
-    [=](atom::run_task) -> std::string {
-      self->quit();
-      try {
-        work();
-      } catch (const std::exception& e) {
-        return e.what();
-      }
-      return {};
-    },
-  };
-}
-
 bool same_findings(std::vector<finding> a, std::vector<finding> b) {
   auto key = [](const finding& f) {
     return std::tie(f.file, f.line, f.severity, f.text);

@@ -299,14 +299,8 @@ int cmd_batch(const batch_options& opts, load_result loaded) {
     return exit_usage;
   }
   // -- h16b: worker nodes (checked before anything is read or written)
-  tls_files tls{opts.tls_ca, opts.tls_cert, opts.tls_key};
-  if (!opts.workers.empty()) {
-    if (auto e = check_pool_options(opts.workers, tls); !e.empty()) {
-      std::fprintf(stderr, "error: %s\n", shown(e).c_str());
-      return exit_usage;
-    }
-  } else if (!opts.out_dir.empty() || tls.any()) {
-    std::fprintf(stderr, "error: --out-dir and --tls-* go with --workers\n");
+  if (auto e = opts.pool.check(); !e.empty()) {
+    std::fprintf(stderr, "error: %s\n", shown(e).c_str());
     return exit_usage;
   }
   raise_file_limit();
@@ -374,23 +368,23 @@ int cmd_batch(const batch_options& opts, load_result loaded) {
   deps.bad_lines = checked.bad;
   batch_wait outcome;
   {
-    system_config sys_cfg{false, !opts.workers.empty(),
+    system_config sys_cfg{false, opts.pool.enabled(),
                           static_cast<size_t>(cfg->settings.scheduler_threads)};
-    prepare_pool_config(sys_cfg, tls,
+    prepare_pool_config(sys_cfg, opts.pool.tls,
                         std::chrono::milliseconds{
-                          static_cast<int64_t>(opts.node_timeout * 1000)});
+                          static_cast<int64_t>(opts.pool.node_timeout * 1000)});
     caf::actor_system sys{sys_cfg};
     coordinator_actor coord;
-    if (opts.workers.empty()) {
+    if (!opts.pool.enabled()) {
       coord = batch_backend(sys, cfg, opts);
     } else {
       // -- h16b: the tasks run on worker nodes; the pool speaks
       // coordinator_actor, so the batch does not know the difference.
+      node_pool_deps pool_deps;
+      // The batch collects every result right after its submit.
+      pool_deps.drop_collected = true;
       std::string pool_error;
-      coord = start_node_pool(sys, opts.workers, tls.any(), opts.out_dir,
-                              pool_error,
-                              std::chrono::milliseconds{static_cast<int64_t>(
-                                opts.reconnect_for * 1000)});
+      coord = start_node_pool(sys, opts.pool, std::move(pool_deps), pool_error);
       if (!coord) {
         std::fprintf(stderr, "error: %s\n", shown(pool_error).c_str());
         return exit_failure;

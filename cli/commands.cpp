@@ -760,12 +760,44 @@ int cmd_sessions(load_result loaded, bool json) {
   return exit_ok;
 }
 
-int cmd_serve(const orch::server::server_options& opts, load_result loaded) {
+int cmd_serve(const orch::server::server_options& opts,
+              const pool_options& pool, load_result loaded) {
   auto usable = usable_or_report(std::move(loaded));
   if (!usable)
     return exit_usage;
-  return orch::server::serve(
-    opts, std::make_shared<const config>(std::move(*usable)));
+  if (auto e = pool.check(); !e.empty()) {
+    std::fprintf(stderr, "error: %s\n", shown(e).c_str());
+    return exit_usage;
+  }
+  auto cfg = std::make_shared<const config>(std::move(*usable));
+  orch::server::serve_backend backend;
+  if (pool.enabled()) {
+    // -- the runs go to worker nodes: the routes talk to a node pool.
+    backend.network = true;
+    backend.prepare = [&pool](system_config& sys_cfg) {
+      prepare_pool_config(sys_cfg, pool.tls,
+                          std::chrono::milliseconds{
+                            static_cast<int64_t>(pool.node_timeout * 1000)});
+    };
+    backend.spawn = [&pool](caf::actor_system& sys,
+                            const std::filesystem::path& state_dir,
+                            std::string& error) -> coordinator_actor {
+      auto with_dir = pool;
+      if (with_dir.out_dir.empty()) {
+        if (state_dir.empty()) {
+          error = "--workers: the files of the runs come back to the state "
+                  "directory, which cannot be used; give --out-dir";
+          return {};
+        }
+        with_dir.out_dir = (state_dir / "worker-files").string();
+      }
+      node_pool_deps deps;
+      // As many finished runs as a local coordinator keeps.
+      deps.retained_runs = coordinator_deps{}.retained_runs;
+      return start_node_pool(sys, with_dir, std::move(deps), error);
+    };
+  }
+  return orch::server::serve(opts, cfg, backend);
 }
 
 } // namespace orch::cli

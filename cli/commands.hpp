@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "cli/node_commands.hpp"
 #include "config/config.hpp"
 
 // Each command gets the config as main loaded it (once per process, for the
@@ -47,7 +48,8 @@ int cmd_sessions(load_result loaded, bool json);
 int cmd_run(const run_options& opts, load_result loaded);
 
 /// `serve`: the HTTP API until a signal stops it (server/serve.hpp).
-int cmd_serve(const orch::server::server_options& opts, load_result loaded);
+int cmd_serve(const orch::server::server_options& opts,
+              const pool_options& pool, load_result loaded);
 
 } // namespace orch::cli
 
@@ -80,21 +82,8 @@ struct batch_options {
   bool no_cache = false;
   /// Seconds between progress lines when stderr is not a terminal.
   double progress_interval = 10;
-  // -- h16b
-  /// Worker nodes (host:port,...): the tasks run there, not here.
-  std::string workers;
-  /// Mutual TLS with the workers (all three or none).
-  std::string tls_ca;
-  std::string tls_cert;
-  std::string tls_key;
-  /// Where the files each run wrote on its node go: <out_dir>/<id>/.
-  std::string out_dir;
-  // -- h16
-  /// Seconds of silence (heartbeats included) after which a worker node
-  /// counts as lost.
-  double node_timeout = 10;
-  /// Seconds a lost worker node is tried again (0: never).
-  double reconnect_for = 60;
+  /// Worker nodes: the tasks run there, not here.
+  pool_options pool;
 };
 
 /// Runs every task of a JSON-lines file (see README, `batch`); exit 0 when

@@ -190,6 +190,37 @@ int main(int argc, char** argv) {
   shell->add_option("-w,--workflow", shell_opts.workflow, "Workflow name")
     ->capture_default_str();
 
+  auto add_tls = [](CLI::App* cmd, orch::tls_files& tls) {
+    cmd->add_option("--tls-ca", tls.ca,
+                    "CA certificate (PEM) that signs every node's certificate");
+    cmd->add_option("--tls-cert", tls.cert,
+                    "This process's certificate (PEM), signed by --tls-ca");
+    cmd->add_option("--tls-key", tls.key, "The key of --tls-cert (PEM)");
+  };
+  // The options of a command whose runs may go to worker nodes.
+  auto add_pool_options = [&add_tls](CLI::App* cmd, pool_options& pool,
+                                     const std::string& out_dir_help) {
+    cmd->add_option("--workers", pool.workers,
+                    "Run the tasks on these worker nodes (host:port,...; "
+                    "see `worker`) instead of here");
+    add_tls(cmd, pool.tls);
+    cmd->add_option("--out-dir", pool.out_dir, out_dir_help);
+    cmd
+      ->add_option("--node-timeout", pool.node_timeout,
+                   "With --workers: seconds without a sign of life "
+                   "(heartbeats every quarter of it) before a node counts as "
+                   "lost; its tasks go to another node, and it is tried again")
+      ->check(CLI::Range(0.4, 3600.0))
+      ->capture_default_str();
+    cmd
+      ->add_option("--reconnect-for", pool.reconnect_for,
+                   "With --workers: seconds a lost node is tried again (waits "
+                   "0.5 s doubling to 10 s); queued tasks wait meanwhile; 0: "
+                   "never")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  };
+
   orch::server::server_options serve_opts;
   std::string serve_listen = "127.0.0.1:5001";
   auto serve = app.add_subcommand(
@@ -231,6 +262,11 @@ int main(int argc, char** argv) {
                  "streams after a burst of 100 (0: all)")
     ->capture_default_str()
     ->check(CLI::Range(0, 1000000));
+  pool_options serve_pool;
+  add_pool_options(serve, serve_pool,
+                   "With --workers: where the files of the runs come back "
+                   "(DIR/<run id>/; default: worker-files in the state "
+                   "directory)");
   // -- h16a
   batch_options batch_opts;
   auto batch = app.add_subcommand(
@@ -263,34 +299,9 @@ int main(int argc, char** argv) {
                  "terminal")
     ->check(CLI::Range(0.05, 86400.0))
     ->capture_default_str();
-  // -- h16b: the tasks on worker nodes
-  batch->add_option("--workers", batch_opts.workers,
-                    "Run the tasks on these worker nodes (host:port,...; "
-                    "see `worker`) instead of here");
-  batch->add_option("--tls-ca", batch_opts.tls_ca,
-                    "CA certificate (PEM) that signs every node's certificate");
-  batch->add_option("--tls-cert", batch_opts.tls_cert,
-                    "This process's certificate (PEM), signed by --tls-ca");
-  batch->add_option("--tls-key", batch_opts.tls_key,
-                    "The key of --tls-cert (PEM)");
-  batch->add_option("--out-dir", batch_opts.out_dir,
-                    "With --workers: write the files each run wrote under "
-                    "DIR/<task id>/");
-  // -- h16: a silent node is lost after this long
-  batch
-    ->add_option("--node-timeout", batch_opts.node_timeout,
-                 "With --workers: seconds without a sign of life (heartbeats "
-                 "every quarter of it) before a node counts as lost; its "
-                 "tasks go to another node, and it is tried again")
-    ->check(CLI::Range(0.4, 3600.0))
-    ->capture_default_str();
-  batch
-    ->add_option("--reconnect-for", batch_opts.reconnect_for,
-                 "With --workers: seconds a lost node is tried again (waits "
-                 "0.5 s doubling to 10 s); queued tasks wait meanwhile; 0: "
-                 "never")
-    ->check(CLI::Range(0.0, 86400.0))
-    ->capture_default_str();
+  add_pool_options(batch, batch_opts.pool,
+                   "With --workers: write the files each run wrote under "
+                   "DIR/<task id>/");
 
   // -- h16b: worker nodes
   worker_options worker_opts;
@@ -310,13 +321,6 @@ int main(int argc, char** argv) {
                  "Files of one run sent back, at most this many KiB in all "
                  "(the rest is named in the result)")
     ->capture_default_str();
-  auto add_tls = [](CLI::App* cmd, orch::tls_files& tls) {
-    cmd->add_option("--tls-ca", tls.ca,
-                    "CA certificate (PEM) that signs every node's certificate");
-    cmd->add_option("--tls-cert", tls.cert,
-                    "This process's certificate (PEM), signed by --tls-ca");
-    cmd->add_option("--tls-key", tls.key, "The key of --tls-cert (PEM)");
-  };
   add_tls(worker, worker_opts.tls);
   worker
     ->add_option("--node-timeout", worker_opts.node_timeout,
@@ -375,7 +379,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "error: %s\n", error.c_str());
       return logs.end(exit_usage);
     }
-    return logs.end(cmd_serve(serve_opts, std::move(loaded)));
+    return logs.end(cmd_serve(serve_opts, serve_pool, std::move(loaded)));
   }
   if (worker->parsed()) {
     worker_opts.max_result_bytes = max_result_kib << 10;

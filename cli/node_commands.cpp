@@ -84,6 +84,14 @@ std::string check_pool_options(const std::string& workers,
   return {};
 }
 
+std::string pool_options::check() const {
+  if (enabled())
+    return check_pool_options(workers, tls);
+  if (!out_dir.empty() || tls.any())
+    return "--out-dir and --tls-* go with --workers";
+  return {};
+}
+
 void prepare_pool_config(system_config& cfg, const tls_files& tls,
                          std::chrono::milliseconds node_timeout) {
   if (tls.any())
@@ -91,13 +99,13 @@ void prepare_pool_config(system_config& cfg, const tls_files& tls,
   enable_node_heartbeat(cfg, node_timeout);
 }
 
-coordinator_actor
-start_node_pool(caf::actor_system& sys, const std::string& workers, bool tls,
-                const std::string& out_dir, std::string& error,
-                caf::timespan reconnect_for) {
+coordinator_actor start_node_pool(caf::actor_system& sys,
+                                  const pool_options& opts, node_pool_deps deps,
+                                  std::string& error) {
+  bool tls = opts.tls.any();
   std::vector<node_link> links;
   size_t usable = 0;
-  for (const auto& a : split_addresses(workers)) {
+  for (const auto& a : split_addresses(opts.workers)) {
     auto link = connect_node(sys, a, tls);
     if (link.error.empty())
       ++usable;
@@ -111,15 +119,13 @@ start_node_pool(caf::actor_system& sys, const std::string& workers, bool tls,
       error += "; " + l.error;
     return {};
   }
-  node_pool_deps deps;
-  deps.out_dir = out_dir;
-  // The batch collects every result right after its submit.
-  deps.drop_collected = true;
-  if (reconnect_for.count() > 0)
+  deps.out_dir = opts.out_dir;
+  deps.reconnect_for = std::chrono::milliseconds{
+    static_cast<int64_t>(opts.reconnect_for * 1000)};
+  if (deps.reconnect_for.count() > 0)
     deps.connect = [tls](caf::actor_system& s, const std::string& address) {
       return connect_node(s, address, tls);
     };
-  deps.reconnect_for = reconnect_for;
   return sys.spawn(node_pool_impl, std::move(links), std::move(deps));
 }
 
@@ -182,6 +188,7 @@ int cmd_worker(const worker_options& opts, load_result loaded) {
   }
   auto coord = spawn_coordinator(sys, cfg, cdeps);
   deps.address = opts.listen;
+  deps.workspace_root = cfg->settings.workspace_dir;
   auto node = sys.spawn(node_impl, coord, deps);
   auto port = publish_node(node, *at, tls);
   if (!port) {

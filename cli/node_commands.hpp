@@ -13,6 +13,7 @@
 #include <caf/timespan.hpp>
 
 #include "actors/node.hpp"
+#include "actors/node_pool.hpp"
 #include "actors/vocabulary.hpp"
 #include "config/config.hpp"
 
@@ -53,6 +54,30 @@ struct workers_options {
 /// 1 otherwise, 2 for bad options.
 int cmd_workers(const workers_options& opts);
 
+/// The options of a command whose runs go to worker nodes (`batch`,
+/// `serve`).
+struct pool_options {
+  /// host:port,...; empty: the runs stay in this process.
+  std::string workers;
+  /// Mutual TLS with the nodes (all three or none).
+  tls_files tls;
+  /// Where the files each run wrote on its node go: <out_dir>/<id>/.
+  std::string out_dir;
+  /// Seconds of silence (heartbeats included) after which a node counts as
+  /// lost.
+  double node_timeout = 10;
+  /// Seconds a lost node is tried again (0: never).
+  double reconnect_for = 60;
+
+  bool enabled() const {
+    return !workers.empty();
+  }
+
+  /// "" when usable: with --workers, check_pool_options; without, none of
+  /// --out-dir and --tls-* is given.
+  std::string check() const;
+};
+
 /// Checks `--workers` and the TLS options of the connecting side: "" when
 /// usable, else the error (no address, a bad one, an address off loopback
 /// without TLS, TLS files missing or unreadable).
@@ -66,14 +91,13 @@ void prepare_pool_config(system_config& cfg, const tls_files& tls,
                          std::chrono::milliseconds node_timeout
                          = default_node_timeout);
 
-/// Connects to every node of `workers` and spawns a node pool over those
-/// that answered (a warning on stderr names each one that did not); a node
-/// lost later is connected to again (node_pool_deps::connect) for at most
-/// `reconnect_for` (zero: never). Returns
-/// a null handle, with `error` set, when none did.
-coordinator_actor
-start_node_pool(caf::actor_system& sys, const std::string& workers, bool tls,
-                const std::string& out_dir, std::string& error,
-                caf::timespan reconnect_for = std::chrono::seconds{60});
+/// Connects to every node of `opts.workers` and spawns a node pool over
+/// those that answered (a warning on stderr names each one that did not)
+/// with `deps` (its connect, out_dir and reconnect_for taken from `opts`); a
+/// node lost later is connected to again for at most opts.reconnect_for
+/// (zero: never). Returns a null handle, with `error` set, when none did.
+coordinator_actor start_node_pool(caf::actor_system& sys,
+                                  const pool_options& opts, node_pool_deps deps,
+                                  std::string& error);
 
 } // namespace orch::cli

@@ -75,7 +75,8 @@ void await_runs(caf::actor_system& sys, const coordinator_actor& coord,
 
 } // namespace
 
-int serve(const server_options& given, std::shared_ptr<const config> cfg) {
+int serve(const server_options& given, std::shared_ptr<const config> cfg,
+          const serve_backend& backend) {
   server_context ctx;
   ctx.options = given;
   ctx.cfg = cfg;
@@ -111,8 +112,10 @@ int serve(const server_options& given, std::shared_ptr<const config> cfg) {
                    ctx.state_dir.c_str(), api_token_file, ctx.token.c_str());
   }
   // -- the actors -----------------------------------------------------------
-  system_config sys_cfg{false, false,
+  system_config sys_cfg{false, backend.network,
                         static_cast<size_t>(cfg->settings.scheduler_threads)};
+  if (backend.prepare)
+    backend.prepare(sys_cfg);
   caf::actor_system sys{sys_cfg};
   ctx.system = &sys;
   coordinator_deps deps;
@@ -127,7 +130,17 @@ int serve(const server_options& given, std::shared_ptr<const config> cfg) {
                    "only: %s\n",
                    error.c_str());
   }
-  auto coord = spawn_coordinator(sys, cfg, deps);
+  coordinator_actor coord;
+  if (backend.spawn) {
+    std::string error;
+    coord = backend.spawn(sys, ctx.state_dir, error);
+    if (!coord) {
+      std::fprintf(stderr, "error: %s\n", error.c_str());
+      return 1;
+    }
+  } else {
+    coord = spawn_coordinator(sys, cfg, deps);
+  }
   ctx.coordinator = coord;
   ctx.events = std::make_shared<event_hub>(deps.event_buffer,
                                            deps.retained_runs + 100);

@@ -10,6 +10,7 @@
 // cannot start (address in use, token file unusable) exits 1; a bad
 // config or option exits 2.
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,13 +18,36 @@
 #include "config/config.hpp"
 #include "server/context.hpp"
 
+namespace orch {
+class system_config;
+} // namespace orch
+
 namespace orch::server {
+
+/// Where the server's runs go: a run coordinator in this process by
+/// default, or anything else that speaks coordinator_actor (a pool of worker
+/// nodes, `serve --workers`).
+struct serve_backend {
+  /// The actor system needs the middleman (worker nodes).
+  bool network = false;
+  /// Adjusts the actor system's config before the system starts (TLS, the
+  /// nodes' heartbeat).
+  std::function<void(system_config&)> prepare;
+  /// Spawns what the routes talk to; `state_dir` is empty when none is
+  /// usable. A null handle with `error` set: the server does not start
+  /// (exit 1). Null function: a local run coordinator.
+  std::function<coordinator_actor(caf::actor_system&,
+                                  const std::filesystem::path& state_dir,
+                                  std::string& error)>
+    spawn;
+};
 
 /// Runs the server until a signal stops it; returns the exit code. Prints
 /// "listening on http://HOST:PORT" on stdout once it accepts requests (the
 /// port is the real one when 0 was asked), and the API token on stderr the
 /// first time it is made.
-int serve(const server_options& opts, std::shared_ptr<const config> cfg);
+int serve(const server_options& opts, std::shared_ptr<const config> cfg,
+          const serve_backend& backend = {});
 
 /// Parses "HOST:PORT" (or ":PORT", or "PORT"). Returns false with `error`.
 bool parse_listen(const std::string& text, server_options& opts,

@@ -523,5 +523,183 @@ TEST(node_handshake, addresses_and_loopback) {
             (std::vector<std::string>{"a:1", "b:2"}));
 }
 
+std::string read_text(const fs::path& p) {
+  std::ifstream in{p};
+  return std::string{std::istreambuf_iterator<char>{in}, {}};
+}
+
+TEST(node_files, a_workspace_is_sent_without_links_and_changes_come_back) {
+  temp_dir ws;
+  temp_dir outside;
+  std::ofstream{outside.path / "secret"} << "secret";
+  fs::create_directories(ws.path / "src");
+  fs::create_directories(ws.path / ".orchestrator");
+  std::ofstream{ws.path / "a.txt"} << "A";
+  std::ofstream{ws.path / "src" / "b.txt"} << "B";
+  std::ofstream{ws.path / ".orchestrator" / "manifest.json"} << "{}";
+  std::ofstream{ws.path / "big.bin"} << std::string(100, 'x');
+  fs::create_symlink(outside.path / "secret", ws.path / "link.txt");
+  fs::create_directory_symlink(outside.path, ws.path / "linked");
+  // -- what goes to the node
+  std::vector<run_file> seed;
+  std::vector<std::string> omitted;
+  collect_workspace_files(ws.path.string(), 50, seed, omitted);
+  ASSERT_EQ(seed.size(), 2u);
+  EXPECT_EQ(seed[0].path, "a.txt");
+  EXPECT_EQ(seed[1].path, "src/b.txt");
+  EXPECT_EQ(seed[1].content, "B");
+  ASSERT_EQ(omitted.size(), 1u);
+  EXPECT_NE(omitted[0].find("big.bin: left out"), std::string::npos);
+  std::vector<run_file> none;
+  collect_workspace_files((ws.path / "missing").string(), 50, none, omitted);
+  EXPECT_TRUE(none.empty());
+  // -- the node's copy
+  temp_dir root;
+  std::string error;
+  auto made = make_seeded_workspace(root.path.string(), "task/1", seed, error);
+  ASSERT_FALSE(made.empty()) << error;
+  EXPECT_EQ(fs::path{made}.parent_path(), root.path);
+  EXPECT_EQ(fs::path{made}.filename().string().rfind("node-task_1-", 0), 0u);
+  EXPECT_EQ(read_text(fs::path{made} / "src" / "b.txt"), "B");
+  auto bad = make_seeded_workspace(root.path.string(), "t",
+                                   {{"../escape.txt", "x"}}, error);
+  EXPECT_TRUE(bad.empty());
+  EXPECT_NE(error.find("../escape.txt"), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(root.path / "escape.txt"));
+  // -- the run's changes back into the workspace
+  auto failed = apply_run_changes(
+    ws.path.string(),
+    {{"a.txt", "A2"}, {"new/c.txt", "C"}, {"linked/d.txt", "no"}},
+    {"src/b.txt", "gone-already.txt", "link.txt", "linked/secret", "../x"});
+  EXPECT_EQ(read_text(ws.path / "a.txt"), "A2");
+  EXPECT_EQ(read_text(ws.path / "new" / "c.txt"), "C");
+  EXPECT_FALSE(fs::exists(ws.path / "src" / "b.txt"));
+  // A deleted link is removed itself; its target stays.
+  EXPECT_FALSE(fs::is_symlink(ws.path / "link.txt"));
+  EXPECT_EQ(read_text(outside.path / "secret"), "secret");
+  // Nothing reached through the linked folder.
+  EXPECT_FALSE(fs::exists(outside.path / "d.txt"));
+  ASSERT_EQ(failed.size(), 3u) << ::testing::PrintToString(failed);
+  EXPECT_EQ(failed[0].rfind("linked/d.txt: ", 0), 0u) << failed[0];
+  EXPECT_EQ(failed[1].rfind("linked/secret: ", 0), 0u) << failed[1];
+  EXPECT_EQ(failed[2].rfind("../x: ", 0), 0u) << failed[2];
+}
+
+struct seen_seeds {
+  std::mutex mtx;
+  std::vector<std::vector<run_file>> seeds;
+};
+
+/// A node that records each task's seed and answers with `new.txt` written
+/// and `old.txt` deleted.
+node_actor::behavior_type changing_node(node_actor::pointer,
+                                        std::shared_ptr<seen_seeds> seen) {
+  return {
+    [=](atom::node_hello, const std::string&, const std::string&) {
+      return node_status{};
+    },
+    [=](atom::node_info) {
+      return node_status{};
+    },
+    [=](atom::node_run, node_task& task) {
+      {
+        std::lock_guard<std::mutex> guard{seen->mtx};
+        seen->seeds.push_back(task.seed);
+      }
+      auto out = answer_for("c", task, run_status::completed);
+      out.result.files = {"new.txt"};
+      out.files = {{"new.txt", "new from the node"}};
+      step_result step;
+      step.deleted = {"old.txt"};
+      iteration_record it;
+      it.steps.push_back(step);
+      out.result.iterations.push_back(it);
+      return out;
+    },
+    [=](atom::cancel, const std::string&) {
+      return false;
+    },
+  };
+}
+
+TEST_F(fixture, a_spec_workspace_goes_to_the_node_and_its_changes_come_back) {
+  temp_dir ws;
+  std::ofstream{ws.path / "old.txt"} << "old";
+  std::ofstream{ws.path / "keep.txt"} << "keep";
+  auto seen = std::make_shared<seen_seeds>();
+  auto c = sys.spawn(changing_node, seen);
+  node_pool_deps deps;
+  deps.out_dir = "/out-not-used";
+  auto pool = sys.spawn(node_pool_impl, std::vector<node_link>{link_to("c", c)},
+                        deps);
+  run_spec spec;
+  spec.task = "follow-up";
+  spec.workflow = "default";
+  spec.workspace = ws.path.string();
+  std::string id;
+  self->request(pool, k_max_test_wait, atom::submit_v, spec)
+    .receive(
+      [&](std::string& x) {
+        id = x;
+      },
+      [&](caf::error& e) {
+        FAIL() << sys.render(e);
+      });
+  auto res = result(pool, id);
+  EXPECT_EQ(res.status, run_status::completed) << res.message;
+  EXPECT_EQ(res.workspace, ws.path.string());
+  {
+    std::lock_guard<std::mutex> guard{seen->mtx};
+    ASSERT_EQ(seen->seeds.size(), 1u);
+    ASSERT_EQ(seen->seeds[0].size(), 2u);
+    EXPECT_EQ(seen->seeds[0][0].path, "keep.txt");
+    EXPECT_EQ(seen->seeds[0][1].path, "old.txt");
+    EXPECT_EQ(seen->seeds[0][1].content, "old");
+  }
+  EXPECT_EQ(read_text(ws.path / "new.txt"), "new from the node");
+  EXPECT_FALSE(fs::exists(ws.path / "old.txt"));
+  EXPECT_EQ(read_text(ws.path / "keep.txt"), "keep");
+  EXPECT_FALSE(fs::exists("/out-not-used"));
+  self->send_exit(pool, caf::exit_reason::user_shutdown);
+  self->send_exit(c, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(fixture, beyond_retained_runs_the_oldest_finished_tasks_are_forgotten) {
+  auto a = sys.spawn(fake_node, std::string{"a"}, false);
+  node_pool_deps deps;
+  deps.retained_runs = 2;
+  auto pool = sys.spawn(node_pool_impl, std::vector<node_link>{link_to("a", a)},
+                        deps);
+  auto ids = submit(pool, 4);
+  // The node answers in order: the last result comes after the others.
+  EXPECT_EQ(result(pool, ids[3]).status, run_status::completed);
+  auto known = [&](const std::string& id) {
+    bool found = false;
+    self->request(pool, k_max_test_wait, atom::status_v, id)
+      .receive(
+        [&](run_info&) {
+          found = true;
+        },
+        [&](caf::error&) {});
+    return found;
+  };
+  EXPECT_FALSE(known(ids[0]));
+  EXPECT_FALSE(known(ids[1]));
+  EXPECT_TRUE(known(ids[2]));
+  EXPECT_TRUE(known(ids[3]));
+  std::vector<run_info> listed;
+  self->request(pool, k_max_test_wait, atom::list_v)
+    .receive(
+      [&](std::vector<run_info>& xs) {
+        listed = xs;
+      },
+      [&](caf::error& e) {
+        ADD_FAILURE() << sys.render(e);
+      });
+  EXPECT_EQ(listed.size(), 2u);
+  self->send_exit(pool, caf::exit_reason::user_shutdown);
+  self->send_exit(a, caf::exit_reason::user_shutdown);
+}
+
 } // namespace
 } // namespace orch

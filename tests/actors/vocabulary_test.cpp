@@ -147,13 +147,13 @@ auto fields(node_status& x) {
   auto& [a, b, c, d, e, f, g] = x;
   return std::tie(a, b, c, d, e, f, g);
 }
-auto fields(node_task& x) {
-  auto& [a, b, c] = x;
-  return std::tie(a, b, c);
-}
 auto fields(run_file& x) {
   auto& [a, b] = x;
   return std::tie(a, b);
+}
+auto fields(node_task& x) {
+  auto& [a, b, c, d] = x;
+  return std::tie(a, b, c, d);
 }
 auto fields(node_outcome& x) {
   auto& [a, b, c, d, e, f] = x;
@@ -526,15 +526,16 @@ struct samples {
     x.finished = 12;
     return x;
   }
+  run_file make(tag<run_file>) {
+    return run_file{"src/a.py", std::string{"print(1)\0\xff", 10}};
+  }
   node_task make(tag<node_task>) {
     node_task x;
     x.task_id = "run-1";
     x.attempt = 2;
     x.spec = make(tag<run_spec>{});
+    x.seed = {make(tag<run_file>{})};
     return x;
-  }
-  run_file make(tag<run_file>) {
-    return run_file{"src/a.py", std::string{"print(1)\0\xff", 10}};
   }
   node_outcome make(tag<node_outcome>) {
     node_outcome x;

@@ -11,7 +11,9 @@
 # error on the pool's multiplexer thread drops no connection (the cause of
 # the surviving worker being dropped with a killed one); a killed worker
 # restarted on its port rejoins the pool and takes tasks again; a stopped
-# worker (SIGSTOP: no FIN) is found silent and its tasks move on.
+# worker (SIGSTOP: no FIN) is found silent and its tasks move on. `serve
+# --workers` runs the API's tasks and sessions on the nodes
+# (tests/nodes/serve_workers.py).
 # Usage: worker_nodes.sh <ai-orchestrator> <source dir> <node_pool_harness>
 set -u
 bin=$(realpath "$1")
@@ -156,6 +158,16 @@ print(n)' "$tmp/results.jsonl" "$tmp/batch-out")" = 12
 check "batch --workers off loopback without TLS: exit 2, nothing sent" test $? -eq 2
 check "batch --workers off loopback without TLS: says why" \
   grep -q "refusing to connect to 192.0.2.1:4000 without TLS" "$tmp/batch-plain.out"
+
+# -- serve --workers: the HTTP API's tasks and sessions on the nodes ------------
+timeout 180 python3 "$src/tests/nodes/serve_workers.py" "$bin" "$src" "$nodes" \
+  "$tmp/ca.pem" "$tmp/coord.pem" "$tmp/coord.key" >"$tmp/serve.txt" 2>&1
+serve_rc=$?
+sed 's/^/     serve: /' "$tmp/serve.txt"
+check "serve --workers: every check passed" test "$serve_rc" -eq 0
+"$bin" -c "$tmp/w1.yaml" serve --listen 127.0.0.1:0 --out-dir "$tmp/x" >"$tmp/serve-plain.out" 2>&1
+check "serve --out-dir without --workers: exit 2, says why" \
+  bash -c "[ $? -eq 2 ] && grep -q -- '--out-dir and --tls-\* go with --workers' '$tmp/serve-plain.out'"
 
 # check_moved LABEL RC RESULT_JSON STDERR: a harness run that lost one of two
 # workers mid-batch: it ended cleanly, both workers were connected at the
