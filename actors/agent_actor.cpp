@@ -63,6 +63,8 @@ worker_impl(worker_actor::pointer self, agent_config agent,
 using agent_self = agent_actor::stateful_pointer<agent_state>;
 
 void start_next(agent_self self);
+void run_on_idle_lane(agent_self self, uint64_t id, const step_request& req,
+                      std::shared_ptr<cancel_token> token);
 
 int64_t wall(const agent_state& st) {
   return st.deps.wall_clock ? st.deps.wall_clock() : wall_clock_ms();
@@ -284,13 +286,17 @@ void attempt(agent_self self, uint64_t id) {
   auto token = std::make_shared<cancel_token>();
   rj.token = token;
   st.tokens->insert(token);
+  auto req = rj.job.request;
+  if (st.deps.detached_workers && !uses_step_cache(st.deps, req)) {
+    run_on_idle_lane(self, id, req, token);
+    return;
+  }
   worker_actor worker;
   if (st.deps.detached_workers)
     worker = self->spawn<caf::detached>(worker_impl, st.agent, st.adapt,
                                         st.deps, token);
   else
     worker = self->spawn(worker_impl, st.agent, st.adapt, st.deps, token);
-  auto req = rj.job.request;
   self->request(worker, caf::infinite, atom::run_step_v, rj.job.request)
     .then(
       [=](step_result& res) {
@@ -303,6 +309,51 @@ void attempt(agent_self self, uint64_t id) {
                                   req.agent + ": worker failed: "
                                     + self->system().render(err)));
       });
+}
+
+/// Idle lanes kept for the next steps; more are ended.
+constexpr size_t k_max_idle_lanes = 4;
+
+/// Runs the uncached step `req` (running job `id`) on an idle lane, or a
+/// new one: a thread reused step after step instead of one started per
+/// step. The lane goes back to the idle ones afterwards.
+void run_on_idle_lane(agent_self self, uint64_t id, const step_request& req,
+                      std::shared_ptr<cancel_token> token) {
+  auto& st = self->state;
+  blocking_lane lane;
+  if (st.idle_lanes.empty()) {
+    lane = self->spawn<caf::detached>(blocking_lane_impl);
+    st.lanes->insert(lane);
+  } else {
+    lane = std::move(st.idle_lanes.back());
+    st.idle_lanes.pop_back();
+  }
+  auto res = std::make_shared<step_result>();
+  auto agent = st.agent;
+  auto adapt = st.adapt;
+  auto deps = st.deps;
+  run_on_lane(
+    self, lane,
+    [res, agent, adapt, deps, req, token] {
+      *res = execute_step(agent, *adapt, deps, req, token.get());
+    },
+    [self, id, req, res, lane](const std::string& failed) {
+      auto& st = self->state;
+      if (failed.empty() && st.idle_lanes.size() < k_max_idle_lanes) {
+        st.idle_lanes.push_back(lane);
+      } else {
+        st.lanes->erase(lane);
+        caf::anon_send_exit(lane, caf::exit_reason::user_shutdown);
+      }
+      if (!failed.empty()) {
+        // The job threw or its thread died: report it as a crash.
+        attempt_done(self, id,
+                     empty_result(req, failure_kind::crashed,
+                                  req.agent + ": worker failed: " + failed));
+        return;
+      }
+      attempt_done(self, id, std::move(*res));
+    });
 }
 
 /// The agent actor of a fallback, if it is still there.
@@ -583,10 +634,13 @@ agent_impl(agent_actor::stateful_pointer<agent_state> self, agent_config agent,
       log().warn("breaker-load-failed agent={} error={}", st.agent.name, error);
   }
   st.breaker = circuit_breaker{st.agent.circuit_breaker, std::move(saved)};
-  self->attach_functor([tokens = st.tokens](const caf::error&) {
-    for (auto& token : *tokens)
-      token->cancel();
-  });
+  self->attach_functor(
+    [tokens = st.tokens, lanes = st.lanes](const caf::error&) {
+      for (auto& token : *tokens)
+        token->cancel();
+      for (auto& lane : *lanes)
+        caf::anon_send_exit(lane, caf::exit_reason::user_shutdown);
+    });
   return {
     [=](atom::run_step, step_request& req) -> caf::result<step_result> {
       auto rp = self->make_response_promise<step_result>();

@@ -11,6 +11,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/blocking_work.hpp"
 #include "actors/vocabulary.hpp"
 #include "adapters/adapter.hpp"
 #include "config/config.hpp"
@@ -87,6 +88,14 @@ struct agent_state {
   std::shared_ptr<std::set<std::shared_ptr<cancel_token>>> tokens
     = std::make_shared<std::set<std::shared_ptr<cancel_token>>>();
   uint64_t next_id = 0;
+  /// Threads that ran a step and wait for the next one (detached lanes, not
+  /// linked: ended when the agent actor ends, or when more than a few sit
+  /// idle). A step without the step cache runs on one of them instead of
+  /// on a thread started for it.
+  std::vector<blocking_lane> idle_lanes;
+  /// Every lane alive, busy or idle (ended with the agent actor).
+  std::shared_ptr<std::set<blocking_lane>> lanes
+    = std::make_shared<std::set<blocking_lane>>();
   /// Refuses steps at once while the agent is unwell (runtime/breaker.hpp).
   circuit_breaker breaker;
 };

@@ -20,4 +20,21 @@ blocking_worker_impl(blocking_worker::pointer self,
   };
 }
 
+blocking_lane::behavior_type blocking_lane_impl(blocking_lane::pointer) {
+  return {
+    [](atom::run_task, blocking_job& job) -> std::string {
+      try {
+        job.work();
+      } catch (const std::exception& e) {
+        return e.what();
+      }
+      return {};
+    },
+  };
+}
+
+void post_on_lane(const blocking_lane& lane, std::function<void()> work) {
+  caf::anon_send(lane, atom::run_task_v, blocking_job{std::move(work)});
+}
+
 } // namespace orch

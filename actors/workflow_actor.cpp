@@ -23,6 +23,15 @@ namespace {
 
 using workflow_self = workflow_actor::stateful_pointer<workflow_state>;
 
+/// The run's lane for its blocking file work (made on first use): one
+/// thread for the whole run, and its jobs never overlap.
+const blocking_lane& lane_of(workflow_self self) {
+  auto& st = self->state;
+  if (!st.lane)
+    st.lane = spawn_lane(self, st.deps.detached_workers);
+  return st.lane;
+}
+
 /// The most a run copies of a workspace's existing files before it starts.
 constexpr std::uintmax_t preserve_max_bytes = std::uintmax_t{1} << 30;
 
@@ -149,8 +158,8 @@ void finish(workflow_self self, run_status status, std::string message) {
   // out once it is on disk (or known not to be).
   auto copy = std::make_shared<run_result>(st.result);
   auto err = std::make_shared<std::string>();
-  run_blocking(
-    self, st.deps.detached_workers,
+  run_on_lane(
+    self, lane_of(self),
     [copy, err] {
       if (!write_manifest(*copy, *err) && err->empty())
         *err = "the manifest could not be written";
@@ -187,8 +196,8 @@ void step_done(workflow_self self) {
   auto group = std::make_shared<std::vector<step_result>>(std::move(st.group));
   auto workspace = st.request.workspace;
   auto run_id = st.request.run_id;
-  run_blocking(
-    self, st.deps.detached_workers,
+  run_on_lane(
+    self, lane_of(self),
     [group, workspace, run_id] {
       // A long output goes to a file and the result keeps an excerpt, so
       // the run result, the manifest and the next prompt stay small.
@@ -287,17 +296,14 @@ void merge_step(workflow_self self) {
     }
   }
   // Findings handed to a fixing step stay open until a later review says
-  // otherwise. The manifest is kept current so an interrupted run has one;
-  // the run moves on once it is written (writes never overlap).
+  // otherwise. The manifest is kept current so an interrupted run has one:
+  // written on the run's lane while the next step starts (the lane writes
+  // in order, and the final manifest comes after it).
   auto copy = std::make_shared<run_result>(st.result);
-  run_blocking(
-    self, st.deps.detached_workers,
-    [copy] {
-      write_manifest_quietly(*copy);
-    },
-    [self](const std::string&) {
-      after_step(self);
-    });
+  post_on_lane(lane_of(self), [copy] {
+    write_manifest_quietly(*copy);
+  });
+  after_step(self);
 }
 
 /// Returns true when the run is over, or was cancelled and is finished now.
@@ -399,8 +405,8 @@ void run_step(workflow_self self) {
   }
   auto files = std::make_shared<std::vector<std::string>>();
   auto root = st.request.workspace;
-  run_blocking(
-    self, st.deps.detached_workers,
+  run_on_lane(
+    self, lane_of(self),
     [files, root] {
       *files = list_files(root);
     },
@@ -576,8 +582,8 @@ workflow_run_impl(workflow_actor::stateful_pointer<workflow_state> self,
       // not copied to backups again (each step still backs up what it
       // overwrites).
       auto followup = st.request.followup;
-      run_blocking(
-        self, st.deps.detached_workers,
+      run_on_lane(
+        self, lane_of(self),
         [kept, root, run_id, followup] {
           if (!followup)
             *kept

@@ -67,6 +67,9 @@ struct workflow_state {
   /// the next prompt.
   std::string previous_output;
   std::chrono::steady_clock::time_point started;
+  /// Runs the blocking file work (saving existing files, listings,
+  /// offloaded outputs, manifests) in order; linked: it ends with the run.
+  blocking_lane lane;
 };
 
 /// Returns the behaviour of a workflow-run actor: it drives one task through

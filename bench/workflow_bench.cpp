@@ -13,7 +13,8 @@
 //     and a raw spawn; the first step (nothing cached: every file hashed) is
 //     shown apart, and so are the snapshots alone;
 //  4. CLI start-up (`--version`, `agents`) against spawning /bin/true.
-// Prints medians and ratios. Usage: workflow_bench [runs]
+// Prints medians and ratios. Usage: workflow_bench [runs] [section 1-4]
+// (one section only, e.g. under a profiler).
 
 #include <algorithm>
 #include <chrono>
@@ -193,7 +194,10 @@ int run_workflow(caf::actor_system& sys, caf::scoped_actor& self,
                  const fs::path& ws, const std::string& id,
                  orch::run_status expected) {
   fs::create_directories(ws);
-  auto run = sys.spawn(orch::workflow_impl, cfg, agents);
+  // As the coordinator runs it: the file work on the run's own thread.
+  orch::workflow_deps wdeps;
+  wdeps.detached_workers = true;
+  auto run = sys.spawn(orch::workflow_run_impl, cfg, agents, wdeps);
   orch::run_request req;
   req.run_id = id;
   req.task = "benchmark task";
@@ -247,6 +251,10 @@ void make_tree(const fs::path& root, int folders, int files, std::size_t size) {
 
 int main(int argc, char** argv) {
   int runs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 30;
+  int only = argc > 2 ? std::atoi(argv[2]) : 0;
+  auto wanted = [only](int section) {
+    return only == 0 || only == section;
+  };
   std::string agent = std::string{ORCH_BENCH_DIR} + "/instant-agent";
   std::string reviewer = std::string{ORCH_BENCH_DIR} + "/instant-reviewer";
   std::string cli = ORCH_CLI_BINARY;
@@ -264,7 +272,7 @@ int main(int argc, char** argv) {
   deps.runner = timed;
 
   // -- 1. 3-step workflow vs raw spawns ---------------------------------------
-  {
+  if (wanted(1)) {
     auto cfg = std::make_shared<orch::config>(bench_config(agent));
     auto agents = spawn_agents(sys, *cfg, deps);
     std::vector<double> wf_ms, bare_ms, raw_ms, guarded_ms, per_call_ms;
@@ -323,7 +331,7 @@ int main(int argc, char** argv) {
   }
 
   // -- 2. default workflow, 9 calls, vs the 9 calls back to back -------------
-  {
+  if (wanted(2)) {
     auto cfg = std::make_shared<orch::config>(default_config(agent, reviewer));
     auto agents = spawn_agents(sys, *cfg, deps);
     std::vector<double> wf_ms, raw_ms;
@@ -356,7 +364,7 @@ int main(int argc, char** argv) {
   }
 
   // -- 3. one step on 10,000 files (100 MB) -----------------------------------
-  {
+  if (wanted(3)) {
     auto ws = tmp / "big";
     make_tree(ws, 100, 100, 10'000);
     orch::config cfg;
@@ -446,27 +454,29 @@ int main(int argc, char** argv) {
   }
 
   // -- 4. CLI start-up --------------------------------------------------------
-  auto demo = std::string{ORCH_BENCH_DIR} + "/../examples/demo.yaml";
-  std::vector<double> true_ms, version_ms, agents_ms;
-  for (int i = 0; i < runs; ++i) {
-    auto t0 = clock_type::now();
-    raw_spawn({"/bin/true"});
-    true_ms.push_back(ms_since(t0));
-    t0 = clock_type::now();
-    raw_spawn({cli, "--version"});
-    version_ms.push_back(ms_since(t0));
-    t0 = clock_type::now();
-    raw_spawn({cli, "agents", "--config", demo});
-    agents_ms.push_back(ms_since(t0));
+  if (wanted(4)) {
+    auto demo = std::string{ORCH_BENCH_DIR} + "/../examples/demo.yaml";
+    std::vector<double> true_ms, version_ms, agents_ms;
+    for (int i = 0; i < runs; ++i) {
+      auto t0 = clock_type::now();
+      raw_spawn({"/bin/true"});
+      true_ms.push_back(ms_since(t0));
+      t0 = clock_type::now();
+      raw_spawn({cli, "--version"});
+      version_ms.push_back(ms_since(t0));
+      t0 = clock_type::now();
+      raw_spawn({cli, "agents", "--config", demo});
+      agents_ms.push_back(ms_since(t0));
+    }
+    auto base = median(true_ms);
+    std::printf("CLI start-up (%d runs, medians)\n", runs);
+    std::printf("  /bin/true                 %8.2f ms\n", base);
+    std::printf("  ai-orchestrator --version %8.2f ms  (%.1fx)\n",
+                median(version_ms), ratio(median(version_ms), base));
+    std::printf("  ai-orchestrator agents    %8.2f ms  (%.1fx; probes 4 demo "
+                "agents' --version)\n",
+                median(agents_ms), ratio(median(agents_ms), base));
   }
-  auto base = median(true_ms);
-  std::printf("CLI start-up (%d runs, medians)\n", runs);
-  std::printf("  /bin/true                 %8.2f ms\n", base);
-  std::printf("  ai-orchestrator --version %8.2f ms  (%.1fx)\n",
-              median(version_ms), ratio(median(version_ms), base));
-  std::printf("  ai-orchestrator agents    %8.2f ms  (%.1fx; probes 4 demo "
-              "agents' --version)\n",
-              median(agents_ms), ratio(median(agents_ms), base));
   fs::remove_all(tmp);
   return 0;
 }
