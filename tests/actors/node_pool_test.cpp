@@ -112,20 +112,27 @@ struct fixture : ::testing::Test {
   caf::actor_system sys{cfg};
   caf::scoped_actor self{sys};
 
+  /// Submits `spec`; the run id ("" after a failure).
+  std::string submit_spec(const coordinator_actor& pool, const run_spec& spec) {
+    std::string id;
+    self->request(pool, k_max_test_wait, atom::submit_v, spec)
+      .receive(
+        [&](std::string& x) {
+          id = x;
+        },
+        [&](caf::error& e) {
+          ADD_FAILURE() << sys.render(e);
+        });
+    return id;
+  }
+
   std::vector<std::string> submit(const coordinator_actor& pool, int n) {
     std::vector<std::string> ids;
     for (int i = 0; i < n; ++i) {
       run_spec spec;
       spec.task = "task " + std::to_string(i);
       spec.workflow = "default";
-      self->request(pool, k_max_test_wait, atom::submit_v, spec)
-        .receive(
-          [&](std::string& id) {
-            ids.push_back(id);
-          },
-          [&](caf::error& e) {
-            ADD_FAILURE() << sys.render(e);
-          });
+      ids.push_back(submit_spec(pool, spec));
     }
     return ids;
   }
@@ -210,16 +217,7 @@ TEST_F(fixture, a_task_folder_under_out_dir_is_named_after_its_label) {
     spec.task = "task";
     spec.workflow = "default";
     spec.label = label;
-    std::string id;
-    self->request(pool, k_max_test_wait, atom::submit_v, spec)
-      .receive(
-        [&](std::string& x) {
-          id = x;
-        },
-        [&](caf::error& e) {
-          ADD_FAILURE() << sys.render(e);
-        });
-    return id;
+    return submit_spec(pool, spec);
   };
   auto first = submit_labelled("t 1");
   auto second = submit_labelled("t_1"); // the same plain name
@@ -636,15 +634,8 @@ TEST_F(fixture, a_spec_workspace_goes_to_the_node_and_its_changes_come_back) {
   spec.task = "follow-up";
   spec.workflow = "default";
   spec.workspace = ws.path.string();
-  std::string id;
-  self->request(pool, k_max_test_wait, atom::submit_v, spec)
-    .receive(
-      [&](std::string& x) {
-        id = x;
-      },
-      [&](caf::error& e) {
-        FAIL() << sys.render(e);
-      });
+  auto id = submit_spec(pool, spec);
+  ASSERT_FALSE(id.empty());
   auto res = result(pool, id);
   EXPECT_EQ(res.status, run_status::completed) << res.message;
   EXPECT_EQ(res.workspace, ws.path.string());

@@ -14,7 +14,7 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.join(sys.argv[2], "tests", "server"))
-from serverlib import Checks, Env, Server, wait_for  # noqa: E402
+from serverlib import Checks, Env, Server, wait_session_idle, wait_task  # noqa: E402
 
 binary, src, nodes, ca, cert, key = sys.argv[1:7]
 t = Checks()
@@ -42,22 +42,6 @@ def content(srv, base, path):
     st, _, body = srv.request("GET", "%s/files/content?path=%s"
                               % (base, urllib.parse.quote(path, safe="")))
     return body if st == 200 else None
-
-
-def wait_task(srv, run_id):
-    def done():
-        st, _, body = srv.request("GET", "/api/tasks/" + run_id)
-        return body if st == 200 and body.get("state") == "finished" else None
-    return wait_for(done, "task %s to finish" % run_id)
-
-
-def wait_session_idle(srv, name, tasks):
-    def idle():
-        st, _, body = srv.request("GET", "/api/sessions/" + name)
-        if st == 200 and body["running"] is None and body["tasks"] == tasks:
-            return body
-        return None
-    return wait_for(idle, "session %s to finish task %d" % (name, tasks))
 
 
 srv = Server(binary, env, config,

@@ -16,7 +16,7 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serverlib import Checks, Env, Server, wait_for  # noqa: E402
+from serverlib import Checks, Env, Server, wait_session_idle, wait_task  # noqa: E402
 
 binary, src = sys.argv[1], os.path.abspath(sys.argv[2])
 t = Checks()
@@ -39,23 +39,6 @@ def demo_config():
 
 def q(path):
     return urllib.parse.quote(path, safe="")
-
-
-def wait_task(srv, run_id):
-    def done():
-        st, _, body = srv.request("GET", "/api/tasks/" + run_id)
-        return body if st == 200 and body.get("state") == "finished" else None
-    return wait_for(done, "task %s to finish" % run_id)
-
-
-def wait_session_idle(srv, name, tasks):
-    def idle():
-        st, _, body = srv.request("GET", "/api/sessions/" + name)
-        if st == 200 and body["running"] is None and body["tasks"] == tasks \
-                and body["messages"] == 2 * tasks:
-            return body
-        return None
-    return wait_for(idle, "session %s to finish task %d" % (name, tasks))
 
 
 sessions_dir = os.path.join(env.state, "ai-orchestrator", "sessions")

@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serverlib import DEADLINE, Checks, Env, Server, wait_for  # noqa: E402
+from serverlib import DEADLINE, Checks, Env, Server, wait_for, wait_task  # noqa: E402
 
 binary, src = sys.argv[1], os.path.abspath(sys.argv[2])
 t = Checks()
@@ -48,13 +48,6 @@ def demo_config(extra_agent=""):
     with open(path, "w") as f:
         f.write(text)
     return path
-
-
-def wait_task(srv, run_id):
-    def done():
-        st, _, body = srv.request("GET", "/api/tasks/" + run_id)
-        return body if st == 200 and body.get("state") == "finished" else None
-    return wait_for(done, "task %s to finish" % run_id)
 
 
 def free_port():

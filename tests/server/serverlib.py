@@ -48,6 +48,26 @@ def wait_for(cond, what, timeout=DEADLINE, step=0.02):
     raise TimeoutError("timed out waiting for " + what)
 
 
+def wait_task(srv, run_id):
+    """The task's JSON once its state is finished."""
+    def done():
+        st, _, body = srv.request("GET", "/api/tasks/" + run_id)
+        return body if st == 200 and body.get("state") == "finished" else None
+    return wait_for(done, "task %s to finish" % run_id)
+
+
+def wait_session_idle(srv, name, tasks):
+    """The session's JSON once `tasks` tasks ran and none is running (each
+    with its question and answer in the history)."""
+    def idle():
+        st, _, body = srv.request("GET", "/api/sessions/" + name)
+        if st == 200 and body["running"] is None and body["tasks"] == tasks \
+                and body["messages"] == 2 * tasks:
+            return body
+        return None
+    return wait_for(idle, "session %s to finish task %d" % (name, tasks))
+
+
 class Env:
     """A temporary HOME/state/config for one test file."""
 
