@@ -152,6 +152,8 @@ void finish(workflow_self self, run_status status, std::string message) {
                          + " file(s) changed by several parallel items at "
                            "once (last writer's content kept): "
                          + some_of(st.conflicts);
+  // The final manifest supersedes one not written yet.
+  st.manifest_due.reset();
   st.result.findings = st.open_findings;
   st.result.duration_ms = elapsed_ms(st);
   // The manifest is written off the scheduler's threads; the result goes
@@ -161,7 +163,7 @@ void finish(workflow_self self, run_status status, std::string message) {
   run_on_lane(
     self, lane_of(self),
     [copy, err] {
-      if (!write_manifest(*copy, *err) && err->empty())
+      if (!write_manifest(*copy, *err, sync_mode::atomic_only) && err->empty())
         *err = "the manifest could not be written";
     },
     [self, err](const std::string& failed) {
@@ -196,19 +198,29 @@ void step_done(workflow_self self) {
   auto group = std::make_shared<std::vector<step_result>>(std::move(st.group));
   auto workspace = st.request.workspace;
   auto run_id = st.request.run_id;
+  // The listing the next step's prompt needs comes from the same job (one
+  // trip to the lane per step), unless no step can follow.
+  bool more = st.step + 1 < st.workflow.steps.size()
+              || (st.has_review && st.iteration < st.max_iterations);
+  auto files = more ? std::make_shared<std::vector<std::string>>() : nullptr;
   run_on_lane(
     self, lane_of(self),
-    [group, workspace, run_id] {
+    [group, workspace, run_id, files] {
       // A long output goes to a file and the result keeps an excerpt, so
       // the run result, the manifest and the next prompt stay small.
       for (size_t i = 0; i < group->size(); ++i) {
         std::string err;
         offload_output((*group)[i], workspace, run_id, i, err);
       }
+      if (files)
+        *files = list_files(workspace);
     },
-    [self, group](const std::string&) {
+    [self, group, files](const std::string& failed) {
       // A failed offload keeps the outputs whole: nothing is lost.
-      self->state.group = std::move(*group);
+      auto& st = self->state;
+      st.group = std::move(*group);
+      if (files && failed.empty())
+        st.next_files = files;
       merge_step(self);
     });
 }
@@ -297,12 +309,9 @@ void merge_step(workflow_self self) {
   }
   // Findings handed to a fixing step stay open until a later review says
   // otherwise. The manifest is kept current so an interrupted run has one:
-  // written on the run's lane while the next step starts (the lane writes
-  // in order, and the final manifest comes after it).
-  auto copy = std::make_shared<run_result>(st.result);
-  post_on_lane(lane_of(self), [copy] {
-    write_manifest_quietly(*copy);
-  });
+  // written on the run's lane once the next step is sent, while its agent
+  // runs (the lane writes in order; the final manifest supersedes it).
+  st.manifest_due = std::make_shared<run_result>(st.result);
   after_step(self);
 }
 
@@ -403,6 +412,10 @@ void run_step(workflow_self self) {
     finish(self, run_status::cancelled, "cancelled");
     return;
   }
+  if (auto ready = std::move(st.next_files)) {
+    send_step(self, *ready);
+    return;
+  }
   auto files = std::make_shared<std::vector<std::string>>();
   auto root = st.request.workspace;
   run_on_lane(
@@ -483,6 +496,11 @@ void send_step(workflow_self self, const std::vector<std::string>& files) {
                                   + self->system().render(err)));
         });
   }
+  // The previous step's manifest, written while this step's agents run.
+  if (auto due = std::move(st.manifest_due))
+    post_on_lane(lane_of(self), [due] {
+      write_manifest_quietly(*due);
+    });
   for (auto& [i, res] : unsent)
     item_done(self, seq, i, std::move(res));
 }

@@ -70,6 +70,12 @@ struct workflow_state {
   /// Runs the blocking file work (saving existing files, listings,
   /// offloaded outputs, manifests) in order; linked: it ends with the run.
   blocking_lane lane;
+  /// The listing of the workspace for the next step's prompt, made with
+  /// the previous step's file work (null: list when the step starts).
+  std::shared_ptr<std::vector<std::string>> next_files;
+  /// The manifest after the last step, written once the next step is sent
+  /// (null: none due).
+  std::shared_ptr<run_result> manifest_due;
 };
 
 /// Returns the behaviour of a workflow-run actor: it drives one task through

@@ -422,6 +422,29 @@ TEST_F(workflow_actor_test,
   EXPECT_EQ(step.refused[0].path, "../escape.py");
 }
 
+TEST_F(workflow_actor_test, a_step_prompt_lists_what_the_step_before_wrote) {
+  // The listing for the next prompt is made with the previous step's file
+  // work (one trip to the run's lane): it must come after that step.
+  runner_->programs["impl"] = [](int, const process_spec&) {
+    answer a;
+    a.out = "done\n";
+    a.writes["made/by_step_one.py"] = "x = 1\n";
+    return a;
+  };
+  runner_->programs["ref"] = [](int, const process_spec&) {
+    return answer{"done\n"};
+  };
+  set_workflow({one("impl", "implement"), one("ref", "refine")}, 1);
+  auto res = run();
+  EXPECT_EQ(res.status, run_status::completed) << res.message;
+  auto calls = runner_->calls_to("ref");
+  ASSERT_EQ(calls.size(), 1u);
+  auto prompt = prompt_of(calls[0]);
+  EXPECT_NE(prompt.find("- made/by_step_one.py"), std::string::npos) << prompt;
+  auto first = prompt_of(runner_->calls_to("impl").at(0));
+  EXPECT_EQ(first.find("by_step_one.py"), std::string::npos) << first;
+}
+
 TEST_F(workflow_actor_test, the_manifest_records_every_step_and_file) {
   runner_->programs["rev"] = [](int call, const process_spec&) {
     return answer{findings_json(call == 0 ? std::vector<std::string>{"x"}
