@@ -6,10 +6,24 @@
 
 namespace orch {
 
+namespace {
+
+/// SHA-256 fetched from the default provider once: EVP_sha256() makes
+/// OpenSSL 3 look it up again at every init (a provider query under locks).
+const EVP_MD* sha256_md() {
+  static const EVP_MD* md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched != nullptr ? fetched : EVP_sha256();
+  }();
+  return md;
+}
+
+} // namespace
+
 sha256_stream::sha256_stream() {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   ctx_ = ctx;
-  ok_ = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1;
+  ok_ = ctx != nullptr && EVP_DigestInit_ex(ctx, sha256_md(), nullptr) == 1;
 }
 
 sha256_stream::~sha256_stream() {

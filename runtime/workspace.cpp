@@ -206,20 +206,56 @@ struct tree_watch {
                                         | IN_MOVE_SELF | IN_MOVED_FROM
                                         | IN_MOVED_TO | IN_ONLYDIR;
 
-  unique_fd fd{::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)};
+  /// Watches added to this inotify instance over its life, walks before
+  /// included: past max_dirs twice, a walk starts a new instance.
+  std::size_t lifetime_adds = 0;
+  unique_fd fd;
   int root_wd = -1;
   std::uint64_t root_dev = 0;
   std::uint64_t root_ino = 0;
   std::size_t dirs = 0;
   /// Every folder of the walk is watched and was listed without error.
-  bool complete = static_cast<bool>(fd);
+  bool complete = false;
   /// No event seen since the walk (once false, for good).
   bool quiet = true;
+
+  /// A new inotify instance.
+  tree_watch() : fd{::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)} {
+    complete = static_cast<bool>(fd);
+  }
+
+  /// Takes over the inotify instance of an earlier walk's watch (closing an
+  /// instance waits for the kernel's SRCU grace period: about 0.1 ms a
+  /// walk). Its pending events are dropped: this walk reads the tree anew,
+  /// and an event from now on is seen. The watches of that walk stay (one
+  /// per folder: re-adding one returns it), so a folder that left the tree
+  /// may still raise an event, which only costs a walk.
+  explicit tree_watch(tree_watch& earlier)
+    : lifetime_adds{earlier.lifetime_adds}, fd{std::move(earlier.fd)} {
+    earlier.complete = false;
+    earlier.quiet = false;
+    alignas(struct inotify_event) char buf[8192];
+    while (fd) {
+      ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      if (n > 0 || (n < 0 && errno == EINTR))
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        break;
+      fd.reset(); // broken: not watched
+    }
+    complete = static_cast<bool>(fd);
+  }
+
+  /// True when an earlier walk's instance may serve this one.
+  bool reusable() const {
+    return complete && fd && lifetime_adds < 2 * max_dirs;
+  }
 
   /// Watches the folder open as `dir` (the root when `root`).
   void add(int dir, bool root) {
     if (!complete)
       return;
+    ++lifetime_adds;
     if (++dirs > max_dirs) {
       complete = false;
       fd.reset(); // drops every watch
@@ -593,6 +629,7 @@ watched_snapshot_cache::take(const fs::path& root, bool reuse_unchanged,
                              snapshot_stats* stats) {
   const std::string& key = root.native();
   std::shared_ptr<const file_snapshot> previous;
+  std::shared_ptr<tree_watch> watch;
   {
     std::lock_guard<std::mutex> guard{impl_->mutex};
     auto& roots = impl_->roots;
@@ -610,26 +647,38 @@ watched_snapshot_cache::take(const fs::path& root, bool reuse_unchanged,
         roots.splice(roots.begin(), roots, it);
         return previous;
       }
+      // Walked again: with the last walk's inotify instance.
+      if (it->watch && it->watch->reusable())
+        watch = std::make_shared<tree_watch>(*it->watch);
       break;
     }
   }
   snapshot_options options;
   options.previous = previous.get();
   options.stats = stats;
-  auto watch = std::make_shared<tree_watch>();
+  if (!watch)
+    watch = std::make_shared<tree_watch>();
   auto kept = std::make_shared<const file_snapshot>(
     walk_snapshot(root, options, watch->complete ? watch.get() : nullptr));
   if (!watch->complete)
     watch.reset();
-  std::lock_guard<std::mutex> guard{impl_->mutex};
-  last_from_watch_ = false;
-  auto& roots = impl_->roots;
-  roots.remove_if([&key](const auto& e) {
-    return e.root == key;
-  });
-  roots.push_front({key, kept, std::move(watch)});
-  while (roots.size() > impl_->max_roots)
-    roots.pop_back();
+  // Entries dropped here are destroyed after the lock (closing an inotify
+  // instance is slow).
+  std::list<impl::entry> dropped;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mutex};
+    last_from_watch_ = false;
+    auto& roots = impl_->roots;
+    for (auto it = roots.begin(); it != roots.end();) {
+      auto next = std::next(it);
+      if (it->root == key)
+        dropped.splice(dropped.end(), roots, it);
+      it = next;
+    }
+    roots.push_front({key, kept, std::move(watch)});
+    while (roots.size() > impl_->max_roots)
+      dropped.splice(dropped.end(), roots, std::prev(roots.end()));
+  }
   return kept;
 }
 

@@ -317,6 +317,33 @@ TEST_F(unchanged_test, our_meta_dir_does_not_count_but_anything_else_does) {
   EXPECT_FALSE(cache_.last_from_watch()); // conservative
 }
 
+TEST_F(unchanged_test, a_walk_again_drops_old_events_and_sees_new_ones) {
+  // Each walk takes over the last walk's inotify instance (closing one is
+  // slow): what it saw before this walk must not count after it, what
+  // happens after it must.
+  write_text(root_ / "a.py", "a2");
+  fs::create_directories(root_ / "gone");
+  fs::remove(root_ / "gone");
+  walk();
+  reuse();
+  EXPECT_TRUE(cache_.last_from_watch());
+  write_text(root_ / "sub" / "deep" / "c.py", "c2");
+  auto after = reuse();
+  EXPECT_FALSE(cache_.last_from_watch());
+  EXPECT_EQ(after.count("sub/deep/c.py"), 1u);
+  // One instance per root, however many walks: no descriptor left behind.
+  auto fds = [] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] auto& e : fs::directory_iterator{"/proc/self/fd"})
+      ++n;
+    return n;
+  };
+  auto before = fds();
+  for (int i = 0; i < 50; ++i)
+    walk();
+  EXPECT_EQ(fds(), before);
+}
+
 TEST(snapshot_cache, of_a_missing_root_is_empty) {
   snapshot_cache cache;
   EXPECT_TRUE(cache.take("/nonexistent/orch/ws").empty());
