@@ -21,6 +21,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "actors/node.hpp"
@@ -538,6 +539,9 @@ TEST(node_files, a_workspace_is_sent_without_links_and_changes_come_back) {
   std::ofstream{ws.path / "big.bin"} << std::string(100, 'x');
   fs::create_symlink(outside.path / "secret", ws.path / "link.txt");
   fs::create_directory_symlink(outside.path, ws.path / "linked");
+  // A FIFO (a read would block) and a name that is not UTF-8.
+  ASSERT_EQ(::mkfifo((ws.path / "pipe").c_str(), 0600), 0);
+  std::ofstream{ws.path / std::string{"bad\xff.txt"}} << "x";
   // -- what goes to the node
   std::vector<run_file> seed;
   std::vector<std::string> omitted;
@@ -546,8 +550,10 @@ TEST(node_files, a_workspace_is_sent_without_links_and_changes_come_back) {
   EXPECT_EQ(seed[0].path, "a.txt");
   EXPECT_EQ(seed[1].path, "src/b.txt");
   EXPECT_EQ(seed[1].content, "B");
-  ASSERT_EQ(omitted.size(), 1u);
+  ASSERT_EQ(omitted.size(), 2u) << ::testing::PrintToString(omitted);
   EXPECT_NE(omitted[0].find("big.bin: left out"), std::string::npos);
+  EXPECT_NE(omitted[1].find("a name the file rules refuse"), std::string::npos)
+    << omitted[1];
   std::vector<run_file> none;
   collect_workspace_files((ws.path / "missing").string(), 50, none, omitted);
   EXPECT_TRUE(none.empty());
