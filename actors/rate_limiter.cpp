@@ -32,10 +32,13 @@ std::string rate_limit_key(const rate_limit_settings& s,
 }
 
 std::string rate_limit_message(const rate_limit_settings& s,
-                               const std::string& user, int64_t wait_ms) {
-  std::string who = s.per_user ? "user " + user : std::string{"all users"};
-  return "rate limit: " + std::to_string(s.requests_per_minute)
-         + " runs per minute for " + who + "; next run allowed in "
+                               const std::string& user, int64_t wait_ms,
+                               bool api) {
+  std::string what = api ? "request" : "run";
+  std::string who = s.per_user ? (api ? "client " : "user ") + user
+                               : std::string{"all users"};
+  return "rate limit: " + std::to_string(s.requests_per_minute) + " " + what
+         + "s per minute for " + who + "; next " + what + " allowed in "
          + wait_text(wait_ms);
 }
 
@@ -60,12 +63,17 @@ rate_limiter_impl(rate_limiter_actor::stateful_pointer<rate_limiter_state> self,
       out.user = key;
       out.admitted = decision.admitted;
       if (decision.admitted) {
-        counters().add(counter::limiter_admitted, user);
+        counters().add(st.deps.api ? counter::api_limiter_admitted
+                                   : counter::limiter_admitted,
+                       user);
         return out;
       }
       out.wait_ms = decision.wait_ms;
-      out.message = rate_limit_message(st.settings, user, decision.wait_ms);
-      counters().add(counter::limiter_refused, user);
+      out.message = rate_limit_message(st.settings, user, decision.wait_ms,
+                                       st.deps.api);
+      counters().add(st.deps.api ? counter::api_limiter_refused
+                                 : counter::limiter_refused,
+                     user);
       audit_event ev;
       ev.kind = audit_kind::rate_limited;
       ev.detail = out.message;

@@ -30,6 +30,9 @@ struct rate_limiter_deps {
   /// The wall clock in ms since the epoch; null: the system clock. Tests
   /// pass a clock they move by hand.
   std::function<int64_t()> now_ms;
+  /// It decides on API requests (the server's limiter), not on runs: its
+  /// decisions are counted apart (counter::api_limiter_*).
+  bool api = false;
 };
 
 struct rate_limiter_state {
@@ -45,7 +48,8 @@ std::string rate_limit_key(const rate_limit_settings& s,
 /// The refusal text, e.g. "rate limit: 20 runs per minute for user alice;
 /// next run allowed in 2.4s" (the wait rounded up to a tenth of a second).
 std::string rate_limit_message(const rate_limit_settings& s,
-                               const std::string& user, int64_t wait_ms);
+                               const std::string& user, int64_t wait_ms,
+                               bool api = false);
 
 /// Returns the behaviour of a rate limiter: `admit(user)` takes one token
 /// from the user's bucket and answers an admission.

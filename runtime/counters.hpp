@@ -27,6 +27,10 @@ inline constexpr std::string_view cache_misses = "cache_misses";
 inline constexpr std::string_view cache_corrupt = "cache_corrupt";
 inline constexpr std::string_view limiter_admitted = "limiter_admitted";
 inline constexpr std::string_view limiter_refused = "limiter_refused";
+/// The server's API rate limiter (`serve --rate-limit`), per client: kept
+/// apart from the run admissions above.
+inline constexpr std::string_view api_limiter_admitted = "api_limiter_admitted";
+inline constexpr std::string_view api_limiter_refused = "api_limiter_refused";
 inline constexpr std::string_view audit_errors = "audit_errors";
 /// User messages of sessions, labelled by how they were read: new_task,
 /// followup or ambiguous.

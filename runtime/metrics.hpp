@@ -30,7 +30,8 @@
 //   {agent}, orchestrator_quota_waits_total{agent},
 //   orchestrator_fallbacks_total{agent}, orchestrator_breaker_transitions_total
 //   {agent,state}, orchestrator_breaker_refusals_total{agent},
-//   orchestrator_rate_limiter_decisions_total{user,decision},
+//   orchestrator_rate_limiter_decisions_total{user,decision} (runs),
+//   orchestrator_api_rate_limit_decisions_total{client,decision},
 //   orchestrator_audit_errors_total, orchestrator_session_messages_total
 //   {kind}, orchestrator_session_saves_total,
 //   orchestrator_session_store_errors_total{op}; a counter added later that

@@ -154,7 +154,9 @@ int serve(const server_options& given, std::shared_ptr<const config> cfg,
     rl.requests_per_minute = given.rate_per_minute;
     rl.burst_size = std::max(1, given.rate_burst);
     rl.per_user = true;
-    ctx.api_limiter = sys.spawn(rate_limiter_impl, rl, rate_limiter_deps{});
+    rate_limiter_deps rl_deps;
+    rl_deps.api = true;
+    ctx.api_limiter = sys.spawn(rate_limiter_impl, rl, rl_deps);
   }
   // Signals become a word to this thread (it only notes the first).
   std::mutex mtx;

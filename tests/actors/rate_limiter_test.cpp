@@ -220,6 +220,30 @@ TEST_F(limiter_test,
   EXPECT_EQ(counters().get(counter::limiter_admitted, "bob"), 1u);
 }
 
+TEST_F(limiter_test, api_request_decisions_are_counted_apart_from_runs) {
+  rate_limit_settings s;
+  s.enabled = true;
+  s.requests_per_minute = 60;
+  s.burst_size = 1;
+  s.per_user = true;
+  rate_limiter_deps deps;
+  deps.now_ms = [c = clock_] {
+    return *c;
+  };
+  deps.api = true;
+  auto l = sys_.spawn(rate_limiter_impl, s, deps);
+  spawned_.push_back(caf::actor_cast<caf::actor>(l));
+  EXPECT_TRUE(admit(l, "addr:10.0.0.1").admitted);
+  auto refused = admit(l, "addr:10.0.0.1");
+  EXPECT_FALSE(refused.admitted);
+  EXPECT_EQ(refused.message, "rate limit: 60 requests per minute for client "
+                             "addr:10.0.0.1; next request allowed in 1.0s");
+  EXPECT_EQ(counters().get(counter::api_limiter_admitted, "addr:10.0.0.1"), 1u);
+  EXPECT_EQ(counters().get(counter::api_limiter_refused, "addr:10.0.0.1"), 1u);
+  EXPECT_EQ(counters().get(counter::limiter_admitted, "addr:10.0.0.1"), 0u);
+  EXPECT_EQ(counters().get(counter::limiter_refused, "addr:10.0.0.1"), 0u);
+}
+
 TEST_F(limiter_test, one_bucket_for_all_users_unless_per_user) {
   rate_limit_settings s;
   s.enabled = true;
