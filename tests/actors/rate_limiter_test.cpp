@@ -78,11 +78,12 @@ protected:
     fs::remove_all(root_, ec);
   }
 
-  rate_limiter_actor spawn_limiter(rate_limit_settings s) {
+  rate_limiter_actor spawn_limiter(rate_limit_settings s, bool api = false) {
     rate_limiter_deps deps;
     deps.now_ms = [c = clock_] {
       return *c;
     };
+    deps.api = api;
     auto l = sys_.spawn(rate_limiter_impl, s, deps);
     spawned_.push_back(caf::actor_cast<caf::actor>(l));
     return l;
@@ -226,13 +227,7 @@ TEST_F(limiter_test, api_request_decisions_are_counted_apart_from_runs) {
   s.requests_per_minute = 60;
   s.burst_size = 1;
   s.per_user = true;
-  rate_limiter_deps deps;
-  deps.now_ms = [c = clock_] {
-    return *c;
-  };
-  deps.api = true;
-  auto l = sys_.spawn(rate_limiter_impl, s, deps);
-  spawned_.push_back(caf::actor_cast<caf::actor>(l));
+  auto l = spawn_limiter(s, true);
   EXPECT_TRUE(admit(l, "addr:10.0.0.1").admitted);
   auto refused = admit(l, "addr:10.0.0.1");
   EXPECT_FALSE(refused.admitted);
