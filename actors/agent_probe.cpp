@@ -22,14 +22,6 @@ namespace {
 using probe_actor = caf::typed_actor<
   caf::replies_to<atom::run_step, int32_t>::with<int32_t, std::string>>;
 
-std::string trim(std::string s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos)
-    return {};
-  auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
 /// Returns the first non-empty line of `--version` output, or "".
 std::string probe_version(const agent_config& agent, const std::string& path,
                           process_runner& runner) {
@@ -49,7 +41,8 @@ std::string probe_version(const agent_config& agent, const std::string& path,
   size_t pos = 0;
   while (pos < text.size()) {
     auto nl = text.find('\n', pos);
-    auto line = trim(text.substr(pos, nl == std::string::npos ? nl : nl - pos));
+    auto line = orch::text::trimmed(
+      text.substr(pos, nl == std::string::npos ? nl : nl - pos));
     if (!line.empty())
       return text::clip(line, 80, "");
     if (nl == std::string::npos)

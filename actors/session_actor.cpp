@@ -18,6 +18,7 @@
 #include "runtime/counters.hpp"
 #include "runtime/followup.hpp"
 #include "runtime/session_store.hpp"
+#include "runtime/text.hpp"
 
 namespace orch {
 
@@ -47,14 +48,6 @@ std::string bounded(const std::string& text, std::size_t max) {
   while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80)
     --keep;
   return text.substr(0, keep) + "...";
-}
-
-std::string trim(const std::string& x) {
-  auto first = x.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos)
-    return {};
-  auto last = x.find_last_not_of(" \t\r\n");
-  return x.substr(first, last - first + 1);
 }
 
 std::string status_text(run_status x) {
@@ -187,10 +180,11 @@ std::string summarize_result(const run_result& res, std::size_t max_chars) {
   const step_result* last = nullptr;
   for (auto& it : res.iterations)
     for (auto& step : it.steps)
-      if (step.outcome.ok && !trim(step.outcome.final_text).empty())
+      if (step.outcome.ok
+          && !orch::text::trimmed(step.outcome.final_text).empty())
         last = &step;
   if (last != nullptr)
-    text += "\n" + trim(last->outcome.final_text);
+    text += "\n" + orch::text::trimmed(last->outcome.final_text);
   return bounded(text, max_chars);
 }
 
@@ -242,7 +236,7 @@ session_impl(session_actor::stateful_pointer<session_state> self,
         return caf::make_error(errc::session_busy,
                                "a task is running (run " + st.info.running
                                  + "): wait for it or cancel it first");
-      auto text = trim(msg.text);
+      auto text = orch::text::trimmed(msg.text);
       if (text.empty())
         return caf::make_error(errc::invalid_request, "the message is empty");
       // Per-message overrides, for this run only.

@@ -56,14 +56,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string trim(const std::string& s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos)
-    return {};
-  auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
 // -- the shell -------------------------------------------------------------
 
 constexpr auto result_poll = std::chrono::milliseconds{100};
@@ -300,7 +292,7 @@ std::string shell::ask(const std::string& question) {
     terminated_ = true;
   if (r.kind != line_read::line)
     return {};
-  return lower(trim(r.text));
+  return lower(orch::text::trimmed(r.text));
 }
 
 bool shell::confirm(const std::string& question) {
@@ -326,7 +318,7 @@ std::vector<std::string> shell::saved_sessions() const {
 std::vector<std::string> shell::complete(const std::string& before,
                                          const std::string& word) const {
   std::vector<std::string> pool;
-  auto cmd = trim(before);
+  auto cmd = orch::text::trimmed(before);
   if (cmd.empty()) {
     pool = shell_commands();
   } else if (cmd == "/workflow") {
@@ -384,7 +376,7 @@ int shell::run(const shell_options& opts) {
         break;
       continue;
     }
-    auto line = trim(r.text);
+    auto line = orch::text::trimmed(r.text);
     if (line.empty())
       continue;
     editor_->remember(line);
@@ -406,7 +398,8 @@ bool shell::dispatch(const std::string& line) {
   }
   auto sp = line.find_first_of(" \t");
   auto cmd = line.substr(0, sp);
-  auto arg = sp == std::string::npos ? std::string{} : trim(line.substr(sp));
+  auto arg = sp == std::string::npos ? std::string{}
+                                     : orch::text::trimmed(line.substr(sp));
   if (cmd == "/exit" || cmd == "/quit")
     return !leave();
   if (cmd == "/help") {

@@ -39,6 +39,11 @@ inline std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
+/// trim() as a string of its own.
+inline std::string trimmed(std::string_view s) {
+  return std::string{trim(s)};
+}
+
 inline bool starts_with(std::string_view s, std::string_view p) noexcept {
   return s.size() >= p.size() && s.substr(0, p.size()) == p;
 }
