@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <filesystem>
 #include <memory>
 #include <utility>
 
@@ -63,6 +64,19 @@ void send_event(pool_self self, task_entry& t, progress_event ev) {
     self->send(s, atom::progress_v, ev);
 }
 
+/// Releases a task's workspace lock, if held, on a worker (the release
+/// writes the lock file).
+void release_lock(pool_self self,
+                  std::shared_ptr<std::optional<workspace_lock>> lock) {
+  if (lock && *lock)
+    run_blocking(
+      self, true,
+      [lock] {
+        lock->reset();
+      },
+      [](const std::string&) {});
+}
+
 /// Records the task's one result: later answers for it are dropped.
 void record(pool_self self, const std::string& id, run_result res) {
   auto& st = self->state;
@@ -73,6 +87,7 @@ void record(pool_self self, const std::string& id, run_result res) {
   res.run_id = id;
   t.node = -1;
   t.writing = false;
+  release_lock(self, std::move(t.lock));
   t.info.state = "finished";
   t.info.status = res.status;
   t.result = res;
@@ -329,7 +344,9 @@ void on_outcome(pool_self self, size_t i, const std::string& id,
   auto deleted = t.spec.workspace.empty() ? std::vector<std::string>{}
                                           : deleted_in_run(*res, out.files);
   bool changes = !out.files.empty() || !deleted.empty();
-  if (into.empty() || !changes) {
+  // A spec's workspace always goes through the job: its lock is given back
+  // there, before the result is out (a save right after it then works).
+  if (into.empty() || (!changes && t.spec.workspace.empty())) {
     if (!into.empty())
       res->workspace = into;
     add_note(*res, note);
@@ -343,8 +360,10 @@ void on_outcome(pool_self self, size_t i, const std::string& id,
   auto failed = std::make_shared<std::vector<std::string>>();
   std::function<void()> work;
   if (!t.spec.workspace.empty())
-    work = [into, files, failed, deleted] {
+    work = [into, files, failed, deleted, lock = std::move(t.lock)] {
       *failed = apply_run_changes(into, *files, deleted);
+      if (lock)
+        lock->reset();
     };
   else
     work = [out_dir = st.deps.out_dir, folder = t.folder, files, failed] {
@@ -539,20 +558,32 @@ coordinator_actor::behavior_type node_pool_impl(pool_self self,
       // a cancel records it at once).
       auto seed = std::make_shared<std::vector<run_file>>();
       auto omitted = std::make_shared<std::vector<std::string>>();
+      auto lock = std::make_shared<std::optional<workspace_lock>>();
+      auto busy = std::make_shared<std::string>();
       run_blocking(
         self, true,
-        [ws = t.spec.workspace, max = st.deps.max_seed_bytes, seed, omitted] {
-          collect_workspace_files(ws, max, *seed, *omitted);
+        [ws = t.spec.workspace, max = st.deps.max_seed_bytes, seed, omitted,
+         lock, busy, id] {
+          std::error_code ec;
+          std::filesystem::create_directories(ws, ec);
+          *lock = workspace_lock::acquire(ws, id, *busy);
+          if (*lock)
+            collect_workspace_files(ws, max, *seed, *omitted);
         },
         [=](const std::string& error) {
           auto& st = self->state;
           auto it = st.tasks.find(id);
-          if (it == st.tasks.end() || it->second.result)
+          if (it == st.tasks.end() || it->second.result) {
+            release_lock(self, lock);
             return;
-          if (!error.empty()) {
-            record(
-              self, id,
-              failed_result(it->second, "cannot read its workspace: " + error));
+          }
+          it->second.lock = lock;
+          if (!error.empty() || !*lock) {
+            record(self, id,
+                   failed_result(it->second,
+                                 error.empty()
+                                   ? *busy
+                                   : "cannot read its workspace: " + error));
             return;
           }
           it->second.seed = std::move(*seed);

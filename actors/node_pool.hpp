@@ -22,6 +22,7 @@
 
 #include "actors/node.hpp"
 #include "actors/vocabulary.hpp"
+#include "runtime/safe_file.hpp"
 
 namespace orch {
 
@@ -100,6 +101,10 @@ struct node_pool_state {
     /// starts from on its node, and the ones left out ("path: why").
     std::vector<run_file> seed;
     std::vector<std::string> seed_omitted;
+    /// The spec's workspace's lock, held from the seed's read until its
+    /// changes came back (an editor's save meanwhile is refused, as while a
+    /// local run holds it).
+    std::shared_ptr<std::optional<workspace_lock>> lock;
     std::vector<caf::typed_response_promise<run_result>> waiters;
     std::vector<progress_sink> subscribers;
     uint64_t next_seq = 1;
@@ -141,7 +146,8 @@ struct node_pool_state {
 /// session's) runs on its node from a copy of that workspace's files
 /// (deps.max_seed_bytes; those left out are named in the result's message),
 /// and the files the run wrote or deleted there come back into it: the
-/// result's workspace is then that folder.
+/// result's workspace is then that folder, locked (workspace_lock) from
+/// the read of its files until the run's changes are in it.
 coordinator_actor::behavior_type
 node_pool_impl(coordinator_actor::stateful_pointer<node_pool_state> self,
                std::vector<node_link> links, node_pool_deps deps);

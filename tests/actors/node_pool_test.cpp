@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -28,6 +29,7 @@
 #include "actors/node_pool.hpp"
 #include "actors/system_config.hpp"
 #include "actors/tls_error_queue.hpp"
+#include "runtime/safe_file.hpp"
 
 namespace orch {
 namespace {
@@ -659,6 +661,54 @@ TEST_F(fixture, a_spec_workspace_goes_to_the_node_and_its_changes_come_back) {
   EXPECT_FALSE(fs::exists("/out-not-used"));
   self->send_exit(pool, caf::exit_reason::user_shutdown);
   self->send_exit(c, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(fixture, a_spec_workspace_is_locked_while_its_run_is_on_a_node) {
+  temp_dir ws;
+  std::ofstream{ws.path / "notes.md"} << "mine";
+  auto a = sys.spawn(fake_node, std::string{"a"}, true); // holds the task
+  auto pool = sys.spawn(node_pool_impl, std::vector<node_link>{link_to("a", a)},
+                        node_pool_deps{});
+  run_spec spec;
+  spec.task = "follow-up";
+  spec.workflow = "default";
+  spec.workspace = ws.path.string();
+  auto id = submit_spec(pool, spec);
+  ASSERT_FALSE(id.empty());
+  // Locked once its files were read and it went to the node.
+  auto until = std::chrono::steady_clock::now() + k_max_test_wait;
+  std::string why;
+  bool held = false;
+  while (!held && std::chrono::steady_clock::now() < until) {
+    auto probe = workspace_lock::acquire(ws.path, "probe", why);
+    held = !probe;
+    if (!held) {
+      probe.reset();
+      std::this_thread::yield();
+    }
+  }
+  ASSERT_TRUE(held) << "never locked";
+  // (The holder's run id is named once it wrote it into the lock file.)
+  EXPECT_NE(why.find("is in use by"), std::string::npos) << why;
+  // A second run of the same workspace meanwhile fails: it is in use.
+  auto second = submit_spec(pool, spec);
+  auto refused = result(pool, second);
+  EXPECT_EQ(refused.status, run_status::failed);
+  EXPECT_NE(refused.message.find("is in use by"), std::string::npos)
+    << refused.message;
+  // Answered: the lock is given back.
+  self->send(a, atom::cancel_v, std::string{"finish"});
+  EXPECT_EQ(result(pool, id).status, run_status::completed);
+  bool free = false;
+  until = std::chrono::steady_clock::now() + k_max_test_wait;
+  while (!free && std::chrono::steady_clock::now() < until) {
+    free = static_cast<bool>(workspace_lock::acquire(ws.path, "probe", why));
+    if (!free)
+      std::this_thread::yield();
+  }
+  EXPECT_TRUE(free) << why;
+  self->send_exit(pool, caf::exit_reason::user_shutdown);
+  self->send_exit(a, caf::exit_reason::user_shutdown);
 }
 
 TEST_F(fixture, beyond_retained_runs_the_oldest_finished_tasks_are_forgotten) {
