@@ -40,6 +40,20 @@ using blocking_worker
 blocking_worker::behavior_type
 blocking_worker_impl(blocking_worker::pointer self, std::function<void()> work);
 
+/// Calls `then` with a job's answer ("" or why it failed), or with why its
+/// worker died.
+template<class Self, class Handle>
+void await_job(Self self, Handle&& pending,
+               std::function<void(const std::string&)> then) {
+  pending.then(
+    [then](std::string& err) {
+      then(err);
+    },
+    [self, then](caf::error& err) {
+      then("worker failed: " + self->system().render(err));
+    });
+}
+
 /// Runs `work` on a one-shot detached actor (its own thread; in-line on the
 /// caller's scheduler when `detached` is false, for deterministic tests) and
 /// calls `then` with "" once it is done, or with the reason when it failed
@@ -55,14 +69,8 @@ void run_blocking(Self self, bool detached, std::function<void()> work,
                                                  std::move(work));
   else
     worker = self->spawn(blocking_worker_impl, std::move(work));
-  self->request(worker, caf::infinite, atom::run_task_v)
-    .then(
-      [then](std::string& err) {
-        then(err);
-      },
-      [self, then](caf::error& err) {
-        then("worker failed: " + self->system().render(err));
-      });
+  await_job(self, self->request(worker, caf::infinite, atom::run_task_v),
+            std::move(then));
 }
 
 /// A long-lived worker that runs the jobs sent to it one after the other,
@@ -91,16 +99,10 @@ template<class Self>
 void run_on_lane(Self self, const blocking_lane& lane,
                  std::function<void()> work,
                  std::function<void(const std::string&)> then) {
-  self
-    ->request(lane, caf::infinite, atom::run_task_v,
-              blocking_job{std::move(work)})
-    .then(
-      [then](std::string& err) {
-        then(err);
-      },
-      [self, then](caf::error& err) {
-        then("worker failed: " + self->system().render(err));
-      });
+  await_job(self,
+            self->request(lane, caf::infinite, atom::run_task_v,
+                          blocking_job{std::move(work)}),
+            std::move(then));
 }
 
 /// Queues `work` on `lane` without waiting for it (a later job on the same

@@ -141,7 +141,7 @@ nlohmann::ordered_json to_json(const run_result& res) {
   return j;
 }
 
-bool write_manifest(const run_result& res, std::string& error, sync_mode sync) {
+bool write_manifest(const run_result& res, std::string& error) {
   std::string text;
   try {
     text = dump_json(to_json(res)) + "\n";
@@ -152,12 +152,12 @@ bool write_manifest(const run_result& res, std::string& error, sync_mode sync) {
   }
   return write_file_atomic(res.workspace,
                            std::string{workspace_meta_dir} + "/manifest.json",
-                           text, error, sync);
+                           text, error, sync_mode::atomic_only);
 }
 
 void write_manifest_quietly(const run_result& res) {
   std::string ignored;
-  write_manifest(res, ignored, sync_mode::atomic_only);
+  write_manifest(res, ignored);
 }
 
 nlohmann::ordered_json counters_json() {

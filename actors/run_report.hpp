@@ -44,15 +44,17 @@ std::string dump_json(const Json& j, int indent = 2) {
   return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-/// Writes `<workspace>/.orchestrator/manifest.json` atomically and never
-/// through a link below the workspace (write_file_atomic), fsynced unless
-/// `sync` says otherwise. Returns false and sets `error` on failure.
-bool write_manifest(const run_result& res, std::string& error,
-                    sync_mode sync = sync_mode::durable);
+/// Writes `<workspace>/.orchestrator/manifest.json` atomically (a temp file
+/// renamed into place) and never through a link below the workspace
+/// (write_file_atomic). Not fsynced: an fsync of the file and its folder
+/// cost about 2 ms of every run, and the agents' own files are not fsynced
+/// either; after a power loss the manifest is the last one written or the
+/// one before it, never a torn one. Returns false and sets `error` on
+/// failure.
+bool write_manifest(const run_result& res, std::string& error);
 
-/// Like write_manifest, ignoring failures and without waiting for the disk
-/// (progress records mid-run, each replaced by the next; the final manifest
-/// is written durably).
+/// Like write_manifest, ignoring failures (progress records mid-run, each
+/// replaced by the next).
 void write_manifest_quietly(const run_result& res);
 
 } // namespace orch

@@ -163,7 +163,7 @@ void finish(workflow_self self, run_status status, std::string message) {
   run_on_lane(
     self, lane_of(self),
     [copy, err] {
-      if (!write_manifest(*copy, *err, sync_mode::atomic_only) && err->empty())
+      if (!write_manifest(*copy, *err) && err->empty())
         *err = "the manifest could not be written";
     },
     [self, err](const std::string& failed) {
