@@ -612,6 +612,10 @@ step_result execute_step(const agent_config& agent, const adapter& adapt,
     res.findings = parse_findings(res.outcome.final_text);
   res.files.assign(all.begin(), all.end());
   res.reported_files.assign(claimed.begin(), claimed.end());
+  // What the next step's prompt lists: the snapshot after the agent and
+  // the files written from its answer since.
+  res.workspace_files = workspace_listing(after, res.files);
+  res.listed = true;
   res.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - t0)
                       .count();

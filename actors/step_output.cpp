@@ -27,9 +27,9 @@ std::string output_file_name(const std::string& run_id, int32_t iteration,
 bool offload_output(step_result& res, const std::filesystem::path& workspace,
                     const std::string& run_id, std::size_t item,
                     std::string& error, std::size_t max_inline) {
-  auto& text = res.outcome.final_text;
-  if (text.size() <= max_inline)
+  if (!output_too_long(res, max_inline))
     return true;
+  auto& text = res.outcome.final_text;
   auto head = std::min(output_excerpt_head, max_inline / 2);
   auto tail = std::min(output_excerpt_tail, max_inline - head);
   auto rel = output_file_name(run_id, res.iteration, res.step_index + 1,

@@ -37,7 +37,14 @@ std::string output_file_name(const std::string& run_id, int32_t iteration,
                              int32_t step, std::size_t item,
                              const std::string& agent);
 
-/// When `res.outcome.final_text` is longer than `max_inline`, writes it whole
+/// True when `res.outcome.final_text` is longer than `max_inline`: what
+/// offload_output cuts (and writes to a file).
+inline bool output_too_long(const step_result& res,
+                            std::size_t max_inline = max_inline_output) {
+  return res.outcome.final_text.size() > max_inline;
+}
+
+/// When output_too_long(res, max_inline), writes `res.outcome.final_text` whole
 /// to `output_file_name(...)` under `workspace` (atomically, never through a
 /// link below the workspace), sets `res.output_file` and cuts `final_text` to
 /// an excerpt naming that file. When the write fails the text is cut all the

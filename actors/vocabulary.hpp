@@ -168,6 +168,12 @@ struct step_result {
   /// True when the step cache answered: no process ran, the stored outcome
   /// was replayed and its files written again.
   bool cached = false;
+  /// When `listed`: the workspace's files after the step as a prompt lists
+  /// them (workspace_listing of the snapshot taken after the agent, with the
+  /// files written from its answer), so that the next step's prompt needs no
+  /// walk of its own. Not part of the run's record: the workflow takes it.
+  std::vector<std::string> workspace_files;
+  bool listed = false;
 };
 
 /// Returns a result addressed like `req` (agent, task kind, iteration,
@@ -557,7 +563,7 @@ typename Inspector::result_type inspect(Inspector& f, step_result& x) {
            x.iteration, x.step_index, x.outcome, x.findings, x.files, x.refused,
            x.deleted, x.backups, x.reported_files, x.conflicts, x.output_file,
            x.argv_sha256, x.started_ms, x.duration_ms, x.attempts, x.ran_as,
-           x.fallback_reason, x.cached);
+           x.fallback_reason, x.cached, x.workspace_files, x.listed);
 }
 
 template<class Inspector>

@@ -14,6 +14,7 @@
 #include "runtime/logging.hpp"
 #include "runtime/process.hpp"
 #include "runtime/review.hpp"
+#include "runtime/snapshot_watch.hpp"
 #include "runtime/text.hpp"
 #include "runtime/workspace.hpp"
 
@@ -61,43 +62,12 @@ void notify(workflow_self self, progress_event::kind_t kind,
   self->send(st.request.progress, atom::progress_v, std::move(ev));
 }
 
-/// Lists the workspace's regular files for prompts (names only, at most
-/// 1000): not the meta dir (exactly the first component), no `.git` folder or
-/// file at any depth (not descended), no symlinks (a linked folder is not
-/// followed) and no special files. Never throws on odd names or unreadable
-/// folders: what cannot be read is left out.
+/// Lists the workspace's files for a prompt (workspace_listing): from the
+/// shared snapshot cache, which walks only when something changed since the
+/// last snapshot of this root and keeps the result for the next step's
+/// snapshot. Blocking: on the run's lane.
 std::vector<std::string> list_files(const std::string& root) {
-  namespace fs = std::filesystem;
-  std::vector<std::string> out;
-  std::error_code ec;
-  fs::recursive_directory_iterator it{
-    root, fs::directory_options::skip_permission_denied, ec};
-  for (fs::recursive_directory_iterator end; !ec && it != end;
-       it.increment(ec)) {
-    const auto& path = it->path();
-    auto name = path.filename();
-    // `.git` in any case, as the path rules compare it (case-folding file
-    // systems); the meta dir only as itself at the top.
-    bool skip = text::iequals(name.native(), ".git")
-                || (it.depth() == 0 && name == workspace_meta_dir);
-    auto status = it->symlink_status(ec);
-    if (ec) {
-      ec.clear();
-      continue;
-    }
-    if (skip || status.type() != fs::file_type::regular) {
-      // Never enters .git or the meta dir; a linked folder is not entered
-      // either (follow_directory_symlink is off).
-      if (status.type() == fs::file_type::directory && skip)
-        it.disable_recursion_pending();
-      continue;
-    }
-    out.push_back(path.lexically_relative(root).generic_string());
-    if (out.size() >= 1000)
-      break;
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+  return workspace_listing(*watched_snapshot_cache::shared().take(root, true));
 }
 
 /// Returns up to `max` of `xs` joined by ", ", then "and N more".
@@ -191,18 +161,37 @@ void run_step(workflow_self self);
 void merge_step(workflow_self self);
 void after_step(workflow_self self);
 
-/// All items of the current step answered: long outputs go to files (on a
-/// worker) before the step is merged into the result.
+/// All items of the current step answered: long outputs go to files (on the
+/// run's lane, as does a listing no item brought) before the step is merged
+/// into the result.
 void step_done(workflow_self self) {
   auto& st = self->state;
+  // The listing the next step's prompt needs: the one a single item brought
+  // along, else made in the same job as the long outputs (one trip to the
+  // lane per step at most), unless no step can follow.
+  bool more = st.step + 1 < st.workflow.steps.size()
+              || (st.has_review && st.iteration < st.max_iterations);
+  if (st.group.size() == 1 && st.group.front().listed)
+    st.next_files = std::make_shared<std::vector<std::string>>(
+      std::move(st.group.front().workspace_files));
+  for (auto& res : st.group) {
+    res.workspace_files.clear();
+    res.listed = false;
+  }
+  bool need_listing = more && !st.next_files;
+  bool long_output = std::any_of(st.group.begin(), st.group.end(),
+                                 [](const auto& r) {
+                                   return output_too_long(r);
+                                 });
+  if (!need_listing && !long_output) {
+    merge_step(self);
+    return;
+  }
   auto group = std::make_shared<std::vector<step_result>>(std::move(st.group));
   auto workspace = st.request.workspace;
   auto run_id = st.request.run_id;
-  // The listing the next step's prompt needs comes from the same job (one
-  // trip to the lane per step), unless no step can follow.
-  bool more = st.step + 1 < st.workflow.steps.size()
-              || (st.has_review && st.iteration < st.max_iterations);
-  auto files = more ? std::make_shared<std::vector<std::string>>() : nullptr;
+  auto files = need_listing ? std::make_shared<std::vector<std::string>>()
+                            : nullptr;
   run_on_lane(
     self, lane_of(self),
     [group, workspace, run_id, files] {
@@ -600,14 +589,18 @@ workflow_run_impl(workflow_actor::stateful_pointer<workflow_state> self,
       // not copied to backups again (each step still backs up what it
       // overwrites).
       auto followup = st.request.followup;
+      // The first step's listing comes from the same job.
+      auto files = std::make_shared<std::vector<std::string>>();
       run_on_lane(
         self, lane_of(self),
-        [kept, root, run_id, followup] {
+        [kept, root, run_id, followup, files] {
           if (!followup)
             *kept
               = workspace{root, run_id}.preserve_existing(preserve_max_bytes);
+          if (kept->error.empty())
+            *files = list_files(root);
         },
-        [self, kept](const std::string& failed) {
+        [self, kept, files](const std::string& failed) {
           auto& st = self->state;
           if (!failed.empty() && kept->error.empty())
             kept->error = failed;
@@ -635,6 +628,8 @@ workflow_run_impl(workflow_actor::stateful_pointer<workflow_state> self,
           }
           st.result.iterations.push_back(iteration_record{1, {}, -1});
           notify(self, progress_event::kind_t::iteration_started);
+          if (failed.empty())
+            st.next_files = files;
           run_step(self);
         });
       return st.promise;

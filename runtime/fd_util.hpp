@@ -149,8 +149,11 @@ using fill_fn = std::function<bool(int fd)>;
 
 /// Whether an atomic replacement also waits for the disk. `atomic_only`
 /// still never shows a half-written file, but after a power loss the old
-/// content (or none) may come back: for records rewritten again soon (the
-/// manifest after each step), where two fsyncs would cost more than the step.
+/// content, none or an empty file may come back: for records rewritten again
+/// soon (the manifest after each step), where two fsyncs would cost more than
+/// the step. It swaps the new file in (renameat2 RENAME_EXCHANGE, then
+/// removes the old one) where it can, which spares ext4's write-out of the
+/// new file on a rename over an existing one.
 enum class sync_mode { durable, atomic_only };
 
 /// Creates a unique temp file `.orch-tmp-<pid>-<counter>-<random>` in `dir`

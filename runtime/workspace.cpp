@@ -4,6 +4,7 @@
 
 #include "runtime/fd_util.hpp"
 #include "runtime/path_rules.hpp"
+#include "runtime/text.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -556,6 +557,42 @@ std::vector<std::string> removed_files(const file_snapshot& before,
   for (const auto& entry : before)
     if (after.find(entry.first) == after.end())
       out.push_back(entry.first);
+  return out;
+}
+
+std::vector<std::string>
+workspace_listing(const file_snapshot& snap,
+                  const std::vector<std::string>& extra, std::size_t max) {
+  auto listed = [](const std::string& path) {
+    std::string_view rest = path;
+    for (;;) {
+      auto slash = rest.find('/');
+      if (text::iequals(rest.substr(0, slash), ".git"))
+        return false;
+      if (slash == std::string_view::npos)
+        return true;
+      rest.remove_prefix(slash + 1);
+    }
+  };
+  std::vector<std::string> out;
+  auto from_extra = extra;
+  std::sort(from_extra.begin(), from_extra.end());
+  // Both sorted: merge until `max`.
+  auto a = snap.begin();
+  auto b = from_extra.begin();
+  while (out.size() < max && (a != snap.end() || b != from_extra.end())) {
+    const std::string* next = nullptr;
+    if (b == from_extra.end() || (a != snap.end() && a->first <= *b)) {
+      next = &a->first;
+      if (b != from_extra.end() && a->first == *b)
+        ++b;
+      ++a;
+    } else {
+      next = &*b++;
+    }
+    if (listed(*next) && (out.empty() || out.back() != *next))
+      out.push_back(*next);
+  }
   return out;
 }
 

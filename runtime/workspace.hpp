@@ -183,6 +183,20 @@ std::vector<std::string> changed_files(const file_snapshot& before,
 std::vector<std::string> removed_files(const file_snapshot& before,
                                        const file_snapshot& after);
 
+/// The most files a prompt lists.
+inline constexpr std::size_t max_prompt_files = 1000;
+
+/// Returns the files of `snap` that a prompt lists, sorted, at most `max`
+/// (the first ones in byte order): every path of the snapshot (regular
+/// files; no link, no special file, not the meta dir) but those with a
+/// `.git` component in any case (a folder on a case-folding file system, or
+/// a worktree's `.git` file), and with `extra` (files written since the
+/// snapshot) merged in.
+std::vector<std::string>
+workspace_listing(const file_snapshot& snap,
+                  const std::vector<std::string>& extra = {},
+                  std::size_t max = max_prompt_files);
+
 /// Returns true when `s` reads as a file path: no spaces or markup, and a
 /// last component with an extension containing a letter, a dotfile name, or
 /// a well-known extension-less name (Makefile, README, ...). Safety is

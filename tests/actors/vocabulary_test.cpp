@@ -58,8 +58,9 @@ auto fields(attempt_record& x) {
   return std::tie(a, b, c, d, e, f);
 }
 auto fields(step_result& x) {
-  auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t] = x;
-  return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t);
+  auto& [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v] = x;
+  return std::tie(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t,
+                  u, v);
 }
 auto fields(cached_file& x) {
   auto& [a, b] = x;
@@ -321,6 +322,8 @@ struct samples {
     x.ran_as = "gemini";
     x.fallback_reason = "rate_limited: out of quota";
     x.cached = true;
+    x.workspace_files = {"a.py", "b/c.py", "notes.md"};
+    x.listed = true;
     return x;
   }
   step_cache_entry make(tag<step_cache_entry>) {

@@ -180,6 +180,33 @@ silent_agent(agent_actor::stateful_pointer<silent_agent_state> self) {
   };
 }
 
+/// An agent actor that answers every step at once with a listing of the
+/// workspace that is not on disk, and keeps the prompts it got.
+agent_actor::behavior_type
+listing_agent(agent_actor::pointer,
+              std::shared_ptr<std::vector<std::string>> prompts) {
+  return {
+    [=](atom::run_step, step_request& req) -> step_result {
+      prompts->push_back(req.prompt);
+      auto res = result_for(req);
+      res.outcome.ok = true;
+      res.outcome.final_text = "done";
+      res.workspace_files = {"listed/by_" + req.agent + ".py"};
+      res.listed = true;
+      return res;
+    },
+    [=](atom::cancel) {
+      // nop
+    },
+    [=](atom::cancel, const std::string&) {
+      // nop
+    },
+    [=](atom::retry, uint64_t) {
+      // nop
+    },
+  };
+}
+
 class workflow_actor_test : public ::testing::Test {
 protected:
   workflow_actor_test()
@@ -443,6 +470,45 @@ TEST_F(workflow_actor_test, a_step_prompt_lists_what_the_step_before_wrote) {
   EXPECT_NE(prompt.find("- made/by_step_one.py"), std::string::npos) << prompt;
   auto first = prompt_of(runner_->calls_to("impl").at(0));
   EXPECT_EQ(first.find("by_step_one.py"), std::string::npos) << first;
+}
+
+TEST_F(workflow_actor_test,
+       a_single_item_listing_serves_the_next_prompt_and_a_group_is_walked) {
+  // A step of one item brings the workspace's listing along (taken after
+  // its agent): the next prompt uses it instead of walking the workspace.
+  // After a parallel group the workspace is walked (each item listed it at
+  // another time). The listings never reach the run's record.
+  std::ofstream{root_ / "on_disk.py"} << "x = 1\n";
+  auto prompts = std::make_shared<std::vector<std::string>>();
+  step_config group{
+    {step_item{"a", "implement", ""}, step_item{"b", "implement", ""}}};
+  set_workflow({one("a", "implement"), group, one("a", "document")}, 1);
+  auto cfg = std::make_shared<const config>(config_);
+  std::map<std::string, agent_actor> agents{
+    {"a", sys_.spawn(listing_agent, prompts)},
+    {"b", sys_.spawn(listing_agent, prompts)}};
+  auto wf = sys_.spawn(workflow_impl, cfg, agents);
+  auto res = run_on(wf, agents);
+  EXPECT_EQ(res.status, run_status::completed) << res.message;
+  ASSERT_EQ(prompts->size(), 4u);
+  // The first prompt: walked at the start.
+  EXPECT_NE(prompts->at(0).find("- on_disk.py"), std::string::npos);
+  EXPECT_EQ(prompts->at(0).find("listed/"), std::string::npos);
+  // After step 1 (one item): its listing, not the disk.
+  for (size_t i : {1u, 2u}) {
+    EXPECT_NE(prompts->at(i).find("- listed/by_a.py"), std::string::npos)
+      << prompts->at(i);
+    EXPECT_EQ(prompts->at(i).find("on_disk.py"), std::string::npos);
+  }
+  // After the group: walked again.
+  EXPECT_NE(prompts->at(3).find("- on_disk.py"), std::string::npos)
+    << prompts->at(3);
+  EXPECT_EQ(prompts->at(3).find("listed/"), std::string::npos);
+  for (const auto& it : res.iterations)
+    for (const auto& step : it.steps) {
+      EXPECT_TRUE(step.workspace_files.empty());
+      EXPECT_FALSE(step.listed);
+    }
 }
 
 TEST_F(workflow_actor_test, the_manifest_records_every_step_and_file) {

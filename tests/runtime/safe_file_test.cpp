@@ -108,6 +108,44 @@ TEST_F(safe_file_fixture, a_hard_linked_leaf_is_replaced_not_changed) {
   expect_outside_untouched();
 }
 
+TEST_F(safe_file_fixture, both_sync_modes_replace_what_is_there_but_a_folder) {
+  // atomic_only swaps the new file in (RENAME_EXCHANGE) and removes the old
+  // one: the outcome must be a rename's.
+  auto names = [this] {
+    std::set<std::string> out;
+    for (const auto& e : fs::directory_iterator{root_ / ".orchestrator"})
+      out.insert(e.path().filename().string());
+    return out;
+  };
+  for (auto mode :
+       {detail::sync_mode::durable, detail::sync_mode::atomic_only}) {
+    fs::remove_all(root_ / ".orchestrator");
+    fs::create_directories(root_ / ".orchestrator/dir");
+    write_text(root_ / ".orchestrator/dir/kept", "kept");
+    write_text(root_ / ".orchestrator/plain", "old");
+    fs::create_symlink(outside_ / "secret", root_ / ".orchestrator/link");
+    fs::create_hard_link(outside_ / "secret", root_ / ".orchestrator/hard");
+    std::string error;
+    for (std::string name : {"plain", "link", "hard", "fresh"}) {
+      ASSERT_TRUE(
+        write_file_atomic(root_, ".orchestrator/" + name, "new", error, mode))
+        << name << ": " << error;
+      EXPECT_FALSE(
+        fs::is_symlink(fs::symlink_status(root_ / ".orchestrator" / name)));
+      EXPECT_EQ(read_text(root_ / ".orchestrator" / name), "new") << name;
+    }
+    EXPECT_FALSE(
+      write_file_atomic(root_, ".orchestrator/dir", "new", error, mode));
+    EXPECT_NE(error.find("directory"), std::string::npos) << error;
+    EXPECT_TRUE(fs::is_directory(root_ / ".orchestrator/dir"));
+    EXPECT_EQ(read_text(root_ / ".orchestrator/dir/kept"), "kept");
+    // No temp file and no old entry left behind.
+    EXPECT_EQ(names(),
+              (std::set<std::string>{"dir", "fresh", "hard", "link", "plain"}));
+    expect_outside_untouched();
+  }
+}
+
 TEST_F(safe_file_fixture, names_that_could_leave_the_base_are_refused) {
   for (std::string rel : {"../outside/secret", "a/../../outside/secret",
                           "/etc/x", "a//b", "a/./b", "", "a/"}) {

@@ -466,6 +466,27 @@ TEST_F(workspace_fixture, snapshot_keeps_names_with_any_byte) {
             "4:" + sha256_hex("t\tab")); // size and hash of the content
 }
 
+TEST_F(workspace_fixture, a_listing_leaves_out_git_in_any_case_and_merges) {
+  // A case-folding file system shows `.GIT/` as a folder the snapshot walks;
+  // a worktree has a `.git` file.
+  fs::create_directories(root_ / ".GIT" / "objects");
+  write_text(root_ / ".GIT" / "objects" / "x", "blob");
+  fs::create_directories(root_ / "sub");
+  fs::create_directories(root_ / ".orchestrator");
+  write_text(root_ / "sub" / ".git", "gitdir: elsewhere");
+  write_text(root_ / "sub" / "a.py", "a");
+  write_text(root_ / "z.py", "z");
+  write_text(root_ / ".orchestrator" / "manifest.json", "{}");
+  auto snap = snapshot_files(root_);
+  // Files written since the snapshot come in sorted, once.
+  EXPECT_EQ(workspace_listing(snap, {"new/b.py", "z.py", "m.py", "m.py"}),
+            (std::vector<std::string>{"m.py", "new/b.py", "sub/a.py", "z.py"}));
+  // At most `max`: the first ones in byte order.
+  EXPECT_EQ(workspace_listing(snap, {"m.py"}, 2),
+            (std::vector<std::string>{"m.py", "sub/a.py"}));
+  EXPECT_TRUE(workspace_listing(file_snapshot{}).empty());
+}
+
 TEST(snapshot_files, of_a_missing_root_is_empty) {
   EXPECT_TRUE(snapshot_files("/nonexistent/orch/ws").empty());
 }
