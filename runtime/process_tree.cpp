@@ -156,6 +156,35 @@ std::vector<proc_info> scan(Predicate wanted) {
   return result;
 }
 
+/// True when `pid` leads its thread group (a process, not one of its other
+/// threads, whose ids /proc resolves too without listing them).
+bool leads_thread_group(long pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%ld/status", pid);
+  std::string text;
+  if (!read_file(path, text))
+    return false;
+  auto at = text.find("\nTgid:");
+  return at != std::string::npos
+         && std::strtol(text.c_str() + at + 7, nullptr, 10) == pid;
+}
+
+/// The processes with a pid in (from, last]: their stat files read one by
+/// one instead of listing /proc (hundreds of entries) for the few pids that
+/// one agent call hands out.
+std::vector<proc_info> probe_range(long from, long last) {
+  std::vector<proc_info> result;
+  for (long pid = from + 1; pid <= last; ++pid) {
+    proc_info info;
+    if (read_info(static_cast<pid_t>(pid), info) && leads_thread_group(pid))
+      result.push_back(info);
+  }
+  return result;
+}
+
+/// Up to this many pids in a range are probed one by one.
+constexpr long k_max_probed = 128;
+
 } // namespace
 
 std::vector<proc_info> snapshot() {
@@ -185,6 +214,8 @@ std::vector<proc_info> snapshot_since(const pid_mark& since) {
   if (!known)
     return snapshot();
   long from = since.last_pid;
+  if (last >= from && last - from <= k_max_probed)
+    return probe_range(from, last);
   if (last >= from) // no wrap: (from, last]
     return scan([from, last](long pid) {
       return pid > from && pid <= last;

@@ -7,10 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <vector>
 
 #include <csignal>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +61,32 @@ TEST(process_tree, snapshot_since_sees_what_started_after_the_mark) {
     EXPECT_FALSE(holds(since, getpid()));
     EXPECT_LT(since.size(), all.size());
   }
+}
+
+TEST(process_tree, a_short_range_is_probed_and_threads_are_not_processes) {
+  // A few pids since the mark are read one by one, not by listing /proc:
+  // a thread started since has a pid in the range too, and must not be
+  // taken for a process.
+  auto mark = orch::proc::mark_pids();
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> stop{false};
+  std::thread t{[&] {
+    tid = static_cast<pid_t>(syscall(SYS_gettid));
+    while (!stop)
+      std::this_thread::yield();
+  }};
+  while (tid == 0)
+    std::this_thread::yield();
+  paused_child after;
+  ASSERT_GT(after.pid, 0);
+  auto since = orch::proc::snapshot_since(mark);
+  // The thread's stat file reads as a process's would.
+  orch::proc::proc_info info;
+  EXPECT_TRUE(orch::proc::read_info(tid, info));
+  stop = true;
+  t.join();
+  EXPECT_TRUE(holds(since, after.pid));
+  EXPECT_FALSE(holds(since, tid.load()));
 }
 
 TEST(process_tree, an_unknown_mark_reads_every_process) {
