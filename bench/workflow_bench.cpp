@@ -4,8 +4,9 @@
 //     posix runner) with an instant agent, against 3 raw posix_spawn+wait
 //     of the same agent; and, to show the guard's share, the same workflow
 //     with one guard started per call (ORCH_AGENT_GUARD_POOL=0, as before
-//     the serving guards) and without any guard, and 3 raw spawns through
-//     a guard started per call;
+//     the serving guards) and without any guard, 3 raw spawns through a
+//     guard started per call, and 3 calls of the process runner alone (a
+//     step's process before any actor, snapshot or manifest);
 //  2. the default workflow (implement, review, refine; 3 iterations = 9
 //     calls) on instant fake agents, against the same 9 calls back to back;
 //  3. one step on a workspace of 10,000 files (100 MB), against the agent's
@@ -275,7 +276,17 @@ int main(int argc, char** argv) {
   if (wanted(1)) {
     auto cfg = std::make_shared<orch::config>(bench_config(agent));
     auto agents = spawn_agents(sys, *cfg, deps);
-    std::vector<double> wf_ms, bare_ms, raw_ms, guarded_ms, per_call_ms;
+    std::vector<double> wf_ms, bare_ms, raw_ms, guarded_ms, per_call_ms,
+      runner_ms;
+    auto runner = orch::make_posix_process_runner();
+    orch::process_spec runner_spec;
+    runner_spec.argv = {agent};
+    // The environment the raw spawns get (PATH and locale make the agent
+    // slower or faster by about 1 ms here).
+    for (char** e = environ; *e != nullptr; ++e)
+      runner_spec.env.emplace_back(*e);
+    runner_spec.stdin_data = "benchmark task";
+    runner_spec.cwd = tmp.string();
     for (int i = 0; i < runs; ++i) {
       auto id = "bench" + std::to_string(i);
       auto t0 = clock_type::now();
@@ -312,6 +323,12 @@ int main(int argc, char** argv) {
       for (int k = 0; k < 3; ++k)
         guarded_spawn(agent, i * 3 + k);
       guarded_ms.push_back(ms_since(t0));
+      // The process runner alone, as a step calls it (the prompt on stdin,
+      // stdout and stderr read, the serving guard, the sweep).
+      t0 = clock_type::now();
+      for (int k = 0; k < 3; ++k)
+        runner->run(runner_spec, {}, nullptr);
+      runner_ms.push_back(ms_since(t0));
     }
     stop_agents(self, agents);
     auto wf = median(wf_ms);
@@ -328,6 +345,8 @@ int main(int argc, char** argv) {
                 ratio(bare, raw));
     std::printf("  3 x raw spawn via guard   %8.2f ms  (%.2fx)\n",
                 median(guarded_ms), ratio(median(guarded_ms), raw));
+    std::printf("  3 x process runner alone  %8.2f ms  (%.2fx)\n",
+                median(runner_ms), ratio(median(runner_ms), raw));
   }
 
   // -- 2. default workflow, 9 calls, vs the 9 calls back to back -------------
