@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <unordered_map>
 
 #include <dirent.h>
@@ -164,9 +165,10 @@ bool leads_thread_group(long pid) {
   std::string text;
   if (!read_file(path, text))
     return false;
-  auto at = text.find("\nTgid:");
+  constexpr std::string_view field = "\nTgid:";
+  auto at = text.find(field);
   return at != std::string::npos
-         && std::strtol(text.c_str() + at + 7, nullptr, 10) == pid;
+         && std::strtol(text.c_str() + at + field.size(), nullptr, 10) == pid;
 }
 
 /// The processes with a pid in (from, last]: their stat files read one by
