@@ -760,6 +760,10 @@ coordinator_impl(coordinator_actor::stateful_pointer<coordinator_state> self,
     [=](atom::progress, progress_event& ev) {
       fan_out(self, std::move(ev));
     },
+    [=](atom::node_info) {
+      // The agents run here.
+      return std::vector<node_report>{};
+    },
   };
 }
 

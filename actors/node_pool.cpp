@@ -659,6 +659,14 @@ coordinator_actor::behavior_type node_pool_impl(pool_self self,
     [=](atom::progress, progress_event&) {
       // Only the coordinator's own workflow actors send these.
     },
+    [=](atom::node_info) {
+      std::vector<node_report> out;
+      for (const auto& n : self->state.nodes) {
+        out.push_back(node_report{n.address, n.alive, n.error, n.status});
+        out.back().status.running = n.running;
+      }
+      return out;
+    },
   };
 }
 

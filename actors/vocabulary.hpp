@@ -483,6 +483,19 @@ struct node_status {
   int64_t finished = 0;
 };
 
+/// One worker node as a node pool last heard from it (the answer to
+/// coordinator_actor's node_info; a local coordinator has none).
+struct node_report {
+  /// "host:port" as given to --workers.
+  std::string address;
+  /// Connected now.
+  bool alive = false;
+  /// Why not, when not.
+  std::string error;
+  /// What it said when it joined: the agents it can run, its slots.
+  node_status status;
+};
+
 /// One file a run wrote, brought back from a worker node (or one a run
 /// starts from, sent to it).
 struct run_file {
@@ -727,6 +740,12 @@ typename Inspector::result_type inspect(Inspector& f, node_status& x) {
 }
 
 template<class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_report& x) {
+  return f(caf::meta::type_name("orch::node_report"), x.address, x.alive,
+           x.error, x.status);
+}
+
+template<class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_task& x) {
   return f(caf::meta::type_name("orch::node_task"), x.task_id, x.attempt,
            x.spec, x.seed);
@@ -818,6 +837,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(orch, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(orch, (orch::run_file))
   CAF_ADD_TYPE_ID(orch, (std::vector<orch::run_file>))
   CAF_ADD_TYPE_ID(orch, (orch::node_outcome))
+  // -- h17
+  CAF_ADD_TYPE_ID(orch, (orch::node_report))
+  CAF_ADD_TYPE_ID(orch, (std::vector<orch::node_report>))
 
 CAF_END_TYPE_ID_BLOCK(orch)
 
@@ -875,7 +897,10 @@ using coordinator_actor = caf::typed_actor<
   caf::reacts_to<atom::subscribe, std::string, uint64_t, progress_sink>,
   caf::reacts_to<atom::unsubscribe, std::string, progress_sink>,
   /// From the coordinator's own workflow actors (stamped and fanned out).
-  caf::reacts_to<atom::progress, progress_event>>;
+  caf::reacts_to<atom::progress, progress_event>,
+  /// The worker nodes runs go to (a node pool); none for a local
+  /// coordinator, whose agents run here.
+  caf::replies_to<atom::node_info>::with<std::vector<node_report>>>;
 
 /// One conversation (actors/session_actor.hpp): one per shell, later one
 /// per server client. Errors are caf::error with errc and a message.

@@ -106,6 +106,9 @@ fake_coordinator(coordinator_actor::stateful_pointer<fake_state> self,
       res.iterations.push_back(it);
       rp.deliver(std::move(res));
     },
+    [=](atom::node_info) {
+      return std::vector<node_report>{};
+    },
   };
 }
 

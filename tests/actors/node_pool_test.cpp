@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "actors/coordinator.hpp"
 #include "actors/node.hpp"
 #include "actors/node_pool.hpp"
 #include "actors/system_config.hpp"
@@ -207,6 +208,49 @@ TEST_F(fixture, a_pool_spreads_tasks_over_its_nodes_by_free_slots) {
   self->send_exit(pool, caf::exit_reason::user_shutdown);
   self->send_exit(a, caf::exit_reason::user_shutdown);
   self->send_exit(b, caf::exit_reason::user_shutdown);
+}
+
+TEST_F(fixture, node_info_reports_each_node_and_what_it_can_run) {
+  // What `serve --workers` answers GET /api/agents from.
+  auto a = sys.spawn(fake_node, std::string{"a"}, true);
+  auto b = sys.spawn(fake_node, std::string{"b"}, true);
+  auto la = link_to("a", a);
+  la.status.agents = {"codex"};
+  auto lb = link_to("b", b);
+  lb.status.unavailable = {"codex: not installed"};
+  auto pool = sys.spawn(node_pool_impl, std::vector<node_link>{la, lb},
+                        node_pool_deps{});
+  std::vector<node_report> nodes;
+  self->request(pool, k_max_test_wait, atom::node_info_v)
+    .receive(
+      [&](std::vector<node_report>& x) {
+        nodes = std::move(x);
+      },
+      [&](caf::error& e) {
+        ADD_FAILURE() << sys.render(e);
+      });
+  ASSERT_EQ(nodes.size(), 2u);
+  EXPECT_EQ(nodes[0].address, "a");
+  EXPECT_TRUE(nodes[0].alive);
+  EXPECT_EQ(nodes[0].status.agents, std::vector<std::string>{"codex"});
+  EXPECT_EQ(nodes[1].address, "b");
+  EXPECT_EQ(nodes[1].status.unavailable,
+            std::vector<std::string>{"codex: not installed"});
+  // A local coordinator has no nodes: its agents run where it runs.
+  auto cfg = std::make_shared<const config>();
+  auto local = spawn_coordinator(sys, cfg, coordinator_deps{});
+  self->request(local, k_max_test_wait, atom::node_info_v)
+    .receive(
+      [&](std::vector<node_report>& x) {
+        EXPECT_TRUE(x.empty());
+      },
+      [&](caf::error& e) {
+        ADD_FAILURE() << sys.render(e);
+      });
+  for (const auto& h :
+       {caf::actor_cast<caf::actor>(pool), caf::actor_cast<caf::actor>(local),
+        caf::actor_cast<caf::actor>(a), caf::actor_cast<caf::actor>(b)})
+    self->send_exit(h, caf::exit_reason::user_shutdown);
 }
 
 TEST_F(fixture, a_task_folder_under_out_dir_is_named_after_its_label) {

@@ -603,6 +603,9 @@ spec_coordinator(coordinator_actor::stateful_pointer<spec_state> self,
     [=](atom::progress, progress_event&) {
       // nop
     },
+    [=](atom::node_info) {
+      return std::vector<node_report>{};
+    },
   };
 }
 

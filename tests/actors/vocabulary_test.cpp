@@ -160,6 +160,10 @@ auto fields(node_outcome& x) {
   auto& [a, b, c, d, e, f] = x;
   return std::tie(a, b, c, d, e, f);
 }
+auto fields(node_report& x) {
+  auto& [a, b, c, d] = x;
+  return std::tie(a, b, c, d);
+}
 // clang-format on
 
 // -- field-wise comparison ----------------------------------------------------
@@ -548,6 +552,15 @@ struct samples {
     x.result = make(tag<run_result>{});
     x.files = {make(tag<run_file>{})};
     x.omitted = {"big.bin: left out, over the limit of 8388608 bytes per run"};
+    return x;
+  }
+  // -- h17
+  node_report make(tag<node_report>) {
+    node_report x;
+    x.address = "10.0.0.2:4000";
+    x.alive = true;
+    x.error = "connection refused";
+    x.status = make(tag<node_status>{});
     return x;
   }
   template<class T>

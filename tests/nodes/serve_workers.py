@@ -26,6 +26,9 @@ with open(config, "w") as f:
     adapter: command
     command: %s/tests/fakes/node-agent
     deadlines: {first_output: 20, idle: 20, total: 60}
+  local-only:
+    adapter: command
+    command: /bin/true
 workflows:
   default:
     - {agent: node-agent, task: implement}
@@ -48,6 +51,18 @@ srv = Server(binary, env, config,
              ["--workers", nodes, "--tls-ca", ca, "--tls-cert", cert, "--tls-key", key,
               "--node-timeout", "4"])
 try:
+    # -- the agents, as the nodes have them -------------------------------------
+    st, _, ag = srv.request("GET", "/api/agents")
+    by = {a["name"]: a for a in ag.get("agents", [])} if st == 200 else {}
+    t.check("agents: node-agent is available, on both worker nodes",
+            by.get("node-agent", {}).get("available") is True
+            and sorted(by["node-agent"].get("nodes", [])) == sorted(nodes.split(",")),
+            (st, ag))
+    t.check("agents: one no node has is not available, though this machine has it",
+            by.get("local-only", {}).get("available") is False
+            and "on no connected worker node" in by["local-only"].get("reason", ""),
+            (st, ag))
+
     # -- a task ---------------------------------------------------------------
     st, _, sub = srv.request("POST", "/api/tasks", {"task": "serve task one"})
     t.check("task: accepted (202)", st == 202 and sub.get("id"), (st, sub))
