@@ -719,19 +719,25 @@ TEST_F(fixture, a_spec_workspace_is_locked_while_its_run_is_on_a_node) {
   spec.workspace = ws.path.string();
   auto id = submit_spec(pool, spec);
   ASSERT_FALSE(id.empty());
-  // Locked once its files were read and it went to the node.
+  // Locked once its files were read and it went to the node ("running").
+  // (Probing with acquire() until it fails would race the pool for the
+  // lock: a probe that wins makes the run fail as "in use".)
   auto until = std::chrono::steady_clock::now() + k_max_test_wait;
+  std::string state;
+  while (state != "running" && std::chrono::steady_clock::now() < until)
+    self->request(pool, k_max_test_wait, atom::status_v, id)
+      .receive(
+        [&](run_info& info) {
+          state = info.state;
+        },
+        [&](caf::error& e) {
+          ADD_FAILURE() << sys.render(e);
+          until = std::chrono::steady_clock::now();
+        });
+  ASSERT_EQ(state, "running");
   std::string why;
-  bool held = false;
-  while (!held && std::chrono::steady_clock::now() < until) {
-    auto probe = workspace_lock::acquire(ws.path, "probe", why);
-    held = !probe;
-    if (!held) {
-      probe.reset();
-      std::this_thread::yield();
-    }
-  }
-  ASSERT_TRUE(held) << "never locked";
+  bool held = !workspace_lock::acquire(ws.path, "probe", why);
+  ASSERT_TRUE(held) << "not locked while on the node";
   // (The holder's run id is named once it wrote it into the lock file.)
   EXPECT_NE(why.find("is in use by"), std::string::npos) << why;
   // A second run of the same workspace meanwhile fails: it is in use.
