@@ -14,6 +14,7 @@
 
 #include "actors/agent_actor.hpp"
 #include "actors/system_config.hpp"
+#include "support/agents.hpp"
 #include "support/fake_process_runner.hpp"
 
 namespace orch {
@@ -41,11 +42,7 @@ protected:
   }
 
   agent_actor spawn_agent(int32_t max_concurrency) {
-    agent_config a;
-    a.name = "worker";
-    a.kind = adapter_kind::command;
-    a.command = "worker";
-    a.max_concurrency = max_concurrency;
+    auto a = test::command_agent("worker", max_concurrency);
     agent_deps deps;
     deps.runner = runner_;
     deps.detached_workers = false;

@@ -22,6 +22,7 @@
 #include "actors/agent_actor.hpp"
 #include "actors/blocking_work.hpp"
 #include "actors/system_config.hpp"
+#include "support/agents.hpp"
 #include "support/fake_process_runner.hpp"
 
 namespace orch {
@@ -102,14 +103,10 @@ TEST(agent_lanes, uncached_steps_reuse_one_thread_and_it_ends_with_the_agent) {
     threads.insert(std::this_thread::get_id());
   });
   auto before = thread_count();
-  agent_config a;
-  a.name = "worker";
-  a.kind = adapter_kind::command;
-  a.command = "worker";
   agent_deps deps;
   deps.runner = runner;
   deps.detached_workers = true;
-  auto agent = sys.spawn(agent_impl, a, deps);
+  auto agent = sys.spawn(agent_impl, test::command_agent("worker"), deps);
   for (int i = 0; i < 3; ++i) {
     step_request req;
     req.run_id = "r";

@@ -24,6 +24,7 @@
 #include "actors/system_config.hpp"
 #include "runtime/counters.hpp"
 #include "runtime/review.hpp"
+#include "support/agents.hpp"
 #include "support/fake_process_runner.hpp"
 #include "support/temp_tree.hpp"
 
@@ -251,10 +252,7 @@ protected:
   }
 
   agent_config agent() const {
-    agent_config a;
-    a.name = "worker";
-    a.kind = adapter_kind::command;
-    a.command = "worker";
+    auto a = test::command_agent("worker");
     a.model = "m1";
     return a;
   }
@@ -312,10 +310,7 @@ protected:
   }
 
   agent_actor spawn_agent(const cache_actor& cache) {
-    agent_config a;
-    a.name = "worker";
-    a.kind = adapter_kind::command;
-    a.command = "worker";
+    auto a = test::command_agent("worker");
     agent_deps deps;
     deps.runner = runner_;
     deps.detached_workers = false;
@@ -414,10 +409,7 @@ TEST_F(cached_agent_test,
   fake_response bad;
   bad.exit_code = 3;
   runner_->on("failing", bad);
-  agent_config a;
-  a.name = "failing";
-  a.kind = adapter_kind::command;
-  a.command = "failing";
+  auto a = test::command_agent("failing");
   agent_deps deps;
   deps.runner = runner_;
   deps.detached_workers = false;
@@ -441,10 +433,7 @@ TEST_F(cached_agent_test, a_review_step_replays_its_findings) {
        R"("line": 1, "text": "naming"}]})",
        "```"};
   runner_->on("reviewer", review);
-  agent_config a;
-  a.name = "reviewer";
-  a.kind = adapter_kind::command;
-  a.command = "reviewer";
+  auto a = test::command_agent("reviewer");
   agent_deps deps;
   deps.runner = runner_;
   deps.detached_workers = false;

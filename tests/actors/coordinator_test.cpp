@@ -25,6 +25,7 @@
 #include "actors/coordinator.hpp"
 #include "actors/system_config.hpp"
 #include "runtime/text.hpp"
+#include "support/agents.hpp"
 #include "support/fake_process_runner.hpp"
 
 namespace orch {
@@ -40,14 +41,7 @@ using coordinator_type = std::remove_pointer_t<
 using agent_type
   = std::remove_pointer_t<agent_actor::stateful_pointer<agent_state>>;
 
-agent_config command_agent(const std::string& name, int32_t limit = 1) {
-  agent_config a;
-  a.name = name;
-  a.kind = adapter_kind::command;
-  a.command = name;
-  a.max_concurrency = limit;
-  return a;
-}
+using test::command_agent;
 
 step_config one(std::string agent, std::string task = "implement") {
   return step_config{{step_item{std::move(agent), std::move(task), ""}}};

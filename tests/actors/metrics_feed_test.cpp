@@ -17,6 +17,7 @@
 #include "actors/metrics_feed.hpp"
 #include "actors/system_config.hpp"
 #include "runtime/counters.hpp"
+#include "support/agents.hpp"
 #include "support/fake_process_runner.hpp"
 
 namespace orch {
@@ -120,10 +121,7 @@ protected:
             / ("orch-metrics-feed-" + std::to_string(::getpid()));
     fs::remove_all(root_);
     fs::create_directories(root_);
-    agent_config a;
-    a.name = "a";
-    a.kind = adapter_kind::command;
-    a.command = "a";
+    auto a = test::command_agent("a");
     // A failed step is not retried: one call per run.
     a.retry.attempts = 1;
     config_.agents = {a};

@@ -130,6 +130,15 @@ struct fixture : ::testing::Test {
     return id;
   }
 
+  /// A follow-up run of the default workflow in `workspace`.
+  static run_spec followup_in(const fs::path& workspace) {
+    run_spec spec;
+    spec.task = "follow-up";
+    spec.workflow = "default";
+    spec.workspace = workspace.string();
+    return spec;
+  }
+
   std::vector<std::string> submit(const coordinator_actor& pool, int n) {
     std::vector<std::string> ids;
     for (int i = 0; i < n; ++i) {
@@ -682,10 +691,7 @@ TEST_F(fixture, a_spec_workspace_goes_to_the_node_and_its_changes_come_back) {
   deps.out_dir = "/out-not-used";
   auto pool = sys.spawn(node_pool_impl, std::vector<node_link>{link_to("c", c)},
                         deps);
-  run_spec spec;
-  spec.task = "follow-up";
-  spec.workflow = "default";
-  spec.workspace = ws.path.string();
+  auto spec = followup_in(ws.path);
   auto id = submit_spec(pool, spec);
   ASSERT_FALSE(id.empty());
   auto res = result(pool, id);
@@ -713,10 +719,7 @@ TEST_F(fixture, a_spec_workspace_is_locked_while_its_run_is_on_a_node) {
   auto a = sys.spawn(fake_node, std::string{"a"}, true); // holds the task
   auto pool = sys.spawn(node_pool_impl, std::vector<node_link>{link_to("a", a)},
                         node_pool_deps{});
-  run_spec spec;
-  spec.task = "follow-up";
-  spec.workflow = "default";
-  spec.workspace = ws.path.string();
+  auto spec = followup_in(ws.path);
   auto id = submit_spec(pool, spec);
   ASSERT_FALSE(id.empty());
   // Locked once its files were read and it went to the node ("running").

@@ -23,6 +23,7 @@
 #include "runtime/counters.hpp"
 #include "runtime/hashing.hpp"
 #include "runtime/state_dir.hpp"
+#include "support/agents.hpp"
 #include "support/fake_process_runner.hpp"
 
 namespace orch {
@@ -49,10 +50,7 @@ protected:
     std::string error;
     state_ = open_state_dir(root_ / "state", error);
     EXPECT_TRUE(state_) << error;
-    agent_config a;
-    a.name = "a";
-    a.kind = adapter_kind::command;
-    a.command = "a";
+    auto a = test::command_agent("a");
     config_.agents = {a};
     workflow_config wf;
     wf.name = "one";

@@ -19,6 +19,7 @@
 #include "actors/agent_actor.hpp"
 #include "actors/system_config.hpp"
 #include "runtime/counters.hpp"
+#include "support/agents.hpp"
 #include "support/fake_process_runner.hpp"
 
 namespace orch {
@@ -120,10 +121,7 @@ protected:
   }
 
   static agent_config worker_config(std::string name = "worker") {
-    agent_config a;
-    a.name = name;
-    a.kind = adapter_kind::command;
-    a.command = name;
+    auto a = test::command_agent(name);
     a.retry = retry_policy{3, 2s, 30s};
     a.circuit_breaker = breaker_policy{100, 10min, 60s};
     return a;

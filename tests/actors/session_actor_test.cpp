@@ -22,6 +22,7 @@
 #include "actors/session_actor.hpp"
 #include "actors/system_config.hpp"
 #include "runtime/counters.hpp"
+#include "support/agents.hpp"
 #include "support/fake_process_runner.hpp"
 
 namespace orch {
@@ -29,13 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-agent_config command_agent(const std::string& name) {
-  agent_config a;
-  a.name = name;
-  a.kind = adapter_kind::command;
-  a.command = name;
-  return a;
-}
+using test::command_agent;
 
 workflow_config make_workflow(std::string name,
                               std::vector<std::string> agents) {

@@ -22,6 +22,7 @@
 #include "actors/step_output.hpp"
 #include "actors/system_config.hpp"
 #include "actors/workflow_actor.hpp"
+#include "support/agents.hpp"
 
 namespace orch {
 namespace {
@@ -100,13 +101,7 @@ std::string findings_json(const std::vector<std::string>& texts) {
          + "\n```\n";
 }
 
-agent_config command_agent(const std::string& name) {
-  agent_config a;
-  a.name = name;
-  a.kind = adapter_kind::command;
-  a.command = name;
-  return a;
-}
+using test::command_agent;
 
 /// An agent read with the codex parser (which reports file changes), run as
 /// program `program`.
